@@ -1,0 +1,447 @@
+/*
+ * libdctx: a Unix daemon context (PEP 3143) that hands the daemon a libevent
+ * loop to serve from.
+ *
+ * A program describes its daemon with the PEP 3143 attributes, calls
+ * dctx_open(), then runs event_base_dispatch(dctx_base(ctx)).  Errors are
+ * negative numbers: -errno, or one of the DCTX_E* codes below; dctx_errmsg()
+ * says in words what failed, dctx_strerror() what a code means.
+ */
+#ifndef DCTX_H
+#define DCTX_H
+
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(DCTX_BUILDING) && defined(__GNUC__)
+#define DCTX_EXPORT __attribute__((visibility("default")))
+#else
+#define DCTX_EXPORT
+#endif
+
+struct event_base;
+
+/** A daemon context: the PEP 3143 DaemonContext.  Opaque. */
+struct dctx;
+
+/** A pidfile on its own: the PEP 3143 PidFile.  Opaque. */
+struct dctx_pidfile;
+
+/*
+ * Error codes of our own, beside -errno.  They are far below any errno
+ * value so that the two never meet.
+ */
+#define DCTX_EOPEN     (-30001) /**< the context is open: attributes are frozen */
+#define DCTX_ERUNNING  (-30002) /**< the pidfile is locked by a running daemon */
+#define DCTX_ENOUSER   (-30003) /**< no such user or group */
+#define DCTX_EPRIVS    (-30004) /**< dropped privileges could be regained */
+#define DCTX_ESIGNAL   (-30005) /**< this signal cannot be mapped */
+#define DCTX_EDAEMON   (-30006) /**< the daemon died before it reported */
+
+/** detach_process: fork into the background, or not, or decide. */
+enum dctx_detach {
+	DCTX_DETACH_AUTO = -1, /**< decide at open (see dctx_set_detach_process) */
+	DCTX_DETACH_NO = 0,    /**< stay in the foreground: no fork */
+	DCTX_DETACH_YES = 1    /**< fork, setsid, fork */
+};
+
+/**
+ * A signal_map callback.  It runs inside the event loop (it is a libevent
+ * signal event), so it may do anything a libevent callback may.
+ *
+ * @param ctx the context whose map holds the signal
+ * @param signo the signal that arrived (several deliveries may be merged)
+ * @param arg the argument given to dctx_set_signal()
+ */
+typedef void (*dctx_signal_cb)(struct dctx *ctx, int signo, void *arg);
+
+/**
+ * Create a context with the PEP 3143 defaults: no chroot, working directory
+ * "/", umask 0, no uid or gid change, prevent_core on, detach_process auto,
+ * no preserved files, no pidfile, stdio to /dev/null, and the signal map
+ * SIGTSTP, SIGTTIN, SIGTTOU ignored, SIGTERM terminates.
+ *
+ * @return the context, or NULL when memory is short
+ */
+DCTX_EXPORT struct dctx *dctx_new(void);
+
+/**
+ * Free a context.  An open context is closed first (dctx_close()).  The
+ * event base is freed too: free your own events on it before.
+ *
+ * @param ctx the context; NULL is a no-op
+ */
+DCTX_EXPORT void dctx_free(struct dctx *ctx);
+
+/**
+ * chroot_directory: the directory that becomes the root.  The user, its
+ * groups, /dev/null and the pidfile are all resolved before the chroot.
+ *
+ * @param ctx the context
+ * @param path an absolute path, or NULL for no chroot
+ * @return 0, -EINVAL for a relative path, -ENOMEM, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_chroot_directory(struct dctx *ctx, const char *path);
+
+/**
+ * working_directory: the directory to change to, "/" by default.  When a
+ * chroot directory is set and the path does not start with it, it is
+ * prefixed with it, as PEP 3143 says: with chroot "/srv/jail", "/data" means
+ * "/srv/jail/data" seen from outside, "/data" seen from the daemon.
+ *
+ * @param ctx the context
+ * @param path an absolute path
+ * @return 0, -EINVAL for NULL or a relative path, -ENOMEM, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_working_directory(struct dctx *ctx, const char *path);
+
+/**
+ * The working directory as PEP 3143 defines the property: prefixed with the
+ * chroot directory when it is set and the path does not start with it.
+ *
+ * @param ctx the context
+ * @return the path; valid until the next setter call or dctx_free()
+ */
+DCTX_EXPORT const char *dctx_working_directory(const struct dctx *ctx);
+
+/**
+ * umask: the file mode creation mask of the daemon (0 by default).
+ *
+ * @param ctx the context
+ * @param mask permission bits only (at most 0777)
+ * @return 0, -EINVAL for other bits, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_umask(struct dctx *ctx, mode_t mask);
+
+/**
+ * uid: the user id the daemon runs as.  Supplementary groups are reduced to
+ * the daemon's gid (or to the user's groups with dctx_set_user()).
+ *
+ * @param ctx the context
+ * @param uid the user id; (uid_t)-1 means no change
+ * @return 0 or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_uid(struct dctx *ctx, uid_t uid);
+
+/**
+ * gid: the group id the daemon runs as.
+ *
+ * @param ctx the context
+ * @param gid the group id; (gid_t)-1 means no change
+ * @return 0 or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_gid(struct dctx *ctx, gid_t gid);
+
+/**
+ * Run as a named user: its uid, its primary group (unless dctx_set_gid() or
+ * dctx_set_group() chose one) and its supplementary groups.  The name is
+ * resolved by dctx_open(), before any chroot; an unknown name fails there
+ * with DCTX_ENOUSER and "user 'name': no such user".
+ *
+ * @param ctx the context
+ * @param name a user name
+ * @return 0, -EINVAL, -ENOMEM, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_user(struct dctx *ctx, const char *name);
+
+/**
+ * Run with a named group as the primary group, resolved by dctx_open().
+ *
+ * @param ctx the context
+ * @param name a group name
+ * @return 0, -EINVAL, -ENOMEM, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_group(struct dctx *ctx, const char *name);
+
+/**
+ * prevent_core: when true (the default) RLIMIT_CORE is set to 0.
+ *
+ * @param ctx the context
+ * @param on true or false
+ * @return 0 or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
+
+/**
+ * detach_process.  DCTX_DETACH_AUTO (the default) forks unless the process
+ * was started by init or inetd, as PEP 3143 asks, decided at dctx_open():
+ * it does not fork when it is pid 1, when its parent is pid 1, when
+ * NOTIFY_SOCKET is set (a systemd Type=notify service, which must not fork),
+ * or when stdin is an Internet socket (inetd).  A socketpair or a Unix
+ * socket on stdin does not count, and a closed stdin is fine.  A service
+ * with systemd's Type=forking must choose DCTX_DETACH_YES.
+ *
+ * @param ctx the context
+ * @param mode DCTX_DETACH_AUTO, DCTX_DETACH_NO or DCTX_DETACH_YES
+ * @return 0, -EINVAL, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_detach_process(struct dctx *ctx, enum dctx_detach mode);
+
+/**
+ * files_preserve: keep this descriptor open across dctx_open(), at the same
+ * number.  Every other descriptor above 2 is closed.
+ *
+ * @param ctx the context
+ * @param fd an open descriptor above 2
+ * @return 0, -EBADF when fd is not open or is 0-2, -ENOMEM, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_preserve_fd(struct dctx *ctx, int fd);
+
+/**
+ * pidfile: a path to create, lock and write the daemon's pid into.  See
+ * dctx_pidfile_acquire() for what that means; dctx_open() acquires it
+ * before the fork, so that its errors reach the shell.
+ *
+ * @param ctx the context
+ * @param path a path, or NULL for none
+ * @return 0, -ENOMEM, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_pidfile(struct dctx *ctx, const char *path);
+
+/**
+ * stdin: the descriptor that becomes the daemon's fd 0; -1 (the default)
+ * means /dev/null.  The descriptor given is duplicated onto 0 and, unless it
+ * is also preserved, closed at its own number.  dctx_set_stdout() and
+ * dctx_set_stderr() do the same for 1 and 2; pass 2 to dctx_set_stderr() to
+ * keep the current stderr (a foreground daemon logging to the journal).
+ *
+ * @param ctx the context
+ * @param fd an open descriptor, or -1 for /dev/null
+ * @return 0, -EBADF when fd is not open, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_stdin(struct dctx *ctx, int fd);
+/** stdout; see dctx_set_stdin(). @return as dctx_set_stdin() */
+DCTX_EXPORT int dctx_set_stdout(struct dctx *ctx, int fd);
+/** stderr; see dctx_set_stdin(). @return as dctx_set_stdin() */
+DCTX_EXPORT int dctx_set_stderr(struct dctx *ctx, int fd);
+
+/**
+ * signal_map: call cb, inside the event loop, when signo arrives.  Before
+ * dctx_open() this only records the wish; after it, the change takes effect
+ * at once.
+ *
+ * @param ctx the context
+ * @param signo a signal number other than SIGKILL and SIGSTOP
+ * @param cb the callback, not NULL
+ * @param arg passed to cb
+ * @return 0, DCTX_ESIGNAL for a signal that cannot be caught or does not
+ *         exist, -EINVAL for a NULL cb, -ENOMEM
+ */
+DCTX_EXPORT int dctx_set_signal(struct dctx *ctx, int signo, dctx_signal_cb cb,
+    void *arg);
+
+/**
+ * signal_map: ignore signo (SIG_IGN).
+ *
+ * @param ctx the context
+ * @param signo a signal number other than SIGKILL and SIGSTOP
+ * @return 0 or DCTX_ESIGNAL
+ */
+DCTX_EXPORT int dctx_ignore_signal(struct dctx *ctx, int signo);
+
+/**
+ * signal_map: signo starts the graceful shutdown (dctx_terminate()).
+ *
+ * @param ctx the context
+ * @param signo a signal number other than SIGKILL and SIGSTOP
+ * @return 0, DCTX_ESIGNAL, or -ENOMEM
+ */
+DCTX_EXPORT int dctx_terminate_on_signal(struct dctx *ctx, int signo);
+
+/**
+ * Remove signo from the signal map: it gets its default disposition.
+ *
+ * @param ctx the context
+ * @param signo a signal number other than SIGKILL and SIGSTOP
+ * @return 0 or DCTX_ESIGNAL
+ */
+DCTX_EXPORT int dctx_unset_signal(struct dctx *ctx, int signo);
+
+/**
+ * Choose libevent's backend for the base dctx_open() creates ("epoll",
+ * "poll", "select"); NULL, the default, lets libevent choose.
+ *
+ * @param ctx the context
+ * @param method a method name that event_get_supported_methods() lists
+ * @return 0, -ENOTSUP for a method this libevent lacks, -ENOMEM, DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_event_method(struct dctx *ctx, const char *method);
+
+/**
+ * Report readiness yourself with dctx_notify_ready(), instead of at the end
+ * of dctx_open().  The launcher then waits until the daemon says it is ready
+ * (or failed, or died).
+ *
+ * @param ctx the context
+ * @param on true or false
+ * @return 0 or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
+
+/**
+ * Become a daemon.  In this order:
+ *  1. An open context returns 0 at once.  The configuration is checked and
+ *     the user and groups are resolved, before any chroot; /dev/null is
+ *     opened while it is still reachable.
+ *  2. The pidfile is opened and locked (dctx_pidfile_acquire()).  Errors up
+ *     to here return in the calling process: nothing has forked.
+ *  3. A pipe to the launcher is made, and stdio buffers are flushed.
+ *  4. Detach (dctx_set_detach_process()): fork, setsid, fork.  The original
+ *     process, the launcher, waits on the pipe; it exits 0 once the daemon
+ *     reports ready, or writes the daemon's error message to its stderr and
+ *     exits with status 1.  It never returns from dctx_open().
+ *  5. Every signal disposition is reset to its default and the signal mask
+ *     emptied (daemon(7)); RLIMIT_CORE is set to 0 (prevent_core); chroot
+ *     and chdir("/"); umask; chdir to the working directory.
+ *  6. Every descriptor above 2 is closed but the preserved ones and the
+ *     library's own; 0-2 become the configured stdio or /dev/null.
+ *  7. Privileges are dropped: groups, gid, then uid, and it is verified that
+ *     they cannot be regained (CERT POS36-C, POS37-C).
+ *  8. The daemon's pid is written into the locked pidfile.
+ *  9. The event base is created (see dctx_base()) and the signal map
+ *     installed as libevent signal events.
+ * 10. The context is marked open, dctx_close() is registered to run at
+ *     exit in this process only, and readiness is reported (unless
+ *     dctx_set_manual_ready()).
+ * A failure after the fork sends its message to the launcher, removes the
+ * pidfile and ends the daemon process with _exit(1).  In the foreground a
+ * failure returns its code here; after step 5 the process is already
+ * changed and should exit.
+ *
+ * @param ctx the context
+ * @return 0 in the daemon, or a negative code with dctx_errmsg() set
+ */
+DCTX_EXPORT int dctx_open(struct dctx *ctx);
+
+/**
+ * is_open: whether dctx_open() succeeded and dctx_close() has not run.
+ *
+ * @param ctx the context
+ * @return 1 or 0
+ */
+DCTX_EXPORT int dctx_is_open(const struct dctx *ctx);
+
+/**
+ * The event base dctx_open() created, after the descriptors were closed (a
+ * base made before would lose its own descriptors to that step).
+ *
+ * @param ctx the context
+ * @return the base, or NULL before dctx_open()
+ */
+DCTX_EXPORT struct event_base *dctx_base(struct dctx *ctx);
+
+/**
+ * Tell the launcher the daemon is ready, with dctx_set_manual_ready().  The
+ * launcher exits 0.  A second call, or a call in the foreground, does
+ * nothing.
+ *
+ * @param ctx the context
+ * @return 0, or -errno when the report could not be written
+ */
+DCTX_EXPORT int dctx_notify_ready(struct dctx *ctx);
+
+/**
+ * Tell the launcher the daemon failed to come up, with
+ * dctx_set_manual_ready(): the launcher prints msg and exits with status.
+ * The daemon carries on; it should close and exit.
+ *
+ * @param ctx the context
+ * @param status the launcher's exit status, 1 to 255
+ * @param msg what failed
+ * @return 0, -EINVAL, -EALREADY when no launcher waits (readiness was
+ *         reported, or the daemon did not detach), or -errno
+ */
+DCTX_EXPORT int dctx_notify_failure(struct dctx *ctx, int status, const char *msg);
+
+/**
+ * terminate: stop the event loop cleanly (event_base_loopexit()).  This is
+ * what a signal mapped with dctx_terminate_on_signal() does.  The loop
+ * returns to main, which calls dctx_close() and exits with
+ * dctx_exit_status().
+ *
+ * @param ctx the context
+ * @param signo the signal that asked for it, or 0
+ * @return 0, or -EINVAL when the context is not open
+ */
+DCTX_EXPORT int dctx_terminate(struct dctx *ctx, int signo);
+
+/**
+ * The exit status that the daemon should end with: 0 for a clean stop.
+ *
+ * @param ctx the context
+ * @return an exit status
+ */
+DCTX_EXPORT int dctx_exit_status(const struct dctx *ctx);
+
+/**
+ * close: release the pidfile (in the process that acquired it only: a
+ * forked child never removes its parent's pidfile), remove the signal
+ * events and mark the context closed.  Calling it again is a no-op.
+ *
+ * @param ctx the context
+ * @return 0, or -errno from removing the pidfile
+ */
+DCTX_EXPORT int dctx_close(struct dctx *ctx);
+
+/**
+ * What failed last, in words, naming the input: for example
+ * "chdir(/srv/missing): No such file or directory".
+ *
+ * @param ctx the context
+ * @return a message; "" when nothing failed
+ */
+DCTX_EXPORT const char *dctx_errmsg(const struct dctx *ctx);
+
+/**
+ * What an error code means.
+ *
+ * @param code a negative code returned by this library
+ * @return a static string
+ */
+DCTX_EXPORT const char *dctx_strerror(int code);
+
+/**
+ * PidFile.acquire: create path (mode 0644 whatever the umask, never through
+ * a symbolic link), take an exclusive lock on it, then write the pid.  The
+ * lock lives as long as the descriptor, which is kept, and survives fork; a
+ * file left by a dead daemon carries no lock and is taken over.
+ *
+ * @param out receives the pidfile; untouched on failure
+ * @param path the file's path
+ * @return 0, DCTX_ERUNNING when another process holds the lock (see
+ *         dctx_pidfile_holder()), -ELOOP for a symbolic link, -EISDIR or
+ *         -EINVAL for something that is not a regular file, -errno
+ *         otherwise
+ */
+DCTX_EXPORT int dctx_pidfile_acquire(struct dctx_pidfile **out, const char *path);
+
+/**
+ * PidFile.release: remove the file and free pf.  Only the process that
+ * acquired it removes the file; in another (a forked child) this only
+ * closes.  Where the directory is not writable any more, the file is
+ * emptied instead.
+ *
+ * @param pf the pidfile; NULL is a no-op
+ * @return 0 or -errno
+ */
+DCTX_EXPORT int dctx_pidfile_release(struct dctx_pidfile *pf);
+
+/**
+ * Who holds the lock on a pidfile: the way a "status" or "stop" command
+ * finds a running daemon.
+ *
+ * @param path the pidfile's path
+ * @return the holder's pid; 0 when nobody holds the lock (or the file does
+ *         not exist); DCTX_ERUNNING when it is held but names no pid yet;
+ *         -errno when it cannot be opened
+ */
+DCTX_EXPORT pid_t dctx_pidfile_holder(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DCTX_H */

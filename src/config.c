@@ -1,0 +1,371 @@
+/*
+ * The context's attributes: construction, the PEP 3143 setters, and the
+ * error words.  Every setter refuses to change an open context, since PEP
+ * 3143 says changes after open() have no effect, and silence would hide it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dctx-internal.h"
+
+DCTX_EXPORT struct dctx *
+dctx_new(void)
+{
+	struct dctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL)
+		return NULL;
+	ctx->workdir = strdup("/");
+	if (ctx->workdir == NULL) {
+		free(ctx);
+		return NULL;
+	}
+	ctx->uid = (uid_t)-1;
+	ctx->gid = (gid_t)-1;
+	ctx->run_uid = (uid_t)-1;
+	ctx->run_gid = (gid_t)-1;
+	ctx->prevent_core = 1;
+	ctx->detach = DCTX_DETACH_AUTO;
+	ctx->stdio[0] = ctx->stdio[1] = ctx->stdio[2] = -1;
+	ctx->devnull = -1;
+	ctx->report_fd = -1;
+	dctx__signals_default_map(ctx);
+	return ctx;
+}
+
+DCTX_EXPORT void
+dctx_free(struct dctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	dctx_close(ctx);
+	if (ctx->base != NULL)
+		event_base_free(ctx->base);
+	if (ctx->devnull >= 0)
+		close(ctx->devnull);
+	if (ctx->report_fd >= 0)
+		close(ctx->report_fd);
+	free(ctx->chroot_dir);
+	free(ctx->workdir);
+	free(ctx->workdir_full);
+	free(ctx->user);
+	free(ctx->group);
+	free(ctx->preserve);
+	free(ctx->pidfile_path);
+	free(ctx->event_method);
+	free(ctx->groups);
+	free(ctx);
+}
+
+int
+dctx__fail(struct dctx *ctx, int code, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(ctx->errmsg))
+		snprintf(ctx->errmsg + n, sizeof(ctx->errmsg) - (size_t)n,
+		    ": %s", dctx_strerror(code));
+	errno = saved;
+	return code;
+}
+
+/* Replace *slot with a copy of value (NULL allowed). */
+static int
+set_string(char **slot, const char *value)
+{
+	char *copy = NULL;
+
+	if (value != NULL && (copy = strdup(value)) == NULL)
+		return -ENOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+/* PEP 3143: a working directory outside the chroot is taken inside it. */
+static int
+update_workdir_full(struct dctx *ctx)
+{
+	const char *root = ctx->chroot_dir;
+	size_t rlen;
+	char *full;
+
+	free(ctx->workdir_full);
+	ctx->workdir_full = NULL;
+	if (root == NULL)
+		return 0;
+	rlen = strlen(root);
+	while (rlen > 1 && root[rlen - 1] == '/')
+		rlen--;
+	if (strncmp(ctx->workdir, root, rlen) == 0 &&
+	    (ctx->workdir[rlen] == '/' || ctx->workdir[rlen] == '\0'))
+		return 0;
+	if (asprintf(&full, "%.*s%s", (int)rlen, root,
+	    strcmp(ctx->workdir, "/") == 0 ? "" : ctx->workdir) < 0)
+		return -ENOMEM;
+	ctx->workdir_full = full;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_chroot_directory(struct dctx *ctx, const char *path)
+{
+	char *old = NULL;
+	int rc;
+
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "chroot_directory");
+	if (path != NULL && path[0] != '/')
+		return dctx__fail(ctx, -EINVAL,
+		    "chroot_directory '%s': not an absolute path", path);
+	if (ctx->chroot_dir != NULL && (old = strdup(ctx->chroot_dir)) == NULL)
+		return -ENOMEM;
+	if ((rc = set_string(&ctx->chroot_dir, path)) < 0 ||
+	    (rc = update_workdir_full(ctx)) < 0) {
+		set_string(&ctx->chroot_dir, old);
+		free(old);
+		return rc;
+	}
+	free(old);
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_working_directory(struct dctx *ctx, const char *path)
+{
+	char *old;
+	int rc;
+
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "working_directory");
+	if (path == NULL || path[0] != '/')
+		return dctx__fail(ctx, -EINVAL,
+		    "working_directory '%s': not an absolute path",
+		    path ? path : "(null)");
+	if ((old = strdup(ctx->workdir)) == NULL)
+		return -ENOMEM;
+	if ((rc = set_string(&ctx->workdir, path)) < 0 ||
+	    (rc = update_workdir_full(ctx)) < 0) {
+		free(ctx->workdir);
+		ctx->workdir = old;
+		update_workdir_full(ctx);
+		return rc;
+	}
+	free(old);
+	return 0;
+}
+
+DCTX_EXPORT const char *
+dctx_working_directory(const struct dctx *ctx)
+{
+	return ctx->workdir_full != NULL ? ctx->workdir_full : ctx->workdir;
+}
+
+DCTX_EXPORT int
+dctx_set_umask(struct dctx *ctx, mode_t mask)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "umask");
+	if (mask & ~(mode_t)0777)
+		return dctx__fail(ctx, -EINVAL, "umask %#o", (unsigned)mask);
+	ctx->umask = mask;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_uid(struct dctx *ctx, uid_t uid)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "uid");
+	ctx->uid = uid;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_gid(struct dctx *ctx, gid_t gid)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "gid");
+	ctx->gid = gid;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_user(struct dctx *ctx, const char *name)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "user");
+	if (name == NULL || name[0] == '\0')
+		return dctx__fail(ctx, -EINVAL, "user: empty name");
+	return set_string(&ctx->user, name);
+}
+
+DCTX_EXPORT int
+dctx_set_group(struct dctx *ctx, const char *name)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "group");
+	if (name == NULL || name[0] == '\0')
+		return dctx__fail(ctx, -EINVAL, "group: empty name");
+	return set_string(&ctx->group, name);
+}
+
+DCTX_EXPORT int
+dctx_set_prevent_core(struct dctx *ctx, int on)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "prevent_core");
+	ctx->prevent_core = on != 0;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_detach_process(struct dctx *ctx, enum dctx_detach mode)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "detach_process");
+	if (mode != DCTX_DETACH_AUTO && mode != DCTX_DETACH_NO &&
+	    mode != DCTX_DETACH_YES)
+		return dctx__fail(ctx, -EINVAL, "detach_process %d", (int)mode);
+	ctx->detach = mode;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_preserve_fd(struct dctx *ctx, int fd)
+{
+	int *grown;
+
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "files_preserve");
+	if (fd <= 2 || fcntl(fd, F_GETFD) < 0)
+		return dctx__fail(ctx, -EBADF, "files_preserve fd %d", fd);
+	grown = realloc(ctx->preserve, (ctx->npreserve + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return -ENOMEM;
+	ctx->preserve = grown;
+	ctx->preserve[ctx->npreserve++] = fd;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_pidfile(struct dctx *ctx, const char *path)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "pidfile");
+	if (path != NULL && path[0] == '\0')
+		return dctx__fail(ctx, -EINVAL, "pidfile: empty path");
+	return set_string(&ctx->pidfile_path, path);
+}
+
+static int
+set_stdio(struct dctx *ctx, int which, int fd)
+{
+	static const char *const names[] = { "stdin", "stdout", "stderr" };
+
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "%s", names[which]);
+	if (fd < -1 || (fd >= 0 && fcntl(fd, F_GETFD) < 0))
+		return dctx__fail(ctx, -EBADF, "%s fd %d", names[which], fd);
+	ctx->stdio[which] = fd;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_stdin(struct dctx *ctx, int fd)
+{
+	return set_stdio(ctx, 0, fd);
+}
+
+DCTX_EXPORT int
+dctx_set_stdout(struct dctx *ctx, int fd)
+{
+	return set_stdio(ctx, 1, fd);
+}
+
+DCTX_EXPORT int
+dctx_set_stderr(struct dctx *ctx, int fd)
+{
+	return set_stdio(ctx, 2, fd);
+}
+
+DCTX_EXPORT int
+dctx_set_event_method(struct dctx *ctx, const char *method)
+{
+	const char **methods = event_get_supported_methods();
+	int i;
+
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "event method");
+	if (method == NULL)
+		return set_string(&ctx->event_method, NULL);
+	for (i = 0; methods != NULL && methods[i] != NULL; i++)
+		if (strcmp(methods[i], method) == 0)
+			return set_string(&ctx->event_method, method);
+	return dctx__fail(ctx, -ENOTSUP, "event method '%s'", method);
+}
+
+DCTX_EXPORT int
+dctx_set_manual_ready(struct dctx *ctx, int on)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "manual_ready");
+	ctx->manual_ready = on != 0;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_is_open(const struct dctx *ctx)
+{
+	return ctx->is_open;
+}
+
+DCTX_EXPORT struct event_base *
+dctx_base(struct dctx *ctx)
+{
+	return ctx->base;
+}
+
+DCTX_EXPORT const char *
+dctx_errmsg(const struct dctx *ctx)
+{
+	return ctx->errmsg;
+}
+
+DCTX_EXPORT const char *
+dctx_strerror(int code)
+{
+	switch (code) {
+	case 0:
+		return "Success";
+	case DCTX_EOPEN:
+		return "the daemon context is already open";
+	case DCTX_ERUNNING:
+		return "already running";
+	case DCTX_ENOUSER:
+		return "no such user or group";
+	case DCTX_EPRIVS:
+		return "dropped privileges could be regained";
+	case DCTX_ESIGNAL:
+		return "signal cannot be mapped";
+	case DCTX_EDAEMON:
+		return "the daemon exited before it was ready";
+	}
+	if (code < 0 && code > -4096)
+		return strerror(-code);
+	return "unknown error";
+}

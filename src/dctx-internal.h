@@ -1,0 +1,117 @@
+/*
+ * The layout of a context, and the functions the src/ files share.  Never
+ * installed: the public header only declares struct dctx.
+ */
+#ifndef DCTX_INTERNAL_H
+#define DCTX_INTERNAL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "dctx.h"
+
+struct event;
+
+/* What the signal map says of one signal. */
+enum dctx__sigkind {
+	DCTX__SIG_UNSET = 0, /* not in the map: default disposition */
+	DCTX__SIG_IGNORE,
+	DCTX__SIG_TERMINATE,
+	DCTX__SIG_CALLBACK
+};
+
+struct dctx__sig {
+	enum dctx__sigkind kind;
+	dctx_signal_cb cb;
+	void *arg;
+	struct event *ev; /* the libevent signal event, once open */
+};
+
+struct dctx {
+	/* The PEP 3143 attributes. */
+	char *chroot_dir;
+	char *workdir;      /* as given */
+	char *workdir_full; /* prefixed with chroot_dir where PEP 3143 says so */
+	mode_t umask;
+	uid_t uid;
+	gid_t gid;
+	char *user;
+	char *group;
+	int prevent_core;
+	enum dctx_detach detach;
+	int *preserve;
+	size_t npreserve;
+	char *pidfile_path;
+	int stdio[3]; /* -1: /dev/null */
+	struct dctx__sig sigmap[NSIG];
+
+	/* Our own attributes. */
+	char *event_method;
+	int manual_ready;
+
+	/* Resolved by dctx_open() before anything changes. */
+	int change_ids;
+	uid_t run_uid;
+	gid_t run_gid;
+	gid_t *groups;
+	int ngroups;
+	int devnull;
+
+	/* The open daemon. */
+	int is_open;
+	pid_t pid;          /* the process that opened it */
+	int detached;
+	int report_fd;      /* write end of the launcher pipe, or -1 */
+	struct dctx_pidfile *pidfile;
+	struct event_base *base;
+	int exit_status;
+	int terminating;
+
+	char errmsg[512];
+};
+
+/* The first signal glibc reserves for itself, and the first it gives back. */
+#define DCTX__SIG_RESERVED_FIRST 32
+
+/* config.c */
+int dctx__fail(struct dctx *ctx, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* pidfile.c */
+int dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
+    char *err, size_t errlen);
+int dctx__pidfile_write(struct dctx_pidfile *pf, char *err, size_t errlen);
+void dctx__pidfile_adopt(struct dctx_pidfile *pf);
+int dctx__pidfile_fd(const struct dctx_pidfile *pf);
+int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
+void dctx__pidfile_forget(struct dctx_pidfile *pf);
+void dctx__pidfile_remove_stale(const char *path);
+
+/* detach.c */
+int dctx__should_detach(const struct dctx *ctx);
+int dctx__detach(struct dctx *ctx);
+int dctx__report(struct dctx *ctx, int status, const char *msg);
+
+/* process.c */
+int dctx__setup_process(struct dctx *ctx);
+
+/* fds.c */
+int dctx__close_fds(const int *keep, size_t nkeep);
+int dctx__setup_fds(struct dctx *ctx);
+
+/* privileges.c */
+int dctx__resolve_ids(struct dctx *ctx);
+int dctx__drop_privileges(struct dctx *ctx);
+
+/* signals.c */
+int dctx__signal_valid(int signo);
+void dctx__signals_reset(void);
+int dctx__signals_install(struct dctx *ctx);
+void dctx__signals_remove(struct dctx *ctx);
+void dctx__signals_default_map(struct dctx *ctx);
+
+/* shutdown.c */
+void dctx__shutdown_signal(struct dctx *ctx, int signo);
+
+#endif /* DCTX_INTERNAL_H */

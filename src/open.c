@@ -1,0 +1,191 @@
+/*
+ * dctx_open() and dctx_close(): the order of the steps, and the one cleanup
+ * path.  Each step lives in its own file; this one only sequences them, in
+ * the order the public header documents (daemon(7), with the pidfile taken
+ * first so that its errors reach the shell and /run is still writable).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dctx-internal.h"
+
+/* The open context of this process, for the exit handler. */
+static struct dctx *open_ctx;
+
+/* close at exit, in the process that opened the context only. */
+static void
+close_at_exit(void)
+{
+	if (open_ctx != NULL && open_ctx->pid == getpid())
+		dctx_close(open_ctx);
+}
+
+static int
+make_base(struct dctx *ctx)
+{
+	struct event_config *cfg = event_config_new();
+	const char **methods = event_get_supported_methods();
+	int i;
+
+	if (cfg == NULL)
+		return dctx__fail(ctx, -ENOMEM, "event_config_new");
+	/* libevent can only avoid methods: avoid all but the chosen one. */
+	for (i = 0; ctx->event_method != NULL && methods[i] != NULL; i++)
+		if (strcmp(methods[i], ctx->event_method) != 0)
+			event_config_avoid_method(cfg, methods[i]);
+	ctx->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (ctx->base == NULL)
+		return dctx__fail(ctx, -ENOMEM, "event_base_new(%s)",
+		    ctx->event_method ? ctx->event_method : "default");
+	return 0;
+}
+
+/* Steps 1-3: what may fail while the caller can still be told. */
+static int
+prepare(struct dctx *ctx)
+{
+	size_t i;
+	int rc;
+
+	if (open_ctx != NULL)
+		return dctx__fail(ctx, DCTX_EOPEN,
+		    "another context is open in this process");
+	for (i = 0; i < ctx->npreserve; i++)
+		if (fcntl(ctx->preserve[i], F_GETFD) < 0)
+			return dctx__fail(ctx, -EBADF, "files_preserve fd %d",
+			    ctx->preserve[i]);
+	if ((rc = dctx__resolve_ids(ctx)) < 0)
+		return rc;
+	/* Open /dev/null now: a chroot may have none. */
+	ctx->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (ctx->devnull < 0)
+		return dctx__fail(ctx, -errno, "open(/dev/null)");
+	if (ctx->pidfile_path != NULL) {
+		rc = dctx__pidfile_open(&ctx->pidfile, ctx->pidfile_path,
+		    ctx->errmsg, sizeof(ctx->errmsg));
+		if (rc < 0) {
+			close(ctx->devnull);
+			ctx->devnull = -1;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Steps 5-10, in the daemon process. */
+static int
+become_daemon(struct dctx *ctx)
+{
+	int rc;
+
+	dctx__signals_reset();
+	if ((rc = dctx__setup_process(ctx)) < 0 ||
+	    (rc = dctx__setup_fds(ctx)) < 0 ||
+	    (rc = dctx__drop_privileges(ctx)) < 0)
+		return rc;
+	if (ctx->pidfile != NULL &&
+	    (rc = dctx__pidfile_write(ctx->pidfile, ctx->errmsg,
+	    sizeof(ctx->errmsg))) < 0)
+		return rc;
+	if ((rc = make_base(ctx)) < 0)
+		return rc;
+	if ((rc = dctx__signals_install(ctx)) < 0)
+		return rc;
+	return 0;
+}
+
+/* Undo what prepare() and become_daemon() made. */
+static void
+unwind(struct dctx *ctx)
+{
+	if (ctx->base != NULL) {
+		event_base_free(ctx->base);
+		ctx->base = NULL;
+	}
+	dctx_pidfile_release(ctx->pidfile);
+	ctx->pidfile = NULL;
+	if (ctx->devnull >= 0) {
+		close(ctx->devnull);
+		ctx->devnull = -1;
+	}
+}
+
+DCTX_EXPORT int
+dctx_open(struct dctx *ctx)
+{
+	static int registered;
+	int rc;
+
+	if (ctx->is_open)
+		return 0;
+	ctx->errmsg[0] = '\0';
+	if ((rc = prepare(ctx)) < 0)
+		return rc;
+	ctx->detached = dctx__should_detach(ctx);
+	if (ctx->detached && (rc = dctx__detach(ctx)) < 0) {
+		unwind(ctx);
+		return rc;
+	}
+	if ((rc = become_daemon(ctx)) < 0) {
+		if (ctx->detached) {
+			/* Nobody but the launcher can hear us now. */
+			dctx__report(ctx, 1, ctx->errmsg);
+			unwind(ctx);
+			_exit(1);
+		}
+		unwind(ctx);
+		return rc;
+	}
+	ctx->pid = getpid();
+	ctx->is_open = 1;
+	open_ctx = ctx;
+	if (!registered && atexit(close_at_exit) == 0)
+		registered = 1;
+	if (!ctx->manual_ready)
+		dctx__report(ctx, 0, NULL);
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_notify_ready(struct dctx *ctx)
+{
+	return dctx__report(ctx, 0, NULL);
+}
+
+DCTX_EXPORT int
+dctx_notify_failure(struct dctx *ctx, int status, const char *msg)
+{
+	if (status < 1 || status > 255 || msg == NULL)
+		return -EINVAL;
+	if (ctx->report_fd < 0)
+		return -EALREADY;
+	return dctx__report(ctx, status, msg);
+}
+
+DCTX_EXPORT int
+dctx_close(struct dctx *ctx)
+{
+	int rc;
+
+	if (!ctx->is_open)
+		return 0;
+	/* A daemon that stops before it said it was ready has failed. */
+	if (ctx->report_fd >= 0)
+		dctx__report(ctx, 1, ctx->errmsg[0] ? ctx->errmsg :
+		    "the daemon closed before it was ready");
+	dctx__signals_remove(ctx);
+	rc = dctx_pidfile_release(ctx->pidfile);
+	ctx->pidfile = NULL;
+	ctx->is_open = 0;
+	if (open_ctx == ctx)
+		open_ctx = NULL;
+	return rc;
+}

@@ -1,0 +1,196 @@
+/*
+ * The signal map.  After dctx_open() every mapped signal but the ignored
+ * ones is a libevent signal event (EV_SIGNAL|EV_PERSIST), so callbacks run
+ * in the loop, where they may allocate, log and call libevent; no raw
+ * handler of ours runs user code.  Ignored signals are SIG_IGN in the
+ * kernel: nothing to wake up for.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "dctx-internal.h"
+
+int
+dctx__signal_valid(int signo)
+{
+	if (signo <= 0 || signo >= NSIG || signo == SIGKILL || signo == SIGSTOP)
+		return 0;
+	/* glibc keeps 32 and 33 for its threads; sigaction refuses them. */
+	if (signo >= DCTX__SIG_RESERVED_FIRST && signo < SIGRTMIN)
+		return 0;
+	return 1;
+}
+
+/* daemon(7) steps 2-3: every disposition to default, an empty mask. */
+void
+dctx__signals_reset(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int signo;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (signo = 1; signo < NSIG; signo++)
+		if (dctx__signal_valid(signo))
+			sigaction(signo, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void
+dctx__signals_default_map(struct dctx *ctx)
+{
+	/* PEP 3143's default map. */
+	ctx->sigmap[SIGTSTP].kind = DCTX__SIG_IGNORE;
+	ctx->sigmap[SIGTTIN].kind = DCTX__SIG_IGNORE;
+	ctx->sigmap[SIGTTOU].kind = DCTX__SIG_IGNORE;
+	ctx->sigmap[SIGTERM].kind = DCTX__SIG_TERMINATE;
+}
+
+static void
+on_signal(evutil_socket_t signo, short what, void *arg)
+{
+	struct dctx *ctx = arg;
+	struct dctx__sig *s = &ctx->sigmap[signo];
+
+	(void)what;
+	if (s->kind == DCTX__SIG_CALLBACK)
+		s->cb(ctx, (int)signo, s->arg);
+	else if (s->kind == DCTX__SIG_TERMINATE)
+		dctx__shutdown_signal(ctx, (int)signo);
+}
+
+static void
+set_disposition(int signo, void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(signo, &sa, NULL);
+}
+
+/* Take one entry out of the running process. */
+static void
+uninstall(struct dctx__sig *s, int signo)
+{
+	if (s->ev != NULL) {
+		/* libevent puts back the disposition it found: SIG_DFL. */
+		event_free(s->ev);
+		s->ev = NULL;
+	} else if (s->kind == DCTX__SIG_IGNORE) {
+		set_disposition(signo, SIG_DFL);
+	}
+}
+
+/* Put one entry into the running process. */
+static int
+install(struct dctx *ctx, int signo)
+{
+	struct dctx__sig *s = &ctx->sigmap[signo];
+
+	if (s->kind == DCTX__SIG_IGNORE) {
+		set_disposition(signo, SIG_IGN);
+		return 0;
+	}
+	if (s->kind == DCTX__SIG_UNSET)
+		return 0;
+	s->ev = evsignal_new(ctx->base, signo, on_signal, ctx);
+	if (s->ev == NULL)
+		return -ENOMEM;
+	if (event_add(s->ev, NULL) < 0) {
+		event_free(s->ev);
+		s->ev = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+dctx__signals_install(struct dctx *ctx)
+{
+	int signo, rc;
+
+	for (signo = 1; signo < NSIG; signo++)
+		if (ctx->sigmap[signo].kind != DCTX__SIG_UNSET &&
+		    (rc = install(ctx, signo)) < 0) {
+			dctx__signals_remove(ctx);
+			return dctx__fail(ctx, rc, "signal %d (%s)", signo,
+			    strsignal(signo));
+		}
+	return 0;
+}
+
+void
+dctx__signals_remove(struct dctx *ctx)
+{
+	int signo;
+
+	for (signo = 1; signo < NSIG; signo++)
+		uninstall(&ctx->sigmap[signo], signo);
+}
+
+/* Change one entry; when open, the process follows at once. */
+static int
+set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
+    dctx_signal_cb cb, void *arg)
+{
+	struct dctx__sig old;
+	int rc;
+
+	if (!dctx__signal_valid(signo))
+		return dctx__fail(ctx, DCTX_ESIGNAL, "signal %d%s%s%s", signo,
+		    signo > 0 && signo < NSIG ? " (" : "",
+		    signo > 0 && signo < NSIG ? strsignal(signo) : "",
+		    signo > 0 && signo < NSIG ? ")" : "");
+	old = ctx->sigmap[signo];
+	if (ctx->is_open)
+		uninstall(&ctx->sigmap[signo], signo);
+	ctx->sigmap[signo].kind = kind;
+	ctx->sigmap[signo].cb = cb;
+	ctx->sigmap[signo].arg = arg;
+	ctx->sigmap[signo].ev = NULL;
+	if (ctx->is_open && (rc = install(ctx, signo)) < 0) {
+		/* Put back what was there, so a failure changes nothing. */
+		ctx->sigmap[signo] = old;
+		ctx->sigmap[signo].ev = NULL;
+		install(ctx, signo);
+		return dctx__fail(ctx, rc, "signal %d (%s)", signo,
+		    strsignal(signo));
+	}
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_set_signal(struct dctx *ctx, int signo, dctx_signal_cb cb, void *arg)
+{
+	if (cb == NULL)
+		return dctx__fail(ctx, -EINVAL, "signal %d: NULL callback", signo);
+	return set_entry(ctx, signo, DCTX__SIG_CALLBACK, cb, arg);
+}
+
+DCTX_EXPORT int
+dctx_ignore_signal(struct dctx *ctx, int signo)
+{
+	return set_entry(ctx, signo, DCTX__SIG_IGNORE, NULL, NULL);
+}
+
+DCTX_EXPORT int
+dctx_terminate_on_signal(struct dctx *ctx, int signo)
+{
+	return set_entry(ctx, signo, DCTX__SIG_TERMINATE, NULL, NULL);
+}
+
+DCTX_EXPORT int
+dctx_unset_signal(struct dctx *ctx, int signo)
+{
+	return set_entry(ctx, signo, DCTX__SIG_UNSET, NULL, NULL);
+}

@@ -1,0 +1,199 @@
+/* Detaching and the launcher handshake, watched from outside. */
+#include "config.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+START_TEST(detached_daemon_is_in_its_own_session_and_not_leader)
+{
+	struct launch l;
+	pid_t pid;
+	char ppid[32];
+
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), NULL);
+	ck_assert_int_eq(l.status, 0);
+	ck_assert_str_eq(l.err, "");
+	pid = tu_read_pidfile(tu_path("d.pid"));
+	ck_assert_int_gt(pid, 0);
+	ck_assert(tu_alive(pid));
+	/* setsid then fork again: a session of its own it does not lead. */
+	ck_assert_int_ne(getsid(pid), getsid(0));
+	ck_assert_int_ne(getsid(pid), pid);
+	ck_assert_int_eq(getpgid(pid), getsid(pid));
+	/* The launcher and the middle child are gone: we, the subreaper,
+	 * are its parent now. */
+	snprintf(ppid, sizeof(ppid), "%ld", (long)getpid());
+	ck_assert_str_eq(tu_status_field(pid, "PPid:"), ppid);
+	/* No controlling terminal: field 7 of /proc/PID/stat is 0. */
+	{
+		char path[64];
+		FILE *f;
+		int tty = -1;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+		f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fscanf(f, "%*d %*s %*c %*d %*d %*d %d", &tty), 1);
+		fclose(f);
+		ck_assert_int_eq(tty, 0);
+	}
+}
+END_TEST
+
+START_TEST(foreground_stays_in_the_callers_session)
+{
+	pid_t pid = tu_start_fg("--foreground", "--stdout", tu_path("out"), NULL);
+
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
+	ck_assert_int_eq(getsid(pid), getsid(0));
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+}
+END_TEST
+
+START_TEST(auto_detaches_from_a_shell)
+{
+	struct launch l;
+
+	/* Our parent is not pid 1, NOTIFY_SOCKET is unset: it detaches. */
+	unsetenv("NOTIFY_SOCKET");
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), NULL);
+	ck_assert_int_eq(l.status, 0);
+	ck_assert(tu_alive(tu_read_pidfile(tu_path("d.pid"))));
+}
+END_TEST
+
+START_TEST(auto_stays_in_front_under_notify_socket)
+{
+	pid_t pid;
+
+	setenv("NOTIFY_SOCKET", "/nonexistent/notify", 1);
+	pid = tu_start_fg("--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), NULL);
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
+	/* The pid that started is the daemon: no fork happened. */
+	ck_assert_int_eq(tu_read_pidfile(tu_path("d.pid")), pid);
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+}
+END_TEST
+
+START_TEST(auto_detaches_with_a_socketpair_on_stdin)
+{
+	struct launch l;
+	int sv[2];
+
+	unsetenv("NOTIFY_SOCKET");
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	tu_stdin_fd = sv[0];
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), NULL);
+	ck_assert_int_eq(l.status, 0);
+	ck_assert(tu_alive(tu_read_pidfile(tu_path("d.pid"))));
+}
+END_TEST
+
+START_TEST(auto_stays_in_front_with_an_inet_socket_on_stdin)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin;
+	pid_t pid;
+
+	unsetenv("NOTIFY_SOCKET");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	tu_stdin_fd = s;
+	pid = tu_start_fg("--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), NULL);
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
+	ck_assert_int_eq(tu_read_pidfile(tu_path("d.pid")), pid);
+}
+END_TEST
+
+START_TEST(launcher_reports_a_failure_after_the_fork)
+{
+	struct launch l;
+	char want[600];
+
+	snprintf(want, sizeof(want), "chdir(%s): No such file or directory",
+	    tu_path("missing"));
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), "--workdir",
+	    tu_path("missing"), NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	/* Nothing left: no pidfile, no process. */
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+	ck_assert(tu_no_children(3000));
+}
+END_TEST
+
+START_TEST(manual_ready_reports_ready)
+{
+	struct launch l;
+
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"),
+	    "--manual-ready", "ready", NULL);
+	ck_assert_int_eq(l.status, 0);
+	ck_assert(tu_alive(tu_read_pidfile(tu_path("d.pid"))));
+}
+END_TEST
+
+START_TEST(manual_failure_reaches_the_launcher)
+{
+	struct launch l;
+
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"),
+	    "--manual-ready", "cannot bind 127.0.0.1:1: Permission denied",
+	    "--exit-after-open", NULL);
+	ck_assert_int_eq(l.status, 3);
+	ck_assert_msg(strstr(l.err, "cannot bind 127.0.0.1:1: Permission denied")
+	    != NULL, "stderr: %s", l.err);
+	ck_assert(tu_no_children(3000));
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
+START_TEST(a_daemon_that_dies_before_ready_fails_the_launcher)
+{
+	struct launch l;
+
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"),
+	    "--manual-ready", "crash", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "exited before it was ready") != NULL,
+	    "stderr: %s", l.err);
+	ck_assert(tu_no_children(3000));
+	/* The launcher removed the file the dead daemon left unlocked. */
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
+static Suite *
+detach_suite(void)
+{
+	Suite *s = suite_create("detach");
+	TCase *tc = tu_tcase("detach");
+
+	tcase_add_test(tc, detached_daemon_is_in_its_own_session_and_not_leader);
+	tcase_add_test(tc, foreground_stays_in_the_callers_session);
+	tcase_add_test(tc, auto_detaches_from_a_shell);
+	tcase_add_test(tc, auto_stays_in_front_under_notify_socket);
+	tcase_add_test(tc, auto_detaches_with_a_socketpair_on_stdin);
+	tcase_add_test(tc, auto_stays_in_front_with_an_inet_socket_on_stdin);
+	tcase_add_test(tc, launcher_reports_a_failure_after_the_fork);
+	tcase_add_test(tc, manual_ready_reports_ready);
+	tcase_add_test(tc, manual_failure_reaches_the_launcher);
+	tcase_add_test(tc, a_daemon_that_dies_before_ready_fails_the_launcher);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(detach_suite)

@@ -1,0 +1,206 @@
+/* The pidfile: content, mode, lock, refusal, takeover, removal. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dctx.h"
+#include "testutil.h"
+
+static void
+write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+START_TEST(pidfile_holds_the_pid_with_mode_0644_and_a_lock)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+	struct stat st;
+	char want[32];
+	pid_t pid;
+	int fd;
+
+	/* Whatever the launcher's umask, the file is 0644. */
+	umask(_i == 0 ? 0 : 077);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	snprintf(want, sizeof(want), "%ld\n", (long)pid);
+	ck_assert_str_eq(tu_slurp(pf), want);
+	ck_assert_int_eq(stat(pf, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0644);
+	/* The lock is held by the daemon. */
+	fd = open(pf, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	close(fd);
+	ck_assert_int_eq(dctx_pidfile_holder(pf), pid);
+}
+END_TEST
+
+START_TEST(second_instance_is_refused_with_the_first_ones_pid)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+	char want[64];
+	pid_t first;
+
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 0);
+	first = tu_read_pidfile(pf);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	snprintf(want, sizeof(want), "already running (pid %ld)", (long)first);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	/* The first one and its file are untouched. */
+	ck_assert(tu_alive(first));
+	ck_assert_int_eq(tu_read_pidfile(pf), first);
+}
+END_TEST
+
+START_TEST(stale_pidfile_is_taken_over)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+	pid_t pid;
+
+	/* A file left by a dead daemon: no lock, some pid. */
+	write_file(pf, "999999\n");
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(pf);
+	ck_assert_int_ne(pid, 999999);
+	ck_assert(tu_alive(pid));
+}
+END_TEST
+
+START_TEST(pidfile_in_a_missing_directory_fails_before_the_fork)
+{
+	char want[600];
+	struct launch l;
+
+	snprintf(want, sizeof(want), "pidfile %s: No such file or directory",
+	    tu_path("missing/d.pid"));
+	tu_launch(&l, "--pidfile", tu_path("missing/d.pid"), NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
+START_TEST(pidfile_that_is_a_symlink_is_refused)
+{
+	const char *pf = tu_path("d.pid"), *target = tu_path("target");
+	char want[600];
+	struct launch l;
+
+	write_file(target, "precious\n");
+	ck_assert_int_eq(symlink(target, pf), 0);
+	snprintf(want, sizeof(want), "pidfile %s: is a symbolic link", pf);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert_str_eq(tu_slurp(target), "precious\n");
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
+START_TEST(sigterm_removes_the_pidfile)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+	pid_t pid;
+
+	tu_launch(&l, "--pidfile", pf, NULL);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	ck_assert_int_ne(access(pf, F_OK), 0);
+}
+END_TEST
+
+START_TEST(a_forked_child_that_exits_leaves_the_pidfile_alone)
+{
+	const char *pf = tu_path("d.pid"), *out = tu_path("out");
+	struct launch l;
+	pid_t pid;
+
+	tu_launch(&l, "--pidfile", pf, "--stdout", out, "--fork-child", NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_wait_file_contains(out, "exited", 3000));
+	ck_assert_int_eq(tu_read_pidfile(pf), pid);
+	ck_assert_int_eq(dctx_pidfile_holder(pf), pid);
+}
+END_TEST
+
+START_TEST(pidfile_api_on_its_own)
+{
+	const char *path = tu_path("own.pid");
+	struct dctx_pidfile *pf = NULL, *second = NULL;
+	char want[32];
+	pid_t child;
+	int st;
+
+	ck_assert_int_eq(dctx_pidfile_acquire(&pf, path), 0);
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	ck_assert_str_eq(tu_slurp(path), want);
+	/* A second open file description cannot take the lock. */
+	child = fork();
+	if (child == 0)
+		_exit(dctx_pidfile_acquire(&second, path) == DCTX_ERUNNING &&
+		    second == NULL ? 0 : 1);
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	/* A forked child's release only closes. */
+	child = fork();
+	if (child == 0)
+		_exit(dctx_pidfile_release(pf) == 0 ? 0 : 1);
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	ck_assert_str_eq(tu_slurp(path), want);
+	ck_assert_int_eq(dctx_pidfile_holder(path), getpid());
+	ck_assert_int_eq(dctx_pidfile_release(pf), 0);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	ck_assert_int_eq(dctx_pidfile_holder(path), 0);
+	ck_assert_int_eq(dctx_pidfile_release(NULL), 0);
+}
+END_TEST
+
+static Suite *
+pidfile_suite(void)
+{
+	Suite *s = suite_create("pidfile");
+	TCase *tc = tu_tcase("pidfile");
+
+	tcase_add_loop_test(tc, pidfile_holds_the_pid_with_mode_0644_and_a_lock, 0, 2);
+	tcase_add_test(tc, second_instance_is_refused_with_the_first_ones_pid);
+	tcase_add_test(tc, stale_pidfile_is_taken_over);
+	tcase_add_test(tc, pidfile_in_a_missing_directory_fails_before_the_fork);
+	tcase_add_test(tc, pidfile_that_is_a_symlink_is_refused);
+	tcase_add_test(tc, sigterm_removes_the_pidfile);
+	tcase_add_test(tc, a_forked_child_that_exits_leaves_the_pidfile_alone);
+	tcase_add_test(tc, pidfile_api_on_its_own);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(pidfile_suite)

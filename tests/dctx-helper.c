@@ -1,0 +1,189 @@
+/*
+ * dctx-helper: the daemon the tests start.  It takes echod's options plus a
+ * few that make it do what a test needs to watch from outside; it reports
+ * on its stdout (a file the test names with --stdout).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dctx.h"
+
+static struct dctx *ctx;
+
+static void
+say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+/* A mapped signal: prove it runs in the loop by using the base. */
+static void
+on_signal(struct dctx *c, int signo, void *arg)
+{
+	struct timeval tv;
+	int in_loop = event_base_gettimeofday_cached(dctx_base(c), &tv) == 0;
+
+	(void)arg;
+	say("signal %d in-loop %d\n", signo, in_loop);
+}
+
+static int
+open_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+	if (fd < 0) {
+		fprintf(stderr, "dctx-helper: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	return fd;
+}
+
+/* Put a descriptor at the top of a raised RLIMIT_NOFILE. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	int fd;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		perror("setrlimit");
+		exit(2);
+	}
+	fd = open("/dev/null", O_RDONLY);
+	if (dup2(fd, (int)(rl.rlim_cur - 1)) < 0) {
+		perror("dup2");
+		exit(2);
+	}
+	close(fd);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "uid", required_argument, NULL, 'U' },
+		{ "gid", required_argument, NULL, 'G' },
+		{ "chroot", required_argument, NULL, 'r' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "umask", required_argument, NULL, 'm' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "stdout", required_argument, NULL, 'o' },
+		{ "stderr", required_argument, NULL, 'e' },
+		{ "preserve-fd", required_argument, NULL, 'k' },
+		{ "allow-core", no_argument, NULL, 'c' },
+		/* Test-only behaviour. */
+		{ "leak-fds", required_argument, NULL, 'L' },
+		{ "raise-nofile", no_argument, NULL, 'N' },
+		{ "set-after-open", no_argument, NULL, 'A' },
+		{ "fork-child", no_argument, NULL, 'F' },
+		{ "signal", required_argument, NULL, 's' },
+		{ "manual-ready", required_argument, NULL, 'M' },
+		{ "exit-after-open", no_argument, NULL, 'X' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *manual = NULL;
+	int c, rc = 0, i, n;
+	int set_after_open = 0, fork_child = 0, exit_after_open = 0;
+
+	ctx = dctx_new();
+	if (ctx == NULL)
+		return 1;
+	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': rc = dctx_set_pidfile(ctx, optarg); break;
+		case 'u': rc = dctx_set_user(ctx, optarg); break;
+		case 'g': rc = dctx_set_group(ctx, optarg); break;
+		case 'U': rc = dctx_set_uid(ctx, (uid_t)atol(optarg)); break;
+		case 'G': rc = dctx_set_gid(ctx, (gid_t)atol(optarg)); break;
+		case 'r': rc = dctx_set_chroot_directory(ctx, optarg); break;
+		case 'w': rc = dctx_set_working_directory(ctx, optarg); break;
+		case 'm': rc = dctx_set_umask(ctx, (mode_t)strtol(optarg, NULL, 8)); break;
+		case 'f': rc = dctx_set_detach_process(ctx, DCTX_DETACH_NO); break;
+		case 'd': rc = dctx_set_detach_process(ctx, DCTX_DETACH_YES); break;
+		case 'o': rc = dctx_set_stdout(ctx, open_file(optarg)); break;
+		case 'e': rc = dctx_set_stderr(ctx, open_file(optarg)); break;
+		case 'k': rc = dctx_preserve_fd(ctx, atoi(optarg)); break;
+		case 'c': rc = dctx_set_prevent_core(ctx, 0); break;
+		case 'L':
+			n = atoi(optarg);
+			for (i = 0; i < n; i++)
+				if (open("/dev/zero", O_RDONLY) < 0)
+					return 2;
+			break;
+		case 'N': raise_nofile(); break;
+		case 'A': set_after_open = 1; break;
+		case 'F': fork_child = 1; break;
+		case 's': rc = dctx_set_signal(ctx, atoi(optarg), on_signal, NULL); break;
+		case 'M':
+			manual = optarg;
+			rc = dctx_set_manual_ready(ctx, 1);
+			break;
+		case 'X': exit_after_open = 1; break;
+		default: return 2;
+		}
+	}
+	if (rc < 0) {
+		fprintf(stderr, "dctx-helper: %s\n", dctx_errmsg(ctx));
+		dctx_free(ctx);
+		return 2;
+	}
+	if (dctx_open(ctx) < 0) {
+		fprintf(stderr, "dctx-helper: %s\n", dctx_errmsg(ctx));
+		dctx_free(ctx);
+		return 1;
+	}
+	say("open pid %ld\n", (long)getpid());
+	if (set_after_open) {
+		rc = dctx_set_umask(ctx, 077);
+		say("set_umask after open: %d %s\n", rc, dctx_errmsg(ctx));
+	}
+	if (fork_child) {
+		pid_t pid = fork();
+		if (pid == 0)
+			exit(0); /* a normal exit: atexit handlers run */
+		waitpid(pid, NULL, 0);
+		say("child %ld exited\n", (long)pid);
+	}
+	if (manual != NULL) {
+		if (strcmp(manual, "ready") == 0)
+			dctx_notify_ready(ctx);
+		else if (strcmp(manual, "crash") == 0)
+			abort();
+		else
+			dctx_notify_failure(ctx, 3, manual);
+	}
+	if (!exit_after_open)
+		event_base_dispatch(dctx_base(ctx));
+	say("stopped\n");
+	rc = dctx_exit_status(ctx);
+	dctx_free(ctx);
+	return rc;
+}

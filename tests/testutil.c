@@ -1,0 +1,362 @@
+#include "config.h"
+
+#include "testutil.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ARGS 64
+#define MAX_TRACKED 64
+
+static char dir[256];
+/* A ring, so that several tu_path() results can sit in one call. */
+static char pathbuf[16][512];
+static int pathnext;
+static pid_t tracked[MAX_TRACKED];
+static int ntracked;
+int tu_stdin_fd = -1;
+
+void
+tu_setup(void)
+{
+	/* Double-forked daemons come back to us, so we can reap them. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	snprintf(dir, sizeof(dir), "/tmp/dctx-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* Reachable by an unprivileged daemon user. */
+	chmod(dir, 0755);
+	ntracked = 0;
+	tu_stdin_fd = -1;
+}
+
+static void
+remove_tree(const char *path)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", path);
+}
+
+void
+tu_teardown(void)
+{
+	int i;
+
+	for (i = 0; i < ntracked; i++)
+		if (tracked[i] > 0 && kill(tracked[i], SIGKILL) == 0)
+			tu_wait_gone(tracked[i], 2000);
+	ntracked = 0;
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	if (dir[0] != '\0')
+		remove_tree(dir);
+	dir[0] = '\0';
+}
+
+const char *
+tu_dir(void)
+{
+	return dir;
+}
+
+const char *
+tu_path(const char *name)
+{
+	char *p = pathbuf[pathnext++ % 16];
+
+	snprintf(p, sizeof(pathbuf[0]), "%s/%s", dir, name);
+	return p;
+}
+
+void
+tu_track(pid_t pid)
+{
+	if (pid > 0 && ntracked < MAX_TRACKED)
+		tracked[ntracked++] = pid;
+}
+
+/* The helper's argv, as copies: execv() wants them writable. */
+static void
+collect_args(char **argv, const char *first, va_list ap)
+{
+	int n = 0;
+	const char *a;
+
+	argv[n++] = strdup(HELPER_PATH);
+	for (a = first; a != NULL && n < MAX_ARGS - 1; a = va_arg(ap, const char *))
+		argv[n++] = strdup(a);
+	argv[n] = NULL;
+}
+
+static void
+free_args(char **argv)
+{
+	int i;
+
+	for (i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+}
+
+static pid_t
+spawn(char **argv, int errfd)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int in = tu_stdin_fd >= 0 ? tu_stdin_fd : open("/dev/null", O_RDWR);
+		dup2(in, 0);
+		dup2(errfd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+void
+tu_launch(struct launch *out, const char *arg, ...)
+{
+	char *argv[MAX_ARGS];
+	int p[2], st;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid, daemon_pid;
+	va_list ap;
+
+	va_start(ap, arg);
+	collect_args(argv, arg, ap);
+	va_end(ap);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = spawn(argv, p[1]);
+	close(p[1]);
+	/* The daemon's stderr is not this pipe: EOF comes with the launcher. */
+	while ((n = read(p[0], out->err + got, sizeof(out->err) - 1 - got)) > 0)
+		got += (size_t)n;
+	out->err[got] = '\0';
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	out->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	/* Whatever the pidfile names is ours to kill later. */
+	for (int i = 1; argv[i] != NULL; i++)
+		if (strcmp(argv[i], "--pidfile") == 0 && argv[i + 1] != NULL &&
+		    (daemon_pid = tu_read_pidfile(argv[i + 1])) > 0)
+			tu_track(daemon_pid);
+	free_args(argv);
+}
+
+pid_t
+tu_start_fg(const char *arg, ...)
+{
+	char *argv[MAX_ARGS];
+	pid_t pid;
+	va_list ap;
+	int errfd;
+
+	va_start(ap, arg);
+	collect_args(argv, arg, ap);
+	va_end(ap);
+	errfd = open(tu_path("fg.stderr"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(errfd, 0);
+	pid = spawn(argv, errfd);
+	close(errfd);
+	free_args(argv);
+	tu_track(pid);
+	return pid;
+}
+
+pid_t
+tu_read_pidfile(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (pid_t)atol(buf);
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int
+tu_no_children(int ms)
+{
+	int waited;
+
+	for (waited = 0; waited <= ms; waited += 5) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+		if (r < 0 && errno == ECHILD)
+			return 1;
+		if (r == 0)
+			sleep_ms(5);
+	}
+	return 0;
+}
+
+int
+tu_alive(pid_t pid)
+{
+	const char *state = tu_status_field(pid, "State:");
+
+	return state[0] != '\0' && strchr(state, 'Z') == NULL;
+}
+
+int
+tu_wait_gone(pid_t pid, int ms)
+{
+	int st, waited;
+
+	for (waited = 0; waited <= ms; waited += 5) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0 && !tu_alive(pid))
+			return 0; /* not our child, and gone */
+		sleep_ms(5);
+	}
+	return -1;
+}
+
+const char *
+tu_slurp(const char *path)
+{
+	static char buf[16384];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return buf;
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return buf;
+}
+
+int
+tu_wait_file_contains(const char *path, const char *needle, int ms)
+{
+	int waited;
+
+	for (waited = 0; waited <= ms; waited += 5) {
+		if (strstr(tu_slurp(path), needle) != NULL)
+			return 1;
+		sleep_ms(5);
+	}
+	return 0;
+}
+
+const char *
+tu_status_field(pid_t pid, const char *key)
+{
+	static char line[256];
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	line[0] = '\0';
+	if ((f = fopen(path, "re")) == NULL)
+		return line;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, strlen(key)) == 0) {
+			char *v = line + strlen(key);
+			while (*v == ' ' || *v == '\t')
+				v++;
+			v[strcspn(v, "\n")] = '\0';
+			memmove(line, v, strlen(v) + 1);
+			fclose(f);
+			return line;
+		}
+	line[0] = '\0';
+	fclose(f);
+	return line;
+}
+
+const char *
+tu_proc_link(pid_t pid, const char *what)
+{
+	static char buf[512];
+	char path[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, what);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static int
+cmp_fd(const void *a, const void *b)
+{
+	return ((const struct tu_fd *)a)->fd - ((const struct tu_fd *)b)->fd;
+}
+
+size_t
+tu_fds(pid_t pid, struct tu_fd *out, size_t max)
+{
+	char path[64], link[400];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max) {
+		ssize_t len;
+		if (de->d_name[0] == '.')
+			continue;
+		out[n].fd = atoi(de->d_name);
+		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+		len = readlink(link, out[n].target, sizeof(out[n].target) - 1);
+		out[n].target[len > 0 ? len : 0] = '\0';
+		n++;
+	}
+	closedir(d);
+	qsort(out, n, sizeof(*out), cmp_fd);
+	return n;
+}
+
+int
+tu_is_event_fd(const char *target)
+{
+	return strcmp(target, "anon_inode:[eventpoll]") == 0 ||
+	    strcmp(target, "anon_inode:[eventfd]") == 0 ||
+	    strncmp(target, "pipe:", 5) == 0 ||
+	    strncmp(target, "socket:", 7) == 0;
+}
+
+TCase *
+tu_tcase(const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
+	tcase_set_timeout(tc, 20);
+	return tc;
+}

@@ -1,0 +1,96 @@
+/*
+ * What every test file shares: starting the helper daemon, watching it from
+ * outside (its launcher's exit status and stderr, its pidfile, /proc), and
+ * killing whatever it started.
+ */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* How a launcher ended: its exit status (or 128+signal) and its stderr. */
+struct launch {
+	int status;
+	char err[4096];
+};
+
+/* Per-test setup and teardown: a subreaper, a fresh directory, cleanup. */
+void tu_setup(void);
+void tu_teardown(void);
+
+/* The test's scratch directory (mode 0755), and a path inside it (one
+ * of 16 buffers used in turn). */
+const char *tu_dir(void);
+const char *tu_path(const char *name);
+
+/*
+ * Run the helper with args (NULL-terminated) and wait for its launcher to
+ * exit.  Every daemon it leaves is killed at teardown.
+ */
+void tu_launch(struct launch *out, const char *arg, ...);
+
+/*
+ * Start the helper in the foreground (it stays our child); returns its pid.
+ * Its stderr is kept in a file read by tu_fg_stderr().
+ */
+pid_t tu_start_fg(const char *arg, ...);
+
+/* The helper's stdin for the next launches; -1 (default) is /dev/null. */
+extern int tu_stdin_fd;
+
+/* 1 when every child (daemons included, we are their subreaper) is reaped
+ * within ms: nothing was left running. */
+int tu_no_children(int ms);
+
+/* Remember a pid to kill at teardown. */
+void tu_track(pid_t pid);
+
+/* Read a pid from a pidfile: 0 when there is none. */
+pid_t tu_read_pidfile(const char *path);
+
+/* Wait until pid is gone (reaping it if it is our child); its status or -1. */
+int tu_wait_gone(pid_t pid, int ms);
+
+/* Whether pid exists (and is not a zombie). */
+int tu_alive(pid_t pid);
+
+/* Wait until path contains needle; 1 when it does within ms. */
+int tu_wait_file_contains(const char *path, const char *needle, int ms);
+
+/* The contents of a file (static buffer), "" when it cannot be read. */
+const char *tu_slurp(const char *path);
+
+/* A line from /proc/PID/status, e.g. tu_status_field(pid, "Umask:"). */
+const char *tu_status_field(pid_t pid, const char *key);
+
+/* readlink("/proc/PID/<what>"), static buffer. */
+const char *tu_proc_link(pid_t pid, const char *what);
+
+/* The open fds of pid, sorted, with their link targets. */
+struct tu_fd {
+	int fd;
+	char target[256];
+};
+size_t tu_fds(pid_t pid, struct tu_fd *out, size_t max);
+
+/* Whether an fd's target is one of libevent's own (epoll, eventfd, pipe, socket). */
+int tu_is_event_fd(const char *target);
+
+/* A test case with the fixture above and a generous timeout. */
+#include <check.h>
+TCase *tu_tcase(const char *name);
+
+/* main() for a test file: run the suite, exit 1 on any failure. */
+#define TU_MAIN(make_suite)                                             \
+	int main(void)                                                  \
+	{                                                               \
+		SRunner *sr = srunner_create(make_suite());             \
+		int failed;                                             \
+		srunner_run_all(sr, CK_NORMAL);                         \
+		failed = srunner_ntests_failed(sr);                     \
+		srunner_free(sr);                                       \
+		return failed == 0 ? 0 : 1;                             \
+	}
+
+#endif
