@@ -53,7 +53,7 @@ static int
 prepare(struct dctx *ctx)
 {
 	size_t i;
-	int rc;
+	int rc, fd;
 
 	if (open_ctx != NULL)
 		return dctx__fail(ctx, DCTX_EOPEN,
@@ -64,7 +64,16 @@ prepare(struct dctx *ctx)
 			    ctx->preserve[i]);
 	if ((rc = dctx__resolve_ids(ctx)) < 0)
 		return rc;
-	/* Open /dev/null now: a chroot may have none. */
+	/*
+	 * A closed 0, 1 or 2 would be the number our next open() gets, and
+	 * the stdio step would then overwrite the pidfile or the pipe: fill
+	 * the holes with /dev/null first (OpenSSH's sanitise_stdfd does the
+	 * same).  Open /dev/null now, too, while it is reachable: a chroot
+	 * may have none.
+	 */
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			return dctx__fail(ctx, -errno, "open(/dev/null)");
 	ctx->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (ctx->devnull < 0)
 		return dctx__fail(ctx, -errno, "open(/dev/null)");

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -26,6 +28,33 @@ dctx__signal_valid(int signo)
 	return 1;
 }
 
+/*
+ * glibc's sigaction() refuses the signals it reserves for its threads (32
+ * and 33), yet they can arrive ignored across exec (seen under Check), and
+ * an ignored one would stay so for the daemon's life.  The kernel takes
+ * them: ask it directly, with its own struct layout, for SIG_DFL, which
+ * needs no restorer.  No library offers this.
+ */
+static void
+reset_reserved(void)
+{
+#ifdef SYS_rt_sigaction
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask[(NSIG + 8 * sizeof(long) - 1) /
+		    (8 * sizeof(long))];
+	} ksa;
+	int signo;
+
+	memset(&ksa, 0, sizeof(ksa));
+	ksa.handler = SIG_DFL;
+	for (signo = DCTX__SIG_RESERVED_FIRST; signo < SIGRTMIN; signo++)
+		syscall(SYS_rt_sigaction, signo, &ksa, NULL, (NSIG - 1) / 8);
+#endif
+}
+
 /* daemon(7) steps 2-3: every disposition to default, an empty mask. */
 void
 dctx__signals_reset(void)
@@ -40,6 +69,7 @@ dctx__signals_reset(void)
 	for (signo = 1; signo < NSIG; signo++)
 		if (dctx__signal_valid(signo))
 			sigaction(signo, &sa, NULL);
+	reset_reserved();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }

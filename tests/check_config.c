@@ -1,4 +1,121 @@
+/*
+ * The context's attributes, checked in this process (nothing here
+ * daemonizes), and the setters' refusal once open, through the helper.
+ */
 #include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dctx.h"
 #include "testutil.h"
-static Suite *s(void){return suite_create("x");}
-TU_MAIN(s)
+
+START_TEST(defaults_follow_pep_3143)
+{
+	struct dctx *ctx = dctx_new();
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_str_eq(dctx_working_directory(ctx), "/");
+	ck_assert_int_eq(dctx_is_open(ctx), 0);
+	ck_assert_ptr_null(dctx_base(ctx));
+	ck_assert_str_eq(dctx_errmsg(ctx), "");
+	dctx_free(ctx);
+	dctx_free(NULL);
+}
+END_TEST
+
+START_TEST(working_directory_is_prefixed_with_the_chroot)
+{
+	struct dctx *ctx = dctx_new();
+
+	ck_assert_int_eq(dctx_set_chroot_directory(ctx, "/srv/jail"), 0);
+	ck_assert_str_eq(dctx_working_directory(ctx), "/srv/jail");
+	ck_assert_int_eq(dctx_set_working_directory(ctx, "/data"), 0);
+	ck_assert_str_eq(dctx_working_directory(ctx), "/srv/jail/data");
+	/* Already inside the chroot: left as it is. */
+	ck_assert_int_eq(dctx_set_working_directory(ctx, "/srv/jail/www"), 0);
+	ck_assert_str_eq(dctx_working_directory(ctx), "/srv/jail/www");
+	/* A path that merely starts with the same letters is not inside. */
+	ck_assert_int_eq(dctx_set_working_directory(ctx, "/srv/jailbreak"), 0);
+	ck_assert_str_eq(dctx_working_directory(ctx), "/srv/jail/srv/jailbreak");
+	ck_assert_int_eq(dctx_set_chroot_directory(ctx, NULL), 0);
+	ck_assert_str_eq(dctx_working_directory(ctx), "/srv/jailbreak");
+	dctx_free(ctx);
+}
+END_TEST
+
+START_TEST(bad_input_is_refused_with_a_message)
+{
+	struct dctx *ctx = dctx_new();
+
+	ck_assert_int_eq(dctx_set_working_directory(ctx, "relative"), -EINVAL);
+	ck_assert_str_eq(dctx_errmsg(ctx),
+	    "working_directory 'relative': not an absolute path: Invalid argument");
+	ck_assert_str_eq(dctx_working_directory(ctx), "/");
+	ck_assert_int_eq(dctx_set_chroot_directory(ctx, "jail"), -EINVAL);
+	ck_assert_int_eq(dctx_set_umask(ctx, 01777), -EINVAL);
+	ck_assert_int_eq(dctx_preserve_fd(ctx, 1000), -EBADF);
+	ck_assert_str_eq(dctx_errmsg(ctx), "files_preserve fd 1000: Bad file descriptor");
+	ck_assert_int_eq(dctx_preserve_fd(ctx, 2), -EBADF);
+	ck_assert_int_eq(dctx_set_stdout(ctx, 1000), -EBADF);
+	ck_assert_int_eq(dctx_set_detach_process(ctx, (enum dctx_detach)7), -EINVAL);
+	ck_assert_int_eq(dctx_set_signal(ctx, SIGKILL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(dctx_ignore_signal(ctx, SIGSTOP), DCTX_ESIGNAL);
+	ck_assert_int_eq(dctx_ignore_signal(ctx, 0), DCTX_ESIGNAL);
+	ck_assert_int_eq(dctx_ignore_signal(ctx, 999), DCTX_ESIGNAL);
+	ck_assert_str_eq(dctx_errmsg(ctx), "signal 999: signal cannot be mapped");
+	ck_assert_int_eq(dctx_set_event_method(ctx, "kqueue-on-linux"), -ENOTSUP);
+	ck_assert_int_eq(dctx_set_event_method(ctx, "poll"), 0);
+	ck_assert_int_eq(dctx_set_user(ctx, ""), -EINVAL);
+	dctx_free(ctx);
+}
+END_TEST
+
+START_TEST(error_codes_have_words)
+{
+	ck_assert_str_eq(dctx_strerror(DCTX_ERUNNING), "already running");
+	ck_assert_str_eq(dctx_strerror(DCTX_EOPEN),
+	    "the daemon context is already open");
+	ck_assert_str_eq(dctx_strerror(-ENOENT), "No such file or directory");
+	ck_assert_str_eq(dctx_strerror(12345678), "unknown error");
+}
+END_TEST
+
+START_TEST(setters_after_open_are_refused)
+{
+	struct launch l;
+	char want[128];
+
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--stdout", tu_path("out"),
+	    "--set-after-open", NULL);
+	ck_assert_int_eq(l.status, 0);
+	snprintf(want, sizeof(want),
+	    "set_umask after open: %d umask: the daemon context is already open",
+	    DCTX_EOPEN);
+	ck_assert(tu_wait_file_contains(tu_path("out"), want, 3000));
+	/* And the umask really did not change. */
+	ck_assert_str_eq(tu_status_field(tu_read_pidfile(tu_path("d.pid")),
+	    "Umask:"), "0000");
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tu_tcase("config");
+
+	tcase_add_test(tc, defaults_follow_pep_3143);
+	tcase_add_test(tc, working_directory_is_prefixed_with_the_chroot);
+	tcase_add_test(tc, bad_input_is_refused_with_a_message);
+	tcase_add_test(tc, error_codes_have_words);
+	tcase_add_test(tc, setters_after_open_are_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(config_suite)

@@ -1,4 +1,153 @@
+/* Descriptors: what is closed, what is kept, what 0-2 become. */
 #include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "testutil.h"
-static Suite *s(void){return suite_create("x");}
-TU_MAIN(s)
+
+/* Put a file at a chosen number, inherited across exec. */
+static void
+open_at(const char *path, int fd)
+{
+	int tmp = open(path, O_RDWR | O_CREAT, 0644);
+
+	ck_assert_int_ge(tmp, 0);
+	ck_assert_int_eq(dup2(tmp, fd), fd);
+	close(tmp);
+}
+
+START_TEST(only_stdio_preserved_and_library_fds_stay_open)
+{
+	const char *pf = tu_path("d.pid"), *kept = tu_path("kept"),
+	    *dropped = tu_path("dropped");
+	struct tu_fd fds[64];
+	char keptpath[512], droppedpath[512];
+	struct launch l;
+	size_t n, i;
+	int saw_kept = 0;
+	pid_t pid;
+
+	snprintf(keptpath, sizeof(keptpath), "%s", kept);
+	snprintf(droppedpath, sizeof(droppedpath), "%s", dropped);
+	open_at(keptpath, 40);
+	open_at(droppedpath, 41);
+	tu_launch(&l, "--pidfile", pf, "--preserve-fd", "40", "--leak-fds", "5",
+	    NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(pf);
+	n = tu_fds(pid, fds, 64);
+	ck_assert_uint_ge(n, 4);
+	for (i = 0; i < n; i++) {
+		const char *t = fds[i].target;
+		if (fds[i].fd <= 2) {
+			ck_assert_msg(strcmp(t, "/dev/null") == 0,
+			    "fd %d is %s", fds[i].fd, t);
+		} else if (fds[i].fd == 40) {
+			ck_assert_str_eq(t, keptpath);
+			saw_kept = 1;
+		} else {
+			/* The pidfile, its directory, and libevent's own. */
+			ck_assert_msg(strcmp(t, pf) == 0 ||
+			    strcmp(t, tu_dir()) == 0 || tu_is_event_fd(t),
+			    "unexpected fd %d open on %s", fds[i].fd, t);
+		}
+		ck_assert_msg(strcmp(t, droppedpath) != 0, "fd %d leaked", fds[i].fd);
+		ck_assert_msg(strcmp(t, "/dev/zero") != 0, "fd %d leaked", fds[i].fd);
+	}
+	ck_assert(saw_kept);
+	ck_assert_int_eq(fds[0].fd, 0);
+	ck_assert_int_eq(fds[1].fd, 1);
+	ck_assert_int_eq(fds[2].fd, 2);
+}
+END_TEST
+
+START_TEST(stdout_and_stderr_go_where_they_are_told)
+{
+	const char *pf = tu_path("d.pid"), *out = tu_path("out"),
+	    *err = tu_path("err");
+	struct tu_fd fds[64];
+	char outpath[512], errpath[512];
+	struct launch l;
+	size_t n;
+	pid_t pid;
+
+	snprintf(outpath, sizeof(outpath), "%s", out);
+	snprintf(errpath, sizeof(errpath), "%s", err);
+	tu_launch(&l, "--pidfile", pf, "--stdout", outpath, "--stderr", errpath,
+	    NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(pf);
+	n = tu_fds(pid, fds, 64);
+	ck_assert_uint_ge(n, 3);
+	ck_assert_str_eq(fds[0].target, "/dev/null");
+	ck_assert_str_eq(fds[1].target, outpath);
+	ck_assert_str_eq(fds[2].target, errpath);
+	/* What the daemon prints lands in the file. */
+	ck_assert(tu_wait_file_contains(outpath, "open pid", 3000));
+}
+END_TEST
+
+START_TEST(closed_stdin_is_fine_and_becomes_dev_null)
+{
+	const char *pf = tu_path("d.pid");
+	struct tu_fd fds[64];
+	struct launch l;
+	pid_t pid;
+
+	/* A closed fd 0 in the launcher: it must neither crash nor stay in front. */
+	tu_stdin_fd = -2;
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	ck_assert_uint_ge(tu_fds(pid, fds, 64), 3);
+	ck_assert_int_eq(fds[0].fd, 0);
+	ck_assert_str_eq(fds[0].target, "/dev/null");
+}
+END_TEST
+
+START_TEST(close_all_with_nofile_at_its_hard_limit)
+{
+	const char *pf = tu_path("d.pid");
+	struct tu_fd fds[64];
+	struct rlimit rl;
+	struct launch l;
+	size_t n, i;
+	pid_t pid;
+
+	/* The helper raises its soft limit to the hard one and puts a
+	 * descriptor at the very top; it must be closed like any other. */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	tu_launch(&l, "--pidfile", pf, "--raise-nofile", NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(pf);
+	n = tu_fds(pid, fds, 64);
+	ck_assert_uint_ge(n, 3);
+	for (i = 0; i < n; i++)
+		ck_assert_msg((rlim_t)fds[i].fd != rl.rlim_max - 1,
+		    "fd %d at the top of the limit survived", fds[i].fd);
+}
+END_TEST
+
+static Suite *
+fds_suite(void)
+{
+	Suite *s = suite_create("fds");
+	TCase *tc = tu_tcase("fds");
+
+	tcase_add_test(tc, only_stdio_preserved_and_library_fds_stay_open);
+	tcase_add_test(tc, stdout_and_stderr_go_where_they_are_told);
+	tcase_add_test(tc, closed_stdin_is_fine_and_becomes_dev_null);
+	tcase_add_test(tc, close_all_with_nofile_at_its_hard_limit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(fds_suite)

@@ -1,4 +1,89 @@
+/* The signal map, as libevent signal events in the daemon's loop. */
 #include "config.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "testutil.h"
-static Suite *s(void){return suite_create("x");}
-TU_MAIN(s)
+
+START_TEST(sigterm_stops_cleanly_with_status_zero)
+{
+	pid_t pid = tu_start_fg("--foreground", "--pidfile", tu_path("d.pid"),
+	    "--stdout", tu_path("out"), NULL);
+
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	ck_assert(strstr(tu_slurp(tu_path("out")), "stopped") != NULL);
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
+START_TEST(mapped_signal_runs_its_callback_in_the_loop)
+{
+	struct launch l;
+	char arg[64];
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%d", SIGUSR1);
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--stdout", tu_path("out"),
+	    "--signal", arg, NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(tu_path("d.pid"));
+	kill(pid, SIGUSR1);
+	snprintf(arg, sizeof(arg), "signal %d in-loop 1", SIGUSR1);
+	ck_assert(tu_wait_file_contains(tu_path("out"), arg, 3000));
+	ck_assert(tu_alive(pid));
+}
+END_TEST
+
+START_TEST(default_map_ignores_terminal_stop_signals)
+{
+	struct launch l;
+	pid_t pid;
+
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), NULL);
+	pid = tu_read_pidfile(tu_path("d.pid"));
+	kill(pid, SIGTSTP);
+	kill(pid, SIGTTIN);
+	kill(pid, SIGTTOU);
+	usleep(100 * 1000);
+	ck_assert(tu_alive(pid));
+	/* Still running, not stopped ("T"). */
+	ck_assert(strncmp(tu_status_field(pid, "State:"), "S", 1) == 0);
+}
+END_TEST
+
+START_TEST(sigkill_cannot_be_mapped)
+{
+	struct launch l;
+	char arg[16];
+
+	snprintf(arg, sizeof(arg), "%d", SIGKILL);
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--signal", arg, NULL);
+	ck_assert_int_eq(l.status, 2);
+	ck_assert_msg(strstr(l.err, "signal 9 (Killed): signal cannot be mapped")
+	    != NULL, "stderr: %s", l.err);
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
+static Suite *
+signals_suite(void)
+{
+	Suite *s = suite_create("signals");
+	TCase *tc = tu_tcase("signals");
+
+	tcase_add_test(tc, sigterm_stops_cleanly_with_status_zero);
+	tcase_add_test(tc, mapped_signal_runs_its_callback_in_the_loop);
+	tcase_add_test(tc, default_map_ignores_terminal_stop_signals);
+	tcase_add_test(tc, sigkill_cannot_be_mapped);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(signals_suite)

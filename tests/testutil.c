@@ -83,6 +83,16 @@ tu_path(const char *name)
 }
 
 void
+tu_asan_option(const char *opt)
+{
+	const char *old = getenv("ASAN_OPTIONS");
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "%s%s%s", old ? old : "", old ? ":" : "", opt);
+	setenv("ASAN_OPTIONS", buf, 1);
+}
+
+void
 tu_track(pid_t pid)
 {
 	if (pid > 0 && ntracked < MAX_TRACKED)
@@ -118,8 +128,11 @@ spawn(char **argv, int errfd)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		int in = tu_stdin_fd >= 0 ? tu_stdin_fd : open("/dev/null", O_RDWR);
-		dup2(in, 0);
+		if (tu_stdin_fd == -2)
+			close(0);
+		else
+			dup2(tu_stdin_fd >= 0 ? tu_stdin_fd :
+			    open("/dev/null", O_RDWR), 0);
 		dup2(errfd, 2);
 		execv(argv[0], argv);
 		_exit(127);
@@ -288,6 +301,9 @@ tu_status_field(pid_t pid, const char *key)
 			while (*v == ' ' || *v == '\t')
 				v++;
 			v[strcspn(v, "\n")] = '\0';
+			/* "Groups:" ends in a space. */
+			while (*v != '\0' && v[strlen(v) - 1] == ' ')
+				v[strlen(v) - 1] = '\0';
 			memmove(line, v, strlen(v) + 1);
 			fclose(f);
 			return line;

@@ -36,12 +36,17 @@ void tu_launch(struct launch *out, const char *arg, ...);
  */
 pid_t tu_start_fg(const char *arg, ...);
 
-/* The helper's stdin for the next launches; -1 (default) is /dev/null. */
+/* The helper's stdin for the next launches; -1 (default) is /dev/null,
+ * -2 a closed fd 0. */
 extern int tu_stdin_fd;
 
 /* 1 when every child (daemons included, we are their subreaper) is reaped
  * within ms: nothing was left running. */
 int tu_no_children(int ms);
+
+/* Add an option to ASAN_OPTIONS for the helpers this test starts, keeping
+ * what the environment already says (the log path of the sanitizer run). */
+void tu_asan_option(const char *opt);
 
 /* Remember a pid to kill at teardown. */
 void tu_track(pid_t pid);

@@ -1,0 +1,65 @@
+#!/bin/sh
+# The whole test suite, from a fresh Debian machine: install what is
+# missing, build with warnings as errors, run `make check`, then build the
+# release tarball with -fsanitize=address,undefined and run it again there,
+# then `make distcheck`.  Check's summary lines are printed from the logs,
+# where automake hides them.  Exits non-zero on any failure.
+set -eu
+cd "$(dirname "$0")/.."
+
+packages="autoconf automake libtool pkg-config make gcc libevent-dev check"
+missing=""
+for p in $packages; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "== installing:$missing"
+	if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=""; fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+summaries() {
+	for log in "$1"/tests/check_*.log; do
+		printf '%s: ' "$(basename "$log" .log)"
+		grep -E '^[0-9]+%: Checks:|skipped' "$log" || echo "(no summary)"
+		grep -E ':[FE]:' "$log" || true
+	done
+}
+
+echo "== build and test"
+[ -x configure ] || ./autogen.sh >/dev/null
+./configure -q --enable-werror
+make -s -j"$jobs"
+status=0
+make -s -j"$jobs" check || status=1
+summaries .
+[ $status -eq 0 ] || { echo "make check failed"; exit 1; }
+
+echo "== sanitizers: -fsanitize=address,undefined"
+make -s dist >/dev/null
+tarball=$(ls -t libdctx-*.tar.gz | head -n 1)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+tar -C "$work" -xzf "$tarball"
+src="$work/${tarball%.tar.gz}"
+# The daemons' stderr is /dev/null: send every sanitizer report to files.
+mkdir "$work/reports"
+ASAN_OPTIONS="log_path=$work/reports/asan" \
+UBSAN_OPTIONS="log_path=$work/reports/ubsan:print_stacktrace=1" \
+	sh -c "cd '$src' && ./configure -q --enable-werror --enable-sanitizers &&
+	make -s -j$jobs && make -s -j$jobs check" || status=1
+summaries "$src"
+if [ -n "$(ls "$work/reports")" ]; then
+	echo "sanitizer reports:"
+	cat "$work/reports"/*
+	status=1
+fi
+[ $status -eq 0 ] || { echo "sanitizer run failed"; exit 1; }
+
+echo "== distcheck"
+make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >/dev/null ||
+	{ echo "make distcheck failed"; exit 1; }
+echo "== all passed"
