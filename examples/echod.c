@@ -1,20 +1,66 @@
 /*
- * echod: a small daemon built on libdctx.  Every PEP 3143 attribute is a
- * long option; see --help.
+ * echod: an echo server built on libdctx.  Every PEP 3143 attribute is a
+ * long option (see --help).  The listening socket is opened before
+ * dctx_open(), so a privileged port works with --user, and is preserved.
+ * SIGTERM (or SIGINT) runs the shutdown chain: stop accepting, let every
+ * connection get back what it sent, close, then stop and join the worker
+ * thread; a second signal or --shutdown-timeout cuts it short.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
 
 #include "dctx.h"
+
+struct conn {
+	struct server *srv;
+	struct bufferevent *bev;
+	struct conn *prev, *next;
+	int eof;    /* the client finished sending */
+	int active; /* read something since the last drain tick */
+};
+
+/*
+ * While draining, a connection closes once it has been quiet for a whole
+ * tick with nothing left to write.  "Nothing readable right now" is not
+ * enough: bytes the client already sent can still sit in its own send
+ * queue, waiting for our receive window to open.
+ */
+#define DRAIN_TICK_MS 50
+
+struct server {
+	struct dctx *ctx;
+	int lfd;
+	struct evconnlistener *listener;
+	struct conn *conns;
+	size_t nconns;
+	int closing;
+	struct dctx_shutdown *step; /* the connections' step, while it drains */
+	struct event *drain_tick;
+
+	/* The worker demo: a thread that ticks until told to stop. */
+	int worker;
+	struct dctx_thread *thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stop;
+	unsigned long ticks;
+};
 
 static void
 usage(FILE *out)
@@ -33,6 +79,9 @@ usage(FILE *out)
 	    "  --stderr PATH       append stderr to PATH (default /dev/null)\n"
 	    "  --preserve-fd N     keep descriptor N open\n"
 	    "  --allow-core        do not set RLIMIT_CORE to 0\n"
+	    "  --listen ADDR:PORT  echo on this address (default 127.0.0.1:7777)\n"
+	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
+	    "  --worker            run the worker-thread demo\n"
 	    "  --help              this text\n");
 }
 
@@ -47,8 +96,32 @@ open_log(const char *path)
 	return fd;
 }
 
+/* Open the listening socket now, while we may still bind any port. */
 static int
-configure(struct dctx *ctx, int argc, char **argv)
+open_listener(const char *spec)
+{
+	struct sockaddr_storage ss;
+	int len = (int)sizeof(ss), fd, one = 1;
+
+	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &len) < 0) {
+		fprintf(stderr, "echod: --listen %s: not an ADDRESS:PORT\n", spec);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 ||
+	    listen(fd, 128) < 0) {
+		fprintf(stderr, "echod: --listen %s: %s\n", spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pidfile", required_argument, NULL, 'p' },
@@ -63,9 +136,13 @@ configure(struct dctx *ctx, int argc, char **argv)
 		{ "stderr", required_argument, NULL, 'e' },
 		{ "preserve-fd", required_argument, NULL, 'k' },
 		{ "allow-core", no_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "shutdown-timeout", required_argument, NULL, 't' },
+		{ "worker", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	const char *listen_on = "127.0.0.1:7777";
 	char *end;
 	int c, rc = 0, fd;
 	long n;
@@ -102,6 +179,16 @@ configure(struct dctx *ctx, int argc, char **argv)
 			}
 			rc = dctx_preserve_fd(ctx, (int)n);
 			break;
+		case 'l': listen_on = optarg; break;
+		case 'W': srv->worker = 1; break;
+		case 't':
+			n = strtol(optarg, &end, 10);
+			if (*end != '\0' || end == optarg || n < 0 || n > 1 << 30) {
+				fprintf(stderr, "echod: --shutdown-timeout %s: not a number of ms\n", optarg);
+				return 2;
+			}
+			rc = dctx_set_shutdown_timeout(ctx, (int)n);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -118,33 +205,294 @@ configure(struct dctx *ctx, int argc, char **argv)
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
 		return 2;
 	}
+	if ((srv->lfd = open_listener(listen_on)) < 0)
+		return 1;
+	printf("echod: listening on %s\n", listen_on);
+	if ((rc = dctx_preserve_fd(ctx, srv->lfd)) < 0 ||
+	    (srv->worker && (rc = dctx_set_threads(ctx, 1)) < 0)) {
+		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
+		return 1;
+	}
+	return 0;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	bufferevent_free(c->bev);
+	free(c);
+	srv->nconns--;
+	/* The last connection gone ends the draining step. */
+	if (srv->closing && srv->nconns == 0 && srv->step != NULL) {
+		struct dctx_shutdown *step = srv->step;
+		srv->step = NULL;
+		event_del(srv->drain_tick);
+		dctx_shutdown_done(step);
+	}
+}
+
+/* Whether a draining connection has nothing left to do. */
+static int
+conn_quiet(struct conn *c)
+{
+	int pending = 0;
+
+	if (c->active ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		return 0;
+	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &pending) == 0 &&
+	    pending == 0;
+}
+
+static void
+on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		if (conn_quiet(c))
+			conn_free(c);
+		else
+			c->active = 0;
+	}
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	c->active = 1;
+	evbuffer_add_buffer(bufferevent_get_output(bev),
+	    bufferevent_get_input(bev));
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->eof)
+		conn_free(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_ERROR ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_free(c);
+		return;
+	}
+	/* The client is done sending: finish writing back, then close. */
+	bufferevent_disable(c->bev, EV_READ);
+	c->eof = 1;
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c = calloc(1, sizeof(*c));
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (c == NULL ||
+	    (c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Shutdown step 1 (registered last): stop accepting, drain, close. */
+static void
+stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tick = { 0, DRAIN_TICK_MS * 1000 };
+
+	if (srv->listener != NULL) {
+		evconnlistener_free(srv->listener);
+		srv->listener = NULL;
+	}
+	srv->closing = 1;
+	if (late) {
+		srv->step = NULL;
+		if (srv->drain_tick != NULL)
+			event_del(srv->drain_tick);
+		while (srv->conns != NULL)
+			conn_free(srv->conns);
+		return;
+	}
+	printf("echod: draining %zu connection%s\n", srv->nconns,
+	    srv->nconns == 1 ? "" : "s");
+	fflush(stdout);
+	if (srv->nconns == 0) {
+		dctx_shutdown_done(step);
+		return;
+	}
+	srv->step = step;
+	srv->drain_tick = event_new(dctx_base(ctx), -1, EV_PERSIST,
+	    on_drain_tick, srv);
+	if (srv->drain_tick == NULL || event_add(srv->drain_tick, &tick) < 0) {
+		/* Cannot wait: close everything now rather than hang. */
+		srv->step = NULL;
+		while (srv->conns != NULL)
+			conn_free(srv->conns);
+		dctx_shutdown_done(step);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct server *srv = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&srv->lock);
+	while (!srv->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		if (pthread_cond_timedwait(&srv->wake, &srv->lock, &until) ==
+		    ETIMEDOUT)
+			srv->ticks++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+/* Shutdown step 2 (registered first): stop the worker, join it. */
+static void
+stop_worker(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)ctx;
+	pthread_mutex_lock(&srv->lock);
+	srv->stop = 1;
+	pthread_cond_signal(&srv->wake);
+	pthread_mutex_unlock(&srv->lock);
+	if (!late)
+		dctx_thread_join(srv->thread, step);
+}
+
+static void
+on_hangup(struct dctx *ctx, int signo, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)ctx;
+	(void)signo;
+	printf("echod: SIGHUP: %zu connection%s open\n", srv->nconns,
+	    srv->nconns == 1 ? "" : "s");
+	fflush(stdout);
+}
+
+static int
+serve(struct server *srv)
+{
+	struct event_base *base = dctx_base(srv->ctx);
+
+	srv->listener = evconnlistener_new(base, on_accept, srv,
+	    LEV_OPT_CLOSE_ON_FREE, 0, srv->lfd);
+	if (srv->listener == NULL) {
+		fprintf(stderr, "echod: evconnlistener_new failed\n");
+		return -1;
+	}
+	srv->lfd = -1; /* the listener owns it now */
+	if (srv->worker &&
+	    (dctx_on_shutdown(srv->ctx, stop_worker, srv) < 0 ||
+	    dctx_thread_create(srv->ctx, &srv->thread, worker_main, srv) < 0)) {
+		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv->ctx));
+		return -1;
+	}
+	if (dctx_on_shutdown(srv->ctx, stop_serving, srv) < 0)
+		return -1;
 	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct dctx *ctx = dctx_new();
+	struct server srv;
 	int rc;
 
-	if (ctx == NULL) {
+	memset(&srv, 0, sizeof(srv));
+	srv.lfd = -1;
+	pthread_mutex_init(&srv.lock, NULL);
+	pthread_cond_init(&srv.wake, NULL);
+	if ((srv.ctx = dctx_new()) == NULL) {
 		fprintf(stderr, "echod: out of memory\n");
 		return 1;
 	}
-	if ((rc = configure(ctx, argc, argv)) != 0) {
-		dctx_free(ctx);
+	rc = configure(srv.ctx, &srv, argc, argv);
+	/* Manual readiness: the launcher exits 0 only once we serve. */
+	if (rc == 0 && (dctx_ignore_signal(srv.ctx, SIGPIPE) < 0 ||
+	    dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
+	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
+	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
+	    dctx_open(srv.ctx) < 0)) {
+		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+		rc = 1;
+	}
+	if (rc != 0) {
+		if (srv.lfd >= 0)
+			close(srv.lfd);
+		dctx_free(srv.ctx);
 		return rc;
 	}
-	if (dctx_ignore_signal(ctx, SIGPIPE) < 0 || dctx_open(ctx) < 0) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
-		dctx_free(ctx);
-		return 1;
+	if (serve(&srv) < 0) {
+		dctx_notify_failure(srv.ctx, 1, "cannot serve");
+		rc = 1;
+	} else {
+		printf("echod: running as pid %ld\n", (long)getpid());
+		fflush(stdout);
+		dctx_notify_ready(srv.ctx);
+		event_base_dispatch(dctx_base(srv.ctx));
+		rc = dctx_exit_status(srv.ctx);
 	}
-	printf("echod: running as pid %ld\n", (long)getpid());
-	fflush(stdout);
-	event_base_dispatch(dctx_base(ctx));
-	printf("echod: stopped\n");
-	rc = dctx_exit_status(ctx);
-	dctx_free(ctx);
+	/* A forced stop can leave connections behind: free them now. */
+	while (srv.conns != NULL)
+		conn_free(srv.conns);
+	if (srv.listener != NULL)
+		evconnlistener_free(srv.listener);
+	if (srv.drain_tick != NULL)
+		event_free(srv.drain_tick);
+	if (srv.lfd >= 0)
+		close(srv.lfd);
+	printf("echod: stopped, status %d\n", rc);
+	dctx_free(srv.ctx);
+	pthread_cond_destroy(&srv.wake);
+	pthread_mutex_destroy(&srv.lock);
+	libevent_global_shutdown();
 	return rc;
 }

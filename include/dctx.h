@@ -30,6 +30,12 @@ struct dctx;
 /** A pidfile on its own: the PEP 3143 PidFile.  Opaque. */
 struct dctx_pidfile;
 
+/** One step of the shutdown chain, handed to its callback.  Opaque. */
+struct dctx_shutdown;
+
+/** A worker thread started with dctx_thread_create().  Opaque. */
+struct dctx_thread;
+
 /*
  * Error codes of our own, beside -errno.  They are far below any errno
  * value so that the two never meet.
@@ -40,6 +46,15 @@ struct dctx_pidfile;
 #define DCTX_EPRIVS    (-30004) /**< dropped privileges could be regained */
 #define DCTX_ESIGNAL   (-30005) /**< this signal cannot be mapped */
 #define DCTX_EDAEMON   (-30006) /**< the daemon died before it reported */
+
+/*
+ * The exit statuses dctx_exit_status() reports.  A clean stop is 0, which is
+ * what systemd counts as success for a service stopped with SIGTERM (PEP
+ * 3143's terminate exits 1, which systemd reports as a failure).
+ */
+#define DCTX_EXIT_CLEAN    0   /**< every shutdown step finished */
+#define DCTX_EXIT_TIMEOUT  124 /**< the shutdown deadline passed */
+#define DCTX_EXIT_FORCED   125 /**< a second SIGTERM or a SIGINT forced the stop */
 
 /** detach_process: fork into the background, or not, or decide. */
 enum dctx_detach {
@@ -57,6 +72,23 @@ enum dctx_detach {
  * @param arg the argument given to dctx_set_signal()
  */
 typedef void (*dctx_signal_cb)(struct dctx *ctx, int signo, void *arg);
+
+/**
+ * A shutdown step (dctx_on_shutdown()).  Called in loop context, first with
+ * late 0: start the work, and call dctx_shutdown_done(step) when it is
+ * finished, now or later from another callback.  Called again with late 1
+ * when the deadline passes or a second signal forces the stop (also for a
+ * step not started yet): finish now, as far as can be done without waiting;
+ * dctx_shutdown_done() is not needed then.  A step's resources must be
+ * released on either path.
+ *
+ * @param ctx the context
+ * @param step the step's handle
+ * @param late 0 to start, 1 when time is up
+ * @param arg the argument given to dctx_on_shutdown()
+ */
+typedef void (*dctx_shutdown_cb)(struct dctx *ctx, struct dctx_shutdown *step,
+    int late, void *arg);
 
 /**
  * Create a context with the PEP 3143 defaults: no chroot, working directory
@@ -357,10 +389,49 @@ DCTX_EXPORT int dctx_notify_ready(struct dctx *ctx);
 DCTX_EXPORT int dctx_notify_failure(struct dctx *ctx, int status, const char *msg);
 
 /**
- * terminate: stop the event loop cleanly (event_base_loopexit()).  This is
- * what a signal mapped with dctx_terminate_on_signal() does.  The loop
- * returns to main, which calls dctx_close() and exits with
- * dctx_exit_status().
+ * Add a step to the graceful shutdown chain.  On dctx_terminate() the steps
+ * run one after the other in the reverse order of registration (the last
+ * thing set up is the first torn down), each starting when the one before
+ * it is done; when all are done the loop exits (event_base_loopexit()).
+ *
+ * @param ctx the context
+ * @param cb the step
+ * @param arg passed to cb
+ * @return 0, -EINVAL for a NULL cb, -EALREADY once the chain has started,
+ *         -ENOMEM
+ */
+DCTX_EXPORT int dctx_on_shutdown(struct dctx *ctx, dctx_shutdown_cb cb, void *arg);
+
+/**
+ * Say that a step's work is finished; the next step starts.  Calling it
+ * inside the step's own callback is fine.  A second call, or a call after
+ * the step was told it is late, does nothing.
+ *
+ * @param step the handle the step's callback received
+ */
+DCTX_EXPORT void dctx_shutdown_done(struct dctx_shutdown *step);
+
+/**
+ * Bound the shutdown chain.  When the deadline passes, every step not yet
+ * done is called with late 1, the loop breaks at once and the exit status
+ * is DCTX_EXIT_TIMEOUT.
+ *
+ * @param ctx the context
+ * @param ms milliseconds from dctx_terminate(); 0 for no deadline; the
+ *        default is 30000
+ * @return 0, or -EINVAL for a negative value
+ */
+DCTX_EXPORT int dctx_set_shutdown_timeout(struct dctx *ctx, int ms);
+
+/**
+ * terminate: start the graceful shutdown chain (dctx_on_shutdown()); a
+ * signal mapped with dctx_terminate_on_signal() (SIGTERM by default) does
+ * this.  The message "terminating on signal N (name)" goes to stderr, which
+ * is the daemon's log.  Once the chain runs, further terminate signals
+ * within 100 ms count as the same request (a burst of kills, or one to the
+ * process and one to its group); a later one, or a SIGINT, forces the stop
+ * as the deadline would, with DCTX_EXIT_FORCED.  When the loop returns,
+ * main calls dctx_close() and exits with dctx_exit_status().
  *
  * @param ctx the context
  * @param signo the signal that asked for it, or 0
@@ -369,7 +440,8 @@ DCTX_EXPORT int dctx_notify_failure(struct dctx *ctx, int status, const char *ms
 DCTX_EXPORT int dctx_terminate(struct dctx *ctx, int signo);
 
 /**
- * The exit status that the daemon should end with: 0 for a clean stop.
+ * The exit status the daemon should end with: DCTX_EXIT_CLEAN (0),
+ * DCTX_EXIT_TIMEOUT or DCTX_EXIT_FORCED.
  *
  * @param ctx the context
  * @return an exit status
@@ -377,9 +449,47 @@ DCTX_EXPORT int dctx_terminate(struct dctx *ctx, int signo);
 DCTX_EXPORT int dctx_exit_status(const struct dctx *ctx);
 
 /**
+ * Make the event base safe for worker threads: libevent's pthreads locking
+ * (evthread_use_pthreads()) is turned on before dctx_open() creates the
+ * base.  Needed by dctx_thread_create().
+ *
+ * @param ctx the context
+ * @param on true or false
+ * @return 0, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_threads(struct dctx *ctx, int on);
+
+/**
+ * Start a worker thread with every signal blocked but the ones a fault
+ * raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS), so that
+ * signals reach the daemon only through its loop.
+ *
+ * @param ctx an open context with dctx_set_threads()
+ * @param out receives the thread; untouched on failure
+ * @param start the thread's function
+ * @param arg passed to start
+ * @return 0, -EINVAL without dctx_set_threads() or before dctx_open(),
+ *         -ENOMEM, or -errno from pthread_create()
+ */
+DCTX_EXPORT int dctx_thread_create(struct dctx *ctx, struct dctx_thread **out,
+    void *(*start)(void *), void *arg);
+
+/**
+ * Join a worker thread without blocking the loop: when its function
+ * returns, the loop joins it, frees t and calls dctx_shutdown_done(step).
+ * Telling the thread to stop is the caller's part.
+ *
+ * @param t the thread
+ * @param step the shutdown step to finish when the thread is joined, or NULL
+ * @return 0, or -EALREADY when a join was already asked for
+ */
+DCTX_EXPORT int dctx_thread_join(struct dctx_thread *t, struct dctx_shutdown *step);
+
+/**
  * close: release the pidfile (in the process that acquired it only: a
  * forked child never removes its parent's pidfile), remove the signal
- * events and mark the context closed.  Calling it again is a no-op.
+ * events and the shutdown timer, and mark the context closed.  Calling it
+ * again is a no-op.  Worker threads not joined yet are detached.
  *
  * @param ctx the context
  * @return 0, or -errno from removing the pidfile

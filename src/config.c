@@ -38,6 +38,7 @@ dctx_new(void)
 	ctx->stdio[0] = ctx->stdio[1] = ctx->stdio[2] = -1;
 	ctx->devnull = -1;
 	ctx->report_fd = -1;
+	ctx->shutdown_ms = 30000;
 	dctx__signals_default_map(ctx);
 	return ctx;
 }
@@ -48,6 +49,7 @@ dctx_free(struct dctx *ctx)
 	if (ctx == NULL)
 		return;
 	dctx_close(ctx);
+	dctx__shutdown_free(ctx);
 	if (ctx->base != NULL)
 		event_base_free(ctx->base);
 	if (ctx->devnull >= 0)

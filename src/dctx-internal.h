@@ -49,6 +49,21 @@ struct dctx {
 	/* Our own attributes. */
 	char *event_method;
 	int manual_ready;
+	int threads;
+	int shutdown_ms;
+
+	/* The shutdown chain (shutdown.c). */
+	struct dctx_shutdown **steps;
+	size_t nsteps;
+	size_t cursor;      /* steps[cursor - 1] is the one running */
+	int chain;          /* DCTX__CHAIN_* */
+	int advancing;      /* inside advance(): no recursion */
+	long long chain_started_ms;
+	struct event *deadline_ev;
+	struct event *sigint_ev;
+
+	/* Worker threads not joined yet (threads.c). */
+	struct dctx_thread *thread_list;
 
 	/* Resolved by dctx_open() before anything changes. */
 	int change_ids;
@@ -66,10 +81,11 @@ struct dctx {
 	struct dctx_pidfile *pidfile;
 	struct event_base *base;
 	int exit_status;
-	int terminating;
 
 	char errmsg[512];
 };
+
+enum { DCTX__CHAIN_IDLE = 0, DCTX__CHAIN_RUNNING, DCTX__CHAIN_FINISHED };
 
 /* The first signal glibc reserves for itself, and the first it gives back. */
 #define DCTX__SIG_RESERVED_FIRST 32
@@ -112,6 +128,10 @@ void dctx__signals_remove(struct dctx *ctx);
 void dctx__signals_default_map(struct dctx *ctx);
 
 /* shutdown.c */
-void dctx__shutdown_signal(struct dctx *ctx, int signo);
+void dctx__shutdown_close(struct dctx *ctx);
+void dctx__shutdown_free(struct dctx *ctx);
+
+/* threads.c */
+void dctx__threads_orphan(struct dctx *ctx);
 
 #endif /* DCTX_INTERNAL_H */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "dctx-internal.h"
 
@@ -36,6 +37,11 @@ make_base(struct dctx *ctx)
 
 	if (cfg == NULL)
 		return dctx__fail(ctx, -ENOMEM, "event_config_new");
+	/* Locking must be chosen before the base exists. */
+	if (ctx->threads && evthread_use_pthreads() < 0) {
+		event_config_free(cfg);
+		return dctx__fail(ctx, -ENOMEM, "evthread_use_pthreads");
+	}
 	/* libevent can only avoid methods: avoid all but the chosen one. */
 	for (i = 0; ctx->event_method != NULL && methods[i] != NULL; i++)
 		if (strcmp(methods[i], ctx->event_method) != 0)
@@ -191,6 +197,8 @@ dctx_close(struct dctx *ctx)
 		dctx__report(ctx, 1, ctx->errmsg[0] ? ctx->errmsg :
 		    "the daemon closed before it was ready");
 	dctx__signals_remove(ctx);
+	dctx__shutdown_close(ctx);
+	dctx__threads_orphan(ctx);
 	rc = dctx_pidfile_release(ctx->pidfile);
 	ctx->pidfile = NULL;
 	ctx->is_open = 0;

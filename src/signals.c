@@ -94,7 +94,7 @@ on_signal(evutil_socket_t signo, short what, void *arg)
 	if (s->kind == DCTX__SIG_CALLBACK)
 		s->cb(ctx, (int)signo, s->arg);
 	else if (s->kind == DCTX__SIG_TERMINATE)
-		dctx__shutdown_signal(ctx, (int)signo);
+		dctx_terminate(ctx, (int)signo);
 }
 
 static void

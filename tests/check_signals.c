@@ -72,6 +72,49 @@ START_TEST(sigkill_cannot_be_mapped)
 }
 END_TEST
 
+START_TEST(signals_mapped_after_open_take_effect_at_once)
+{
+	char usr1[16], usr2[16], want[64];
+	struct launch l;
+	pid_t pid;
+
+	snprintf(usr1, sizeof(usr1), "%d", SIGUSR1);
+	snprintf(usr2, sizeof(usr2), "%d", SIGUSR2);
+	/* SIGUSR2 is added to the map after dctx_open; SIGUSR1 is mapped
+	 * before and ignored after. */
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--stdout", tu_path("out"),
+	    "--signal", usr1, "--signal-later", usr2, "--ignore-later", usr1,
+	    NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(tu_path("d.pid"));
+	kill(pid, SIGUSR2);
+	snprintf(want, sizeof(want), "signal %d in-loop 1", SIGUSR2);
+	ck_assert(tu_wait_file_contains(tu_path("out"), want, 3000));
+	kill(pid, SIGUSR1);
+	usleep(100 * 1000);
+	ck_assert(tu_alive(pid));
+	snprintf(want, sizeof(want), "signal %d ", SIGUSR1);
+	ck_assert(strstr(tu_slurp(tu_path("out")), want) == NULL);
+}
+END_TEST
+
+START_TEST(a_signal_unset_after_open_gets_its_default_action)
+{
+	char usr1[16];
+	struct launch l;
+	pid_t pid;
+
+	snprintf(usr1, sizeof(usr1), "%d", SIGUSR1);
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--signal", usr1,
+	    "--unset-later", usr1, NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(tu_path("d.pid"));
+	kill(pid, SIGUSR1);
+	/* The default action of SIGUSR1 is to terminate. */
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 128 + SIGUSR1);
+}
+END_TEST
+
 static Suite *
 signals_suite(void)
 {
@@ -82,6 +125,8 @@ signals_suite(void)
 	tcase_add_test(tc, mapped_signal_runs_its_callback_in_the_loop);
 	tcase_add_test(tc, default_map_ignores_terminal_stop_signals);
 	tcase_add_test(tc, sigkill_cannot_be_mapped);
+	tcase_add_test(tc, signals_mapped_after_open_take_effect_at_once);
+	tcase_add_test(tc, a_signal_unset_after_open_gets_its_default_action);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -23,6 +23,22 @@
 
 static struct dctx *ctx;
 
+/* A shutdown step: its name and how it behaves. */
+struct step {
+	char name[32];
+	int mode;              /* STEP_NOW, STEP_ASYNC, STEP_NEVER */
+	int ms;
+	struct dctx_shutdown *handle;
+	struct event *timer;
+};
+enum { STEP_NOW, STEP_ASYNC, STEP_NEVER };
+static struct step steps[8];
+static int nsteps;
+
+/* The worker thread, stopped through a pipe. */
+static struct dctx_thread *worker;
+static int worker_pipe[2] = { -1, -1 };
+
 static void
 say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -37,7 +53,8 @@ say(const char *fmt, ...)
 	fflush(stdout);
 }
 
-/* A mapped signal: prove it runs in the loop by using the base. */
+/* A mapped signal: prove it runs in the loop by using the base, and on
+ * the main thread. */
 static void
 on_signal(struct dctx *c, int signo, void *arg)
 {
@@ -45,7 +62,87 @@ on_signal(struct dctx *c, int signo, void *arg)
 	int in_loop = event_base_gettimeofday_cached(dctx_base(c), &tv) == 0;
 
 	(void)arg;
-	say("signal %d in-loop %d\n", signo, in_loop);
+	say("signal %d in-loop %d main-thread %d\n", signo, in_loop,
+	    gettid() == getpid());
+}
+
+static void
+step_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct step *st = arg;
+
+	(void)fd;
+	(void)what;
+	say("step %s done\n", st->name);
+	dctx_shutdown_done(st->handle);
+}
+
+static void
+run_step(struct dctx *c, struct dctx_shutdown *handle, int late, void *arg)
+{
+	struct step *st = arg;
+	struct timeval tv;
+
+	if (late) {
+		say("step %s late\n", st->name);
+		return;
+	}
+	say("step %s start\n", st->name);
+	st->handle = handle;
+	if (st->mode == STEP_NOW) {
+		dctx_shutdown_done(handle);
+	} else if (st->mode == STEP_ASYNC) {
+		tv.tv_sec = st->ms / 1000;
+		tv.tv_usec = (st->ms % 1000) * 1000;
+		st->timer = evtimer_new(dctx_base(c), step_timer, st);
+		evtimer_add(st->timer, &tv);
+	}
+}
+
+/* "NAME:now", "NAME:async:MS" or "NAME:never". */
+static int
+add_step(const char *spec)
+{
+	struct step *st = &steps[nsteps];
+	const char *colon = strchr(spec, ':');
+
+	if (nsteps == 8 || colon == NULL || colon - spec >= 32)
+		return -1;
+	memcpy(st->name, spec, (size_t)(colon - spec));
+	if (strcmp(colon + 1, "now") == 0)
+		st->mode = STEP_NOW;
+	else if (strcmp(colon + 1, "never") == 0)
+		st->mode = STEP_NEVER;
+	else if (strncmp(colon + 1, "async:", 6) == 0) {
+		st->mode = STEP_ASYNC;
+		st->ms = atoi(colon + 7);
+	} else
+		return -1;
+	nsteps++;
+	return dctx_on_shutdown(ctx, run_step, st);
+}
+
+static void *
+worker_main(void *arg)
+{
+	char c;
+
+	(void)arg;
+	/* Block until the stop step writes to the pipe. */
+	while (read(worker_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void
+stop_worker(struct dctx *c, struct dctx_shutdown *handle, int late, void *arg)
+{
+	(void)c;
+	(void)arg;
+	if (write(worker_pipe[1], "x", 1) != 1 || late)
+		return;
+	say("thread stopping\n");
+	dctx_thread_join(worker, handle);
 }
 
 static int
@@ -107,11 +204,18 @@ main(int argc, char **argv)
 		{ "signal", required_argument, NULL, 's' },
 		{ "manual-ready", required_argument, NULL, 'M' },
 		{ "exit-after-open", no_argument, NULL, 'X' },
+		{ "step", required_argument, NULL, 'S' },
+		{ "shutdown-timeout", required_argument, NULL, 'T' },
+		{ "signal-later", required_argument, NULL, 'l' },
+		{ "ignore-later", required_argument, NULL, 'i' },
+		{ "unset-later", required_argument, NULL, 'x' },
+		{ "thread", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
 	int c, rc = 0, i, n;
 	int set_after_open = 0, fork_child = 0, exit_after_open = 0;
+	int later[8], later_kind[8], nlater = 0, thread = 0;
 
 	ctx = dctx_new();
 	if (ctx == NULL)
@@ -147,6 +251,25 @@ main(int argc, char **argv)
 			rc = dctx_set_manual_ready(ctx, 1);
 			break;
 		case 'X': exit_after_open = 1; break;
+		case 'S':
+			if (add_step(optarg) < 0) {
+				fprintf(stderr, "dctx-helper: --step %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'T': rc = dctx_set_shutdown_timeout(ctx, atoi(optarg)); break;
+		case 'l':
+		case 'i':
+		case 'x':
+			if (nlater < 8) {
+				later_kind[nlater] = c;
+				later[nlater++] = atoi(optarg);
+			}
+			break;
+		case 'H':
+			thread = 1;
+			rc = dctx_set_threads(ctx, 1);
+			break;
 		default: return 2;
 		}
 	}
@@ -159,6 +282,24 @@ main(int argc, char **argv)
 		fprintf(stderr, "dctx-helper: %s\n", dctx_errmsg(ctx));
 		dctx_free(ctx);
 		return 1;
+	}
+	for (i = 0; i < nlater; i++) {
+		if (later_kind[i] == 'l')
+			rc = dctx_set_signal(ctx, later[i], on_signal, NULL);
+		else if (later_kind[i] == 'i')
+			rc = dctx_ignore_signal(ctx, later[i]);
+		else
+			rc = dctx_unset_signal(ctx, later[i]);
+		if (rc < 0)
+			say("map after open: %s\n", dctx_errmsg(ctx));
+	}
+	if (thread) {
+		if (pipe(worker_pipe) < 0 ||
+		    dctx_on_shutdown(ctx, stop_worker, NULL) < 0 ||
+		    dctx_thread_create(ctx, &worker, worker_main, NULL) < 0) {
+			say("thread: %s\n", dctx_errmsg(ctx));
+			return 1;
+		}
 	}
 	say("open pid %ld\n", (long)getpid());
 	if (set_after_open) {
@@ -182,8 +323,15 @@ main(int argc, char **argv)
 	}
 	if (!exit_after_open)
 		event_base_dispatch(dctx_base(ctx));
-	say("stopped\n");
+	say("stopped %d\n", dctx_exit_status(ctx));
 	rc = dctx_exit_status(ctx);
+	for (i = 0; i < nsteps; i++)
+		if (steps[i].timer != NULL)
+			event_free(steps[i].timer);
 	dctx_free(ctx);
+	if (worker_pipe[0] >= 0) {
+		close(worker_pipe[0]);
+		close(worker_pipe[1]);
+	}
 	return rc;
 }

@@ -27,6 +27,7 @@ static int pathnext;
 static pid_t tracked[MAX_TRACKED];
 static int ntracked;
 int tu_stdin_fd = -1;
+const char *tu_program = HELPER_PATH;
 
 void
 tu_setup(void)
@@ -106,7 +107,7 @@ collect_args(char **argv, const char *first, va_list ap)
 	int n = 0;
 	const char *a;
 
-	argv[n++] = strdup(HELPER_PATH);
+	argv[n++] = strdup(tu_program);
 	for (a = first; a != NULL && n < MAX_ARGS - 1; a = va_arg(ap, const char *))
 		argv[n++] = strdup(a);
 	argv[n] = NULL;

@@ -36,6 +36,9 @@ void tu_launch(struct launch *out, const char *arg, ...);
  */
 pid_t tu_start_fg(const char *arg, ...);
 
+/* The program tu_launch() and tu_start_fg() run: the helper by default. */
+extern const char *tu_program;
+
 /* The helper's stdin for the next launches; -1 (default) is /dev/null,
  * -2 a closed fd 0. */
 extern int tu_stdin_fd;
