@@ -114,7 +114,13 @@ dctx__close_fds(const int *keep_in, size_t nkeep)
 		if (i < n && (unsigned int)keep[i] < next)
 			continue; /* a duplicate */
 		if (last >= next && sys_close_range(next, last) < 0) {
-			if (errno != ENOSYS && errno != EINVAL) {
+			/*
+			 * Old kernels say ENOSYS; seccomp filters that do not
+			 * know the call often say EPERM or EACCES.  All mean:
+			 * close them another way.
+			 */
+			if (errno != ENOSYS && errno != EINVAL &&
+			    errno != EPERM && errno != EACCES) {
 				rc = -errno;
 				goto out;
 			}

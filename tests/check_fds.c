@@ -136,6 +136,33 @@ START_TEST(close_all_with_nofile_at_its_hard_limit)
 }
 END_TEST
 
+/* Without close_range (an old kernel, a seccomp profile), /proc is walked. */
+START_TEST(close_all_without_close_range)
+{
+	const char *err = _i == 0 ? "ENOSYS" : "EPERM";
+	const char *pf = tu_path("d.pid");
+	struct tu_fd fds[64];
+	char dropped[512];
+	struct launch l;
+	size_t n, i;
+	pid_t pid;
+
+	snprintf(dropped, sizeof(dropped), "%s", tu_path("dropped"));
+	open_at(dropped, 41);
+	tu_launch(&l, "--pidfile", pf, "--deny-close-range", err,
+	    "--leak-fds", "5", "--raise-nofile", NULL);
+	ck_assert_msg(l.status == 0, "%s: launcher %d: %s", err, l.status, l.err);
+	pid = tu_read_pidfile(pf);
+	n = tu_fds(pid, fds, 64);
+	ck_assert_uint_ge(n, 3);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(fds[i].fd <= 2 || strcmp(fds[i].target, pf) == 0 ||
+		    strcmp(fds[i].target, tu_dir()) == 0 ||
+		    tu_is_event_fd(fds[i].target),
+		    "%s: fd %d open on %s", err, fds[i].fd, fds[i].target);
+}
+END_TEST
+
 static Suite *
 fds_suite(void)
 {
@@ -146,6 +173,7 @@ fds_suite(void)
 	tcase_add_test(tc, stdout_and_stderr_go_where_they_are_told);
 	tcase_add_test(tc, closed_stdin_is_fine_and_becomes_dev_null);
 	tcase_add_test(tc, close_all_with_nofile_at_its_hard_limit);
+	tcase_add_loop_test(tc, close_all_without_close_range, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

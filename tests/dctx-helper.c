@@ -13,7 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,6 +183,34 @@ raise_nofile(void)
 	close(fd);
 }
 
+/*
+ * Make close_range() fail with err, as an old kernel (ENOSYS) or a seccomp
+ * profile that does not know the call (EPERM) would.  The filter looks at
+ * the system call number only; the architecture check is left out because
+ * the test runs where it was built.
+ */
+static void
+deny_close_range(int err)
+{
+#ifdef SYS_close_range
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
+		perror("seccomp");
+		exit(2);
+	}
+#else
+	(void)err;
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -210,6 +243,7 @@ main(int argc, char **argv)
 		{ "ignore-later", required_argument, NULL, 'i' },
 		{ "unset-later", required_argument, NULL, 'x' },
 		{ "thread", no_argument, NULL, 'H' },
+		{ "deny-close-range", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -243,6 +277,9 @@ main(int argc, char **argv)
 					return 2;
 			break;
 		case 'N': raise_nofile(); break;
+		case 'D':
+			deny_close_range(strcmp(optarg, "ENOSYS") == 0 ? ENOSYS : EPERM);
+			break;
 		case 'A': set_after_open = 1; break;
 		case 'F': fork_child = 1; break;
 		case 's': rc = dctx_set_signal(ctx, atoi(optarg), on_signal, NULL); break;
