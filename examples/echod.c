@@ -339,6 +339,7 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 {
 	struct server *srv = arg;
 	struct timeval tick = { 0, DRAIN_TICK_MS * 1000 };
+	struct conn *c;
 
 	if (srv->listener != NULL) {
 		evconnlistener_free(srv->listener);
@@ -360,6 +361,9 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 		dctx_shutdown_done(step);
 		return;
 	}
+	/* Judge quietness from now on: what was read before does not count. */
+	for (c = srv->conns; c != NULL; c = c->next)
+		c->active = 0;
 	srv->step = step;
 	srv->drain_tick = event_new(dctx_base(ctx), -1, EV_PERSIST,
 	    on_drain_tick, srv);
