@@ -11,15 +11,20 @@
 #   daemon3    glibc daemon(3) and a plain pidfile: the minimal baseline
 #   python     python-daemon, PEP 3143's reference implementation
 #   floor      fork, setsid, fork, report on a pipe: nothing is faster
+# and, for the shutdown figure, examples/echod, libdctx's echo server,
+# built from the same copy of the tree.
 #
 # Missing Debian packages are installed with apt-get (root only).  The
 # hard RLIMIT_NOFILE is raised to fs.nr_open where we may.  Everything
 # started here is killed and reaped before the script ends.
 #
 # Environment:
-#   BENCH_RUNS      starts per peer for the start-to-ready figure (41, >= 21)
+#   BENCH_RUNS      starts per peer for the start-to-ready figure, and
+#                   shutdowns per peer for the shutdown one (41, >= 21)
 #   BENCH_SIGNALS   timed signal round trips per peer (10000)
 #   BENCH_REPS      repetitions per point of the close-all figure (11)
+#   BENCH_CONNS     idle connections to echod in the shutdown figure (1000)
+#   BENCH_PORT      echod's port on 127.0.0.1 there (17777, or a free one)
 #   BENCH_OUT       scratch directory (bench/out, git-ignored)
 #   BENCH_NO_APT    set to 1 to never call apt-get
 #   BENCH_BUILD_ONLY  set to 1 to build libdctx, the peers and the tools,
@@ -33,6 +38,8 @@ OUT=${BENCH_OUT:-$here/out}
 RUNS=${BENCH_RUNS:-41}
 SIGNALS=${BENCH_SIGNALS:-10000}
 REPS=${BENCH_REPS:-11}
+CONNS=${BENCH_CONNS:-1000}
+PORT=${BENCH_PORT:-17777}
 PY=/usr/bin/python3
 CC=${CC:-cc}
 BCFLAGS="-O2 -g -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow"
@@ -40,11 +47,12 @@ BCFLAGS="-O2 -g -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototype
 RAW=$OUT/raw
 BIN=$OUT/bin
 RUN=$(mktemp -d /tmp/dctx-bench.XXXXXX)
+SHM=
 started=$(date +%s)
 
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-cleanup() { rm -rf "$RUN"; }
+cleanup() { rm -rf "$RUN"; [ -z "$SHM" ] || rm -rf "$SHM"; }
 trap cleanup EXIT
 
 # ---------------------------------------------------------------------
@@ -124,6 +132,11 @@ $CC $BCFLAGS d_daemon3.c -o "$BIN/d_daemon3"
 $CC $BCFLAGS d_floor.c -o "$BIN/d_floor"
 $CC $BCFLAGS startlat.c benchutil.c -o "$BIN/startlat"
 $CC $BCFLAGS sigrt.c benchutil.c -o "$BIN/sigrt"
+$CC $BCFLAGS shutlat.c benchutil.c -o "$BIN/shutlat"
+# echod from the same copy of the tree, linked as d_dctx is: the static
+# libdctx, so that no libtool wrapper script stands between us and it.
+$CC $BCFLAGS -I"$src/include" "$src/examples/echod.c" "$lib" $dctx_libs \
+    -o "$BIN/echod"
 $CC $BCFLAGS closeall.c benchutil.c "$lib" $dctx_libs \
     $(pkg-config --cflags --libs libdaemon) -o "$BIN/closeall"
 $CC $BCFLAGS -shared -fPIC malloc_count.c -o "$BIN/malloc_count.so"
@@ -344,6 +357,64 @@ for p in dctx floor libdaemon; do
 		    "$RUN/$p.pid" $(peer_cmd "$p" "$RUN/$p.pid") --answer-fd 3)" \
 		    >> "$RAW/alloc-$p.txt" || die "allocation count of $p failed"
 	done
+done
+
+# ---------------------------------------------------------------------
+# 5. Shutdown: kill(SIGTERM) until the daemon is reaped.  The minimal
+# daemons and echod take turns, in an order that rotates every round.
+# echod runs empty, with CONNS connections that never sent anything, and
+# with CONNS that each echoed one byte before they went idle.
+# ---------------------------------------------------------------------
+say "5. shutdown: $RUNS rounds, echod with 0 and $CONNS connections"
+# echod's port: the fixed one, lying outside the ephemeral range that our
+# own connections come from, unless something else holds it.
+port_free() {
+	$PY -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+port_free "$PORT" ||
+    PORT=$($PY -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+# /run, where pidfiles live on most systems, is a tmpfs; our scratch
+# directory may be on a disk file system, which behaves differently when
+# a pidfile goes.  Measure libdctx and libdaemon there too, when we can.
+shm_peers=
+if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+    SHM=$(mktemp -d /dev/shm/dctx-bench.XXXXXX); then
+	shm_peers="dctx_tmpfs libdaemon_tmpfs"
+fi
+{
+	echo "conns=$CONNS"
+	echo "echod_port=$PORT"
+	echo "echod_tick_ms=$(sed -n 's/^#define DRAIN_TICK_MS[ \t]*//p' "$src/examples/echod.c")"
+	echo "scratch_fs=$(df --output=fstype "$RUN" | tail -n 1)"
+	echo "shm_peers=$shm_peers"
+} >> "$RAW/env.txt"
+shut_cmd() {
+	# $1 the peer; prints shutlat's options and the command
+	local e="$BIN/echod --listen 127.0.0.1:$PORT"
+	case $1 in
+	echod_empty) echo "$RUN/echod.pid $e --pidfile $RUN/echod.pid" ;;
+	echod_idle) echo "-c $CONNS -a 127.0.0.1:$PORT $RUN/echod.pid" \
+	    "$e --pidfile $RUN/echod.pid" ;;
+	echod_echoed) echo "-e -c $CONNS -a 127.0.0.1:$PORT $RUN/echod.pid" \
+	    "$e --pidfile $RUN/echod.pid" ;;
+	*_tmpfs) echo "$SHM/${1%_tmpfs}.pid $(peer_cmd "${1%_tmpfs}" "$SHM/${1%_tmpfs}.pid")" ;;
+	*) echo "$RUN/$1.pid $(peer_cmd "$1" "$RUN/$1.pid")" ;;
+	esac
+}
+order="$PEERS echod_empty echod_idle echod_echoed $shm_peers"
+for i in $(seq "$RUNS"); do
+	for p in $order; do
+		line=$("$BIN/shutlat" $(shut_cmd "$p")) ||
+		    die "shutdown of $p failed"
+		echo "$p $line" >> "$RAW/shutdown.txt"
+	done
+	order="$(echo "$order" | cut -d' ' -f2-) $(echo "$order" | cut -d' ' -f1)"
 done
 
 # ---------------------------------------------------------------------
