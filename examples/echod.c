@@ -405,7 +405,11 @@ stop_worker(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 	srv->stop = 1;
 	pthread_cond_signal(&srv->wake);
 	pthread_mutex_unlock(&srv->lock);
-	if (!late)
+	/* Told to stop, the worker returns at once: late, wait for it here,
+	 * since main is about to destroy what it uses. */
+	if (late)
+		dctx_thread_join_now(srv->thread);
+	else
 		dctx_thread_join(srv->thread, step);
 }
 

@@ -110,7 +110,10 @@ DCTX_EXPORT void dctx_free(struct dctx *ctx);
 
 /**
  * chroot_directory: the directory that becomes the root.  The user, its
- * groups, /dev/null and the pidfile are all resolved before the chroot.
+ * groups, /dev/null and the pidfile are all resolved before the chroot.  No
+ * directory outside the jail stays open (it would be a way out), so a
+ * pidfile outside the jail is emptied at exit rather than removed; one
+ * given by an absolute path inside the jail is removed.
  *
  * @param ctx the context
  * @param path an absolute path, or NULL for no chroot
@@ -150,7 +153,10 @@ DCTX_EXPORT int dctx_set_umask(struct dctx *ctx, mode_t mask);
 
 /**
  * uid: the user id the daemon runs as.  Supplementary groups are reduced to
- * the daemon's gid (or to the user's groups with dctx_set_user()).
+ * the daemon's gid (or to the user's groups with dctx_set_user()).  Without
+ * dctx_set_gid(), the gid is the user's primary group from the password
+ * database, never the one the process started with; dctx_open() refuses a
+ * uid the database does not know unless a gid is set too (DCTX_ENOUSER).
  *
  * @param ctx the context
  * @param uid the user id; (uid_t)-1 means no change
@@ -171,7 +177,7 @@ DCTX_EXPORT int dctx_set_gid(struct dctx *ctx, gid_t gid);
  * Run as a named user: its uid, its primary group (unless dctx_set_gid() or
  * dctx_set_group() chose one) and its supplementary groups.  The name is
  * resolved by dctx_open(), before any chroot; an unknown name fails there
- * with DCTX_ENOUSER and "user 'name': no such user".
+ * with DCTX_ENOUSER and "user 'name': no such user or group".
  *
  * @param ctx the context
  * @param name a user name
@@ -429,7 +435,8 @@ DCTX_EXPORT int dctx_set_shutdown_timeout(struct dctx *ctx, int ms);
  * this.  The message "terminating on signal N (name)" goes to stderr, which
  * is the daemon's log.  Once the chain runs, further terminate signals
  * within 100 ms count as the same request (a burst of kills, or one to the
- * process and one to its group); a later one, or a SIGINT, forces the stop
+ * process and one to its group; the window opens once the steps that
+ * finish at once have run); a later one, or a SIGINT, forces the stop
  * as the deadline would, with DCTX_EXIT_FORCED.  When the loop returns,
  * main calls dctx_close() and exits with dctx_exit_status().
  *
@@ -461,7 +468,7 @@ DCTX_EXPORT int dctx_set_threads(struct dctx *ctx, int on);
 
 /**
  * Start a worker thread with every signal blocked but the ones a fault
- * raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS), so that
+ * raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT), so that
  * signals reach the daemon only through its loop.
  *
  * @param ctx an open context with dctx_set_threads()
@@ -484,6 +491,17 @@ DCTX_EXPORT int dctx_thread_create(struct dctx *ctx, struct dctx_thread **out,
  * @return 0, or -EALREADY when a join was already asked for
  */
 DCTX_EXPORT int dctx_thread_join(struct dctx_thread *t, struct dctx_shutdown *step);
+
+/**
+ * Join a worker thread now, blocking: for a shutdown step told it is late,
+ * once the thread has been told to stop and will return promptly.  Frees t.
+ * It may follow dctx_thread_join() that has not completed yet (the step
+ * that asked for it being late).
+ *
+ * @param t the thread
+ * @return 0, or -errno from pthread_join()
+ */
+DCTX_EXPORT int dctx_thread_join_now(struct dctx_thread *t);
 
 /**
  * close: release the pidfile (in the process that acquired it only: a

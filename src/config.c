@@ -49,6 +49,7 @@ dctx_free(struct dctx *ctx)
 	if (ctx == NULL)
 		return;
 	dctx_close(ctx);
+	dctx__base_own(ctx);
 	dctx__shutdown_free(ctx);
 	if (ctx->base != NULL)
 		event_base_free(ctx->base);

@@ -78,6 +78,8 @@ struct dctx {
 	pid_t pid;          /* the process that opened it */
 	int detached;
 	int report_fd;      /* write end of the launcher pipe, or -1 */
+	pid_t report_pid;   /* the process that may write to it */
+	pid_t base_pid;     /* the process whose kernel objects the base uses */
 	struct dctx_pidfile *pidfile;
 	struct event_base *base;
 	int exit_status;
@@ -99,6 +101,7 @@ int dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
     char *err, size_t errlen);
 int dctx__pidfile_write(struct dctx_pidfile *pf, char *err, size_t errlen);
 void dctx__pidfile_adopt(struct dctx_pidfile *pf);
+void dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root);
 int dctx__pidfile_fd(const struct dctx_pidfile *pf);
 int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
 void dctx__pidfile_forget(struct dctx_pidfile *pf);
@@ -132,6 +135,9 @@ void dctx__shutdown_close(struct dctx *ctx);
 void dctx__shutdown_free(struct dctx *ctx);
 
 /* threads.c */
-void dctx__threads_orphan(struct dctx *ctx);
+void dctx__threads_orphan(struct dctx *ctx, int forked);
+
+/* open.c */
+void dctx__base_own(struct dctx *ctx);
 
 #endif /* DCTX_INTERNAL_H */

@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +72,13 @@ int
 dctx__report(struct dctx *ctx, int status, const char *msg)
 {
 	char buf[3 + sizeof(ctx->errmsg)];
+	struct timespec zero = { 0, 0 };
+	sigset_t pipe_set, old;
 	size_t len;
 	int rc = 0;
 
-	if (ctx->report_fd < 0)
+	/* A process forked from the daemon speaks for nobody. */
+	if (ctx->report_fd < 0 || ctx->report_pid != getpid())
 		return 0;
 	if (status == 0) {
 		buf[0] = 'R';
@@ -88,8 +93,20 @@ dctx__report(struct dctx *ctx, int status, const char *msg)
 		buf[2 + len] = '\0';
 		len += 3;
 	}
-	if (write_all(ctx->report_fd, buf, len) < 0)
+	/*
+	 * A launcher killed meanwhile (a timeout in an init script) leaves
+	 * no reader; SIGPIPE is at its default by now and would kill the
+	 * daemon.  Block it for the write and take back the one it raised.
+	 */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	if (write_all(ctx->report_fd, buf, len) < 0) {
 		rc = -errno;
+		if (rc == -EPIPE)
+			sigtimedwait(&pipe_set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(ctx->report_fd);
 	ctx->report_fd = -1;
 	return rc;
@@ -142,6 +159,23 @@ launcher(struct dctx *ctx, int rfd, pid_t child)
 	_exit(status ? status : 1);
 }
 
+/*
+ * The middle process failed: it holds the pidfile's lock like the daemon
+ * would, so it removes the file before it tells the launcher.
+ */
+static void __attribute__((noreturn))
+middle_fails(struct dctx *ctx, const char *what)
+{
+	dctx__fail(ctx, -errno, "%s", what);
+	if (ctx->pidfile != NULL) {
+		dctx__pidfile_adopt(ctx->pidfile);
+		dctx_pidfile_release(ctx->pidfile);
+		ctx->pidfile = NULL;
+	}
+	dctx__report(ctx, 1, ctx->errmsg);
+	_exit(1);
+}
+
 int
 dctx__detach(struct dctx *ctx)
 {
@@ -165,20 +199,16 @@ dctx__detach(struct dctx *ctx)
 	}
 	close(fds[0]);
 	ctx->report_fd = fds[1];
+	ctx->report_pid = getpid();
 	/* daemon(7) steps 6-8: a new session, then leave it for good. */
-	if (setsid() < 0) {
-		dctx__fail(ctx, -errno, "setsid");
-		dctx__report(ctx, 1, ctx->errmsg);
-		_exit(1);
-	}
+	if (setsid() < 0)
+		middle_fails(ctx, "setsid");
 	pid = fork();
-	if (pid < 0) {
-		dctx__fail(ctx, -errno, "fork");
-		dctx__report(ctx, 1, ctx->errmsg);
-		_exit(1);
-	}
+	if (pid < 0)
+		middle_fails(ctx, "second fork");
 	if (pid > 0)
 		_exit(0);
+	ctx->report_pid = getpid();
 	if (ctx->pidfile != NULL)
 		dctx__pidfile_adopt(ctx->pidfile);
 	return 0;

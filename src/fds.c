@@ -153,7 +153,7 @@ dctx__setup_fds(struct dctx *ctx)
 		all[n++] = ctx->preserve[i];
 	if (ctx->pidfile != NULL) {
 		all[n++] = dctx__pidfile_fd(ctx->pidfile);
-		all[n++] = dctx__pidfile_dirfd(ctx->pidfile);
+		all[n++] = dctx__pidfile_dirfd(ctx->pidfile); /* may be -1 */
 	}
 	if (ctx->report_fd >= 0)
 		all[n++] = ctx->report_fd;

@@ -47,6 +47,7 @@ make_base(struct dctx *ctx)
 		if (strcmp(methods[i], ctx->event_method) != 0)
 			event_config_avoid_method(cfg, methods[i]);
 	ctx->base = event_base_new_with_config(cfg);
+	ctx->base_pid = getpid();
 	event_config_free(cfg);
 	if (ctx->base == NULL)
 		return dctx__fail(ctx, -ENOMEM, "event_base_new(%s)",
@@ -151,9 +152,13 @@ dctx_open(struct dctx *ctx)
 	}
 	if ((rc = become_daemon(ctx)) < 0) {
 		if (ctx->detached) {
-			/* Nobody but the launcher can hear us now. */
-			dctx__report(ctx, 1, ctx->errmsg);
+			/*
+			 * Nobody but the launcher can hear us now.  Clean up
+			 * first: once told, the launcher exits, and whoever
+			 * started it may look for our pidfile at once.
+			 */
 			unwind(ctx);
+			dctx__report(ctx, 1, ctx->errmsg);
 			_exit(1);
 		}
 		unwind(ctx);
@@ -185,9 +190,25 @@ dctx_notify_failure(struct dctx *ctx, int status, const char *msg)
 	return dctx__report(ctx, status, msg);
 }
 
+/*
+ * A base is shared with a forked child down to its epoll instance: an
+ * event the child deletes disappears from the parent's loop too.  The
+ * child gets kernel objects of its own (event_reinit) before it touches
+ * any event.
+ */
+void
+dctx__base_own(struct dctx *ctx)
+{
+	if (ctx->base != NULL && ctx->base_pid != getpid()) {
+		event_reinit(ctx->base);
+		ctx->base_pid = getpid();
+	}
+}
+
 DCTX_EXPORT int
 dctx_close(struct dctx *ctx)
 {
+	int forked = ctx->pid != getpid();
 	int rc;
 
 	if (!ctx->is_open)
@@ -196,9 +217,10 @@ dctx_close(struct dctx *ctx)
 	if (ctx->report_fd >= 0)
 		dctx__report(ctx, 1, ctx->errmsg[0] ? ctx->errmsg :
 		    "the daemon closed before it was ready");
+	dctx__base_own(ctx);
 	dctx__signals_remove(ctx);
 	dctx__shutdown_close(ctx);
-	dctx__threads_orphan(ctx);
+	dctx__threads_orphan(ctx, forked);
 	rc = dctx_pidfile_release(ctx->pidfile);
 	ctx->pidfile = NULL;
 	ctx->is_open = 0;

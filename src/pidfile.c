@@ -23,8 +23,9 @@
 
 struct dctx_pidfile {
 	int fd;
-	int dirfd;   /* to remove the file after a chroot or a chdir */
+	int dirfd;   /* to remove the file after a chdir; -1: cannot remove */
 	char *name;  /* the last component of the path, inside dirfd */
+	char *path;  /* as given, for messages */
 	pid_t owner; /* only this process removes the file */
 };
 
@@ -89,25 +90,49 @@ read_holder_pid(int fd)
 	return pid;
 }
 
+/*
+ * Take the lock without waiting, but do not give up at the first refusal: a
+ * status check (dctx_pidfile_holder()) holds a shared lock for a moment,
+ * and must not make a start fail.  A running daemon holds it for good.
+ */
+static int
+lock_now(int fd)
+{
+	struct timespec ts = { 0, 2 * 1000 * 1000 };
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		nanosleep(&ts, NULL);
+	}
+	return DCTX_ERUNNING;
+}
+
 /* Open and lock name in dirfd; *holder gets the pid of a running holder. */
 static int
 open_locked(int dirfd, const char *name, int *out, pid_t *holder)
 {
 	struct stat fst, pst;
-	int fd, tries;
+	int fd, tries, rc;
 
 	for (tries = 0; tries < 8; tries++) {
 		fd = openat(dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC |
 		    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
 		if (fd < 0)
 			return -errno;
-		if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode)) {
-			int rc = S_ISDIR(fst.st_mode) ? -EISDIR : -EINVAL;
+		if (fstat(fd, &fst) < 0) {
+			rc = -errno;
 			close(fd);
 			return rc;
 		}
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			int rc = errno == EWOULDBLOCK ? DCTX_ERUNNING : -errno;
+		if (!S_ISREG(fst.st_mode)) {
+			close(fd);
+			return S_ISDIR(fst.st_mode) ? -EISDIR : -EINVAL;
+		}
+		if ((rc = lock_now(fd)) < 0) {
 			if (rc == DCTX_ERUNNING)
 				*holder = read_holder_pid(fd);
 			close(fd);
@@ -119,6 +144,16 @@ open_locked(int dirfd, const char *name, int *out, pid_t *holder)
 		 */
 		if (fstatat(dirfd, name, &pst, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    pst.st_dev == fst.st_dev && pst.st_ino == fst.st_ino) {
+			/*
+			 * A stale file names a dead daemon, or by now an
+			 * unrelated process: empty it at once, as FreeBSD
+			 * does, so that nobody reads that pid while we start.
+			 */
+			if (fst.st_size > 0 && ftruncate(fd, 0) < 0) {
+				rc = -errno;
+				close(fd);
+				return rc;
+			}
 			*out = fd;
 			return 0;
 		}
@@ -138,6 +173,10 @@ dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
 	if ((pf = calloc(1, sizeof(*pf))) == NULL)
 		return -ENOMEM;
 	pf->fd = pf->dirfd = -1;
+	if ((pf->path = strdup(path)) == NULL) {
+		free(pf);
+		return -ENOMEM;
+	}
 	if ((rc = open_parent(path, &pf->dirfd, &pf->name)) < 0) {
 		snprintf(err, errlen, "pidfile %s: %s", path, dctx_strerror(rc));
 		goto fail;
@@ -173,6 +212,7 @@ fail_dir:
 	close(pf->dirfd);
 fail:
 	free(pf->name);
+	free(pf->path);
 	free(pf);
 	return rc;
 }
@@ -193,10 +233,41 @@ dctx__pidfile_write(struct dctx_pidfile *pf, char *err, size_t errlen)
 	 */
 	if (pwrite(pf->fd, buf, (size_t)n, 0) != n || ftruncate(pf->fd, n) < 0) {
 		int rc = errno ? -errno : -EIO;
-		snprintf(err, errlen, "pidfile: write: %s", strerror(-rc));
+		snprintf(err, errlen, "pidfile %s: write: %s", pf->path,
+		    strerror(-rc));
 		return rc;
 	}
 	return 0;
+}
+
+/*
+ * Just after a chroot.  An open directory outside the jail is a way out of
+ * it (openat(dirfd, "../..")), so the one we kept goes.  Where the pidfile
+ * lies inside the jail, its directory is opened again from inside; where
+ * not, the file can only be emptied at exit, not removed.
+ */
+void
+dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root)
+{
+	size_t rlen = strlen(root);
+	char *inner, *slash;
+
+	close(pf->dirfd);
+	pf->dirfd = -1;
+	while (rlen > 1 && root[rlen - 1] == '/')
+		rlen--;
+	if (pf->path[0] != '/' || strncmp(pf->path, root, rlen) != 0 ||
+	    pf->path[rlen] != '/')
+		return;
+	if ((inner = strdup(pf->path + rlen)) == NULL)
+		return;
+	slash = strrchr(inner, '/');
+	if (slash == inner)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	pf->dirfd = open(inner, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(inner);
 }
 
 void
@@ -224,8 +295,10 @@ dctx__pidfile_forget(struct dctx_pidfile *pf)
 	if (pf == NULL)
 		return;
 	close(pf->fd);
-	close(pf->dirfd);
+	if (pf->dirfd >= 0)
+		close(pf->dirfd);
 	free(pf->name);
+	free(pf->path);
 	free(pf);
 }
 
@@ -287,8 +360,9 @@ dctx_pidfile_release(struct dctx_pidfile *pf)
 	 * we are about to remove.  After a privilege drop the directory may
 	 * not be writable: then empty the file, which tells readers the same.
 	 */
-	if (pf->owner == getpid() && unlinkat(pf->dirfd, pf->name, 0) < 0) {
-		rc = -errno;
+	if (pf->owner == getpid() &&
+	    (pf->dirfd < 0 || unlinkat(pf->dirfd, pf->name, 0) < 0)) {
+		rc = pf->dirfd < 0 ? -EACCES : -errno;
 		if (ftruncate(pf->fd, 0) == 0)
 			rc = 0;
 	}

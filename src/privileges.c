@@ -15,9 +15,12 @@
 
 #include "dctx-internal.h"
 
-/* getpwnam_r and getgrnam_r want a buffer; grow it until it fits. */
+/*
+ * getpwnam_r and getgrnam_r want a buffer; grow it until it fits.  A NULL
+ * name looks up uid instead.
+ */
 static int
-lookup_user(const char *name, struct passwd *pw, char **buf)
+lookup_user(const char *name, uid_t uid, struct passwd *pw, char **buf)
 {
 	struct passwd *res = NULL;
 	size_t size = 1024;
@@ -28,7 +31,9 @@ lookup_user(const char *name, struct passwd *pw, char **buf)
 		if (grown == NULL)
 			return -ENOMEM;
 		*buf = grown;
-		rc = getpwnam_r(name, pw, *buf, size, &res);
+		rc = name != NULL ?
+		    getpwnam_r(name, pw, *buf, size, &res) :
+		    getpwuid_r(uid, pw, *buf, size, &res);
 		if (rc != ERANGE)
 			break;
 		size *= 2;
@@ -79,7 +84,7 @@ dctx__resolve_ids(struct dctx *ctx)
 	    (rc = lookup_group(ctx->group, &ctx->run_gid)) < 0)
 		return dctx__fail(ctx, rc, "group '%s'", ctx->group);
 	if (ctx->user != NULL) {
-		if ((rc = lookup_user(ctx->user, &pw, &buf)) < 0) {
+		if ((rc = lookup_user(ctx->user, 0, &pw, &buf)) < 0) {
 			free(buf);
 			return dctx__fail(ctx, rc, "user '%s'", ctx->user);
 		}
@@ -106,6 +111,21 @@ dctx__resolve_ids(struct dctx *ctx)
 			n = want > n ? want : n * 2;
 		}
 		free(buf);
+	}
+	/*
+	 * A bare uid must not keep the group it started with, root's most of
+	 * the time (CERT POS36-C): take the user's primary group, and refuse
+	 * a uid nobody knows unless a gid was given too.
+	 */
+	if (ctx->user == NULL && ctx->run_uid != (uid_t)-1 &&
+	    ctx->run_gid == (gid_t)-1) {
+		rc = lookup_user(NULL, ctx->run_uid, &pw, &buf);
+		if (rc == 0)
+			ctx->run_gid = pw.pw_gid;
+		free(buf);
+		if (rc < 0)
+			return dctx__fail(ctx, rc, "uid %ld without a gid",
+			    (long)ctx->run_uid);
 	}
 	ctx->change_ids = ctx->run_uid != (uid_t)-1 || ctx->run_gid != (gid_t)-1;
 	if (!ctx->change_ids)
@@ -134,7 +154,8 @@ dctx__drop_privileges(struct dctx *ctx)
 		return 0;
 	/* Only root may set groups; anyone else keeps what they have. */
 	if (old_euid == 0 && setgroups((size_t)ctx->ngroups, ctx->groups) < 0)
-		return dctx__fail(ctx, -errno, "setgroups");
+		return dctx__fail(ctx, -errno, "setgroups(%d groups of gid %ld)",
+		    ctx->ngroups, (long)gid);
 	if (setresgid(gid, gid, gid) < 0)
 		return dctx__fail(ctx, -errno, "setresgid(%ld)", (long)gid);
 	if (uid != (uid_t)-1 && setresuid(uid, uid, uid) < 0)

@@ -45,6 +45,8 @@ dctx__setup_process(struct dctx *ctx)
 		if (chdir("/") < 0)
 			return dctx__fail(ctx, -errno, "chdir(/) in chroot %s",
 			    ctx->chroot_dir);
+		if (ctx->pidfile != NULL)
+			dctx__pidfile_enter_chroot(ctx->pidfile, ctx->chroot_dir);
 	}
 	umask(ctx->umask);
 	if (chdir(inner_workdir(ctx)) < 0)

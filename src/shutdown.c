@@ -235,6 +235,11 @@ dctx_terminate(struct dctx *ctx, int signo)
 	}
 	ctx->cursor = ctx->nsteps;
 	advance(ctx);
+	/*
+	 * Deliveries merged into this activation run right after us; slow
+	 * synchronous steps must not push them out of the window.
+	 */
+	ctx->chain_started_ms = now_ms();
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -168,13 +169,19 @@ dctx__signals_remove(struct dctx *ctx)
 		uninstall(&ctx->sigmap[signo], signo);
 }
 
-/* Change one entry; when open, the process follows at once. */
+/*
+ * Change one entry; when open, the process follows at once.  The signal is
+ * blocked meanwhile: between taking out the old disposition and putting in
+ * the new one it is at its default, which for most signals is death.  One
+ * that arrives then waits, and reaches the new disposition.
+ */
 static int
 set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
     dctx_signal_cb cb, void *arg)
 {
 	struct dctx__sig old;
-	int rc;
+	sigset_t one, mask;
+	int rc = 0;
 
 	if (!dctx__signal_valid(signo))
 		return dctx__fail(ctx, DCTX_ESIGNAL, "signal %d%s%s%s", signo,
@@ -182,20 +189,28 @@ set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
 		    signo > 0 && signo < NSIG ? strsignal(signo) : "",
 		    signo > 0 && signo < NSIG ? ")" : "");
 	old = ctx->sigmap[signo];
-	if (ctx->is_open)
+	if (ctx->is_open) {
+		sigemptyset(&one);
+		sigaddset(&one, signo);
+		pthread_sigmask(SIG_BLOCK, &one, &mask);
 		uninstall(&ctx->sigmap[signo], signo);
+	}
 	ctx->sigmap[signo].kind = kind;
 	ctx->sigmap[signo].cb = cb;
 	ctx->sigmap[signo].arg = arg;
 	ctx->sigmap[signo].ev = NULL;
-	if (ctx->is_open && (rc = install(ctx, signo)) < 0) {
-		/* Put back what was there, so a failure changes nothing. */
-		ctx->sigmap[signo] = old;
-		ctx->sigmap[signo].ev = NULL;
-		install(ctx, signo);
+	if (ctx->is_open) {
+		if ((rc = install(ctx, signo)) < 0) {
+			/* Put back what was there: a failure changes nothing. */
+			ctx->sigmap[signo] = old;
+			ctx->sigmap[signo].ev = NULL;
+			install(ctx, signo);
+		}
+		pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	}
+	if (rc < 0)
 		return dctx__fail(ctx, rc, "signal %d (%s)", signo,
 		    strsignal(signo));
-	}
 	return 0;
 }
 

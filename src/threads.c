@@ -170,15 +170,42 @@ dctx_thread_join(struct dctx_thread *t, struct dctx_shutdown *step)
 	return 0;
 }
 
+DCTX_EXPORT int
+dctx_thread_join_now(struct dctx_thread *t)
+{
+	int rc;
+
+	/*
+	 * The loop may have joined it already.  If not, wait here; a join
+	 * asked for earlier with dctx_thread_join() ends with this one.
+	 */
+	if (!t->finished && (rc = pthread_join(t->tid, NULL)) != 0)
+		return -rc;
+	t->finished = 1;
+	complete(t);
+	return 0;
+}
+
 /*
  * The context closes with threads still running (a forced stop): detach
- * them, and let each free its own handle when it returns.
+ * them, and let each free its own handle when it returns.  In a forked
+ * child the threads do not exist: only the handles are left to free.
  */
 void
-dctx__threads_orphan(struct dctx *ctx)
+dctx__threads_orphan(struct dctx *ctx, int forked)
 {
 	struct dctx_thread *t, *next;
 
+	if (forked) {
+		/* No lock: a thread of the parent may have held it at fork. */
+		for (t = ctx->thread_list; t != NULL; t = next) {
+			next = t->next;
+			event_free(t->done_ev);
+			free(t);
+		}
+		ctx->thread_list = NULL;
+		return;
+	}
 	pthread_mutex_lock(&hand_over);
 	for (t = ctx->thread_list; t != NULL; t = next) {
 		next = t->next;

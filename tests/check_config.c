@@ -48,6 +48,14 @@ START_TEST(working_directory_is_prefixed_with_the_chroot)
 }
 END_TEST
 
+static void
+on_any_signal(struct dctx *ctx, int signo, void *arg)
+{
+	(void)ctx;
+	(void)signo;
+	(void)arg;
+}
+
 START_TEST(bad_input_is_refused_with_a_message)
 {
 	struct dctx *ctx = dctx_new();
@@ -63,7 +71,11 @@ START_TEST(bad_input_is_refused_with_a_message)
 	ck_assert_int_eq(dctx_preserve_fd(ctx, 2), -EBADF);
 	ck_assert_int_eq(dctx_set_stdout(ctx, 1000), -EBADF);
 	ck_assert_int_eq(dctx_set_detach_process(ctx, (enum dctx_detach)7), -EINVAL);
-	ck_assert_int_eq(dctx_set_signal(ctx, SIGKILL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(dctx_set_signal(ctx, SIGUSR1, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(dctx_set_signal(ctx, SIGKILL, on_any_signal, NULL),
+	    DCTX_ESIGNAL);
+	ck_assert_str_eq(dctx_errmsg(ctx),
+	    "signal 9 (Killed): signal cannot be mapped");
 	ck_assert_int_eq(dctx_ignore_signal(ctx, SIGSTOP), DCTX_ESIGNAL);
 	ck_assert_int_eq(dctx_ignore_signal(ctx, 0), DCTX_ESIGNAL);
 	ck_assert_int_eq(dctx_ignore_signal(ctx, 999), DCTX_ESIGNAL);

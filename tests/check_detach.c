@@ -176,6 +176,21 @@ START_TEST(a_daemon_that_dies_before_ready_fails_the_launcher)
 }
 END_TEST
 
+START_TEST(a_failed_second_fork_leaves_nothing_behind)
+{
+	struct launch l;
+
+	/* The helper's fork() fails its second call: the middle process's. */
+	setenv("DCTX_HELPER_FAIL_FORK", "2", 1);
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "second fork: Resource temporarily unavailable")
+	    != NULL, "stderr: %s", l.err);
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+	ck_assert(tu_no_children(3000));
+}
+END_TEST
+
 static Suite *
 detach_suite(void)
 {
@@ -192,6 +207,7 @@ detach_suite(void)
 	tcase_add_test(tc, manual_ready_reports_ready);
 	tcase_add_test(tc, manual_failure_reaches_the_launcher);
 	tcase_add_test(tc, a_daemon_that_dies_before_ready_fails_the_launcher);
+	tcase_add_test(tc, a_failed_second_fork_leaves_nothing_behind);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -185,6 +185,78 @@ START_TEST(pidfile_api_on_its_own)
 }
 END_TEST
 
+START_TEST(a_forked_child_that_frees_the_context_leaves_the_daemon_whole)
+{
+	const char *pf = tu_path("d.pid"), *out = tu_path("out");
+	struct launch l;
+	pid_t pid;
+
+	/* The child cleans up with dctx_free() before the daemon is ready. */
+	tu_launch(&l, "--pidfile", pf, "--stdout", out, "--fork-child-free",
+	    "--manual-ready", "ready", NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_wait_file_contains(out, "exited", 3000));
+	ck_assert_int_eq(dctx_pidfile_holder(pf), pid);
+	/* The daemon still hears SIGTERM through its loop. */
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	ck_assert_int_ne(access(pf, F_OK), 0);
+}
+END_TEST
+
+START_TEST(a_stale_pid_is_never_shown_while_starting)
+{
+	const char *pf = tu_path("d.pid");
+	char stale[32];
+	pid_t launcher, seen;
+	int i;
+
+	/* The stale file names a live, unrelated process: this one. */
+	snprintf(stale, sizeof(stale), "%ld\n", (long)getpid());
+	write_file(pf, stale);
+	/* Each fork waits 150 ms: the pid is written long after the lock. */
+	setenv("DCTX_HELPER_FORK_DELAY", "150", 1);
+	launcher = tu_start_fg("--detach", "--pidfile", pf, NULL);
+	for (i = 0; i < 400 && dctx_pidfile_holder(pf) == 0; i++)
+		usleep(2000);
+	ck_assert_msg(i < 400, "the pidfile was never locked");
+	/* From the lock on, the file names the daemon or nobody. */
+	for (i = 0; i < 60; i++) {
+		seen = tu_read_pidfile(pf);
+		ck_assert_msg(seen != getpid(), "the stale pid was shown");
+		usleep(5000);
+	}
+	ck_assert_int_eq(tu_wait_gone(launcher, 3000), 0);
+	tu_track(tu_read_pidfile(pf));
+	ck_assert(tu_alive(tu_read_pidfile(pf)));
+}
+END_TEST
+
+START_TEST(a_daemon_whose_launcher_was_killed_lives_on)
+{
+	const char *pf = tu_path("d.pid");
+	pid_t launcher, pid = 0;
+	int i;
+
+	launcher = tu_start_fg("--detach", "--pidfile", pf, "--manual-ready",
+	    "ready", "--ready-delay", "300", NULL);
+	for (i = 0; i < 200 && (pid = tu_read_pidfile(pf)) == 0; i++)
+		usleep(5000);
+	ck_assert_int_gt(pid, 0);
+	tu_track(pid);
+	/* An init script's timeout kills the launcher before ready. */
+	kill(launcher, SIGKILL);
+	tu_wait_gone(launcher, 2000);
+	usleep(600 * 1000);
+	/* Reporting to a dead launcher did not kill the daemon (SIGPIPE). */
+	ck_assert(tu_alive(pid));
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	ck_assert_int_ne(access(pf, F_OK), 0);
+}
+END_TEST
+
 static Suite *
 pidfile_suite(void)
 {
@@ -199,6 +271,9 @@ pidfile_suite(void)
 	tcase_add_test(tc, sigterm_removes_the_pidfile);
 	tcase_add_test(tc, a_forked_child_that_exits_leaves_the_pidfile_alone);
 	tcase_add_test(tc, pidfile_api_on_its_own);
+	tcase_add_test(tc, a_forked_child_that_frees_the_context_leaves_the_daemon_whole);
+	tcase_add_test(tc, a_stale_pid_is_never_shown_while_starting);
+	tcase_add_test(tc, a_daemon_whose_launcher_was_killed_lives_on);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -68,6 +68,37 @@ START_TEST(numeric_ids_leave_only_the_gid_as_group)
 }
 END_TEST
 
+START_TEST(a_bare_uid_takes_the_users_group_not_roots)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+	char want[128], uid[16];
+	pid_t pid;
+
+	snprintf(uid, sizeof(uid), "%ld", (long)nobody.pw_uid);
+	tu_launch(&l, "--pidfile", pf, "--uid", uid, NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(pf);
+	four_times(want, sizeof(want), (long)nobody.pw_gid);
+	ck_assert_str_eq(tu_status_field(pid, "Gid:"), want);
+	snprintf(want, sizeof(want), "%ld", (long)nobody.pw_gid);
+	ck_assert_str_eq(tu_status_field(pid, "Groups:"), want);
+}
+END_TEST
+
+START_TEST(an_unknown_uid_without_a_gid_is_refused)
+{
+	struct launch l;
+
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--uid", "4242424", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "uid 4242424 without a gid: no such user or group")
+	    != NULL, "stderr: %s", l.err);
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 START_TEST(pidfile_in_a_root_directory_is_written_then_emptied)
 {
 	const char *pf = tu_path("d.pid");
@@ -125,10 +156,41 @@ START_TEST(chroot_and_working_directory_inside_it)
 	ck_assert(tu_alive(pid));
 	ck_assert_str_eq(tu_proc_link(pid, "root"), jail);
 	ck_assert_str_eq(tu_proc_link(pid, "cwd"), data);
+	/* No directory outside the jail stays open: it would be a way out. */
+	{
+		struct tu_fd fds[64];
+		size_t n = tu_fds(pid, fds, 64), i;
+		for (i = 0; i < n; i++)
+			ck_assert_msg(strcmp(fds[i].target, tu_dir()) != 0,
+			    "fd %d is open on %s, outside the jail", fds[i].fd,
+			    fds[i].target);
+	}
 	/* SIGTERM still removes or empties the pidfile outside the jail. */
 	kill(pid, SIGTERM);
 	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
 	ck_assert_str_eq(tu_slurp(tu_path("d.pid")), "");
+}
+END_TEST
+
+START_TEST(a_pidfile_inside_the_jail_is_removed)
+{
+	char jail[512], run[600], pf[700];
+	struct launch l;
+	pid_t pid;
+
+	snprintf(jail, sizeof(jail), "%s", tu_path("jail"));
+	snprintf(run, sizeof(run), "%s/run", jail);
+	snprintf(pf, sizeof(pf), "%s/d.pid", run);
+	ck_assert_int_eq(mkdir(jail, 0755), 0);
+	ck_assert_int_eq(mkdir(run, 0755), 0);
+	tu_asan_option("detect_leaks=0");
+	tu_launch(&l, "--pidfile", pf, "--chroot", jail, NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	ck_assert_int_ne(access(pf, F_OK), 0);
 }
 END_TEST
 
@@ -156,7 +218,10 @@ privileges_suite(void)
 
 	tcase_add_test(tc, user_drops_uid_gid_and_groups);
 	tcase_add_test(tc, numeric_ids_leave_only_the_gid_as_group);
+	tcase_add_test(tc, a_bare_uid_takes_the_users_group_not_roots);
+	tcase_add_test(tc, an_unknown_uid_without_a_gid_is_refused);
 	tcase_add_test(tc, pidfile_in_a_root_directory_is_written_then_emptied);
+	tcase_add_test(tc, a_pidfile_inside_the_jail_is_removed);
 	tcase_add_test(tc, unknown_user_fails_before_the_fork);
 	tcase_add_test(tc, chroot_and_working_directory_inside_it);
 	tcase_add_test(tc, missing_chroot_is_reported_by_the_launcher);

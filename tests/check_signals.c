@@ -115,6 +115,29 @@ START_TEST(a_signal_unset_after_open_gets_its_default_action)
 }
 END_TEST
 
+START_TEST(remapping_a_signal_never_exposes_its_default_action)
+{
+	struct launch l;
+	char hup[16];
+	pid_t pid;
+	int i;
+
+	/* The daemon flips SIGHUP between a callback and ignore every
+	 * millisecond; SIGHUP's default action would kill it. */
+	snprintf(hup, sizeof(hup), "%d", SIGHUP);
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--remap-churn", hup, NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(tu_path("d.pid"));
+	for (i = 0; i < 3000 && tu_alive(pid); i++) {
+		kill(pid, SIGHUP);
+		if (i % 10 == 0)
+			usleep(100);
+	}
+	usleep(50 * 1000);
+	ck_assert_msg(tu_alive(pid), "killed by SIGHUP after %d signals", i);
+}
+END_TEST
+
 static Suite *
 signals_suite(void)
 {
@@ -127,6 +150,7 @@ signals_suite(void)
 	tcase_add_test(tc, sigkill_cannot_be_mapped);
 	tcase_add_test(tc, signals_mapped_after_open_take_effect_at_once);
 	tcase_add_test(tc, a_signal_unset_after_open_gets_its_default_action);
+	tcase_add_test(tc, remapping_a_signal_never_exposes_its_default_action);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -184,6 +185,46 @@ raise_nofile(void)
 }
 
 /*
+ * fork() as libdctx sees it: this definition in the executable comes
+ * before libc's.  With DCTX_HELPER_FAIL_FORK=N the Nth call fails with
+ * EAGAIN, as it would under RLIMIT_NPROC or a pids cgroup limit; with
+ * DCTX_HELPER_FORK_DELAY=MS every call waits first, which stretches the
+ * time between taking the pidfile and writing the pid.
+ */
+pid_t
+fork(void)
+{
+	static pid_t (*real_fork)(void);
+	static int calls;
+	const char *fail = getenv("DCTX_HELPER_FAIL_FORK");
+
+	if (real_fork == NULL)
+		real_fork = (pid_t (*)(void))dlsym(RTLD_NEXT, "fork");
+	if (getenv("DCTX_HELPER_FORK_DELAY") != NULL)
+		usleep((useconds_t)atoi(getenv("DCTX_HELPER_FORK_DELAY")) * 1000);
+	if (fail != NULL && ++calls == atoi(fail)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return real_fork();
+}
+
+/* Remap a signal every millisecond, between a callback and ignore. */
+static void
+churn(evutil_socket_t fd, short what, void *arg)
+{
+	static int flip;
+	int signo = *(int *)arg;
+
+	(void)fd;
+	(void)what;
+	if ((flip = !flip))
+		dctx_ignore_signal(ctx, signo);
+	else
+		dctx_set_signal(ctx, signo, on_signal, NULL);
+}
+
+/*
  * Make close_range() fail with err, as an old kernel (ENOSYS) or a seccomp
  * profile that does not know the call (EPERM) would.  The filter looks at
  * the system call number only; the architecture check is left out because
@@ -244,12 +285,17 @@ main(int argc, char **argv)
 		{ "unset-later", required_argument, NULL, 'x' },
 		{ "thread", no_argument, NULL, 'H' },
 		{ "deny-close-range", required_argument, NULL, 'D' },
+		{ "fork-child-free", no_argument, NULL, 'C' },
+		{ "ready-delay", required_argument, NULL, 'R' },
+		{ "remap-churn", required_argument, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
 	int c, rc = 0, i, n;
 	int set_after_open = 0, fork_child = 0, exit_after_open = 0;
 	int later[8], later_kind[8], nlater = 0, thread = 0;
+	int child_frees = 0, ready_delay = 0, churn_signo = 0;
+	struct event *churn_ev = NULL;
 
 	ctx = dctx_new();
 	if (ctx == NULL)
@@ -282,6 +328,12 @@ main(int argc, char **argv)
 			break;
 		case 'A': set_after_open = 1; break;
 		case 'F': fork_child = 1; break;
+		case 'C': fork_child = child_frees = 1; break;
+		case 'R': ready_delay = atoi(optarg); break;
+		case 'Z':
+			churn_signo = atoi(optarg);
+			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
+			break;
 		case 's': rc = dctx_set_signal(ctx, atoi(optarg), on_signal, NULL); break;
 		case 'M':
 			manual = optarg;
@@ -345,11 +397,23 @@ main(int argc, char **argv)
 	}
 	if (fork_child) {
 		pid_t pid = fork();
-		if (pid == 0)
+		if (pid == 0) {
+			/* A child that cleans up, as a careful program would. */
+			if (child_frees)
+				dctx_free(ctx);
 			exit(0); /* a normal exit: atexit handlers run */
+		}
 		waitpid(pid, NULL, 0);
 		say("child %ld exited\n", (long)pid);
 	}
+	if (churn_signo != 0) {
+		struct timeval ms = { 0, 1000 };
+		churn_ev = event_new(dctx_base(ctx), -1, EV_PERSIST, churn,
+		    &churn_signo);
+		event_add(churn_ev, &ms);
+	}
+	if (ready_delay > 0)
+		usleep((useconds_t)ready_delay * 1000);
 	if (manual != NULL) {
 		if (strcmp(manual, "ready") == 0)
 			dctx_notify_ready(ctx);
@@ -365,6 +429,8 @@ main(int argc, char **argv)
 	for (i = 0; i < nsteps; i++)
 		if (steps[i].timer != NULL)
 			event_free(steps[i].timer);
+	if (churn_ev != NULL)
+		event_free(churn_ev);
 	dctx_free(ctx);
 	if (worker_pipe[0] >= 0) {
 		close(worker_pipe[0]);

@@ -29,6 +29,95 @@ static int ntracked;
 int tu_stdin_fd = -1;
 const char *tu_program = HELPER_PATH;
 
+/*
+ * A failed assertion ends the test's process at once, and its checked
+ * teardown never runs; the daemons it started live on in their own
+ * sessions.  So every test writes what it starts into a file of its own,
+ * removed by a teardown that ran, and the runner's unchecked teardown kills
+ * what the remaining files name.
+ */
+static char stray_dir[64];
+
+static void
+stray_file(char *buf, size_t len, pid_t test)
+{
+	snprintf(buf, len, "%s/%ld", stray_dir, (long)test);
+}
+
+static void
+stray_note(const char *what, const char *value)
+{
+	char path[128];
+	FILE *f;
+
+	if (stray_dir[0] == '\0')
+		return;
+	stray_file(path, sizeof(path), getpid());
+	if ((f = fopen(path, "a")) == NULL)
+		return;
+	fprintf(f, "%s %s\n", what, value);
+	fclose(f);
+}
+
+static void
+suite_setup(void)
+{
+	snprintf(stray_dir, sizeof(stray_dir), "/tmp/dctx-strays.XXXXXX");
+	if (mkdtemp(stray_dir) == NULL)
+		stray_dir[0] = '\0';
+}
+
+/* Kill a pid only if it is still one of ours: pids are reused. */
+static void
+kill_stray(pid_t pid)
+{
+	char path[64], cmd[512] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	cmd[n > 0 ? n : 0] = '\0';
+	if (strstr(cmd, "dctx-helper") != NULL || strstr(cmd, "echod") != NULL)
+		kill(pid, SIGKILL);
+}
+
+static void
+suite_teardown(void)
+{
+	char path[400], line[600], cmd[700];
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+
+	if (stray_dir[0] == '\0' || (d = opendir(stray_dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", stray_dir, de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			line[strcspn(line, "\n")] = '\0';
+			if (strncmp(line, "pid ", 4) == 0)
+				kill_stray((pid_t)atol(line + 4));
+			else if (strncmp(line, "dir /tmp/dctx-test.", 19) == 0) {
+				snprintf(cmd, sizeof(cmd), "rm -rf '%s'", line + 4);
+				if (system(cmd) != 0)
+					fprintf(stderr, "could not remove %s\n", line + 4);
+			}
+		}
+		fclose(f);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(stray_dir);
+}
+
 void
 tu_setup(void)
 {
@@ -39,6 +128,7 @@ tu_setup(void)
 	/* Reachable by an unprivileged daemon user. */
 	chmod(dir, 0755);
 	ntracked = 0;
+	stray_note("dir", dir);
 	tu_stdin_fd = -1;
 }
 
@@ -66,6 +156,12 @@ tu_teardown(void)
 	if (dir[0] != '\0')
 		remove_tree(dir);
 	dir[0] = '\0';
+	/* This test cleaned up after itself: nothing for the runner to do. */
+	if (stray_dir[0] != '\0') {
+		char path[128];
+		stray_file(path, sizeof(path), getpid());
+		unlink(path);
+	}
 }
 
 const char *
@@ -96,8 +192,12 @@ tu_asan_option(const char *opt)
 void
 tu_track(pid_t pid)
 {
-	if (pid > 0 && ntracked < MAX_TRACKED)
+	if (pid > 0 && ntracked < MAX_TRACKED) {
 		tracked[ntracked++] = pid;
+		char num[24];
+		snprintf(num, sizeof(num), "%ld", (long)pid);
+		stray_note("pid", num);
+	}
 }
 
 /* The helper's argv, as copies: execv() wants them writable. */
@@ -364,8 +464,22 @@ tu_is_event_fd(const char *target)
 {
 	return strcmp(target, "anon_inode:[eventpoll]") == 0 ||
 	    strcmp(target, "anon_inode:[eventfd]") == 0 ||
-	    strncmp(target, "pipe:", 5) == 0 ||
-	    strncmp(target, "socket:", 7) == 0;
+	    strncmp(target, "pipe:", 5) == 0;
+}
+
+int
+tu_is_event_fd_of(const struct tu_fd *fds, size_t n, size_t which)
+{
+	size_t i, same = 0;
+
+	if (!tu_is_event_fd(fds[which].target))
+		return 0;
+	if (strncmp(fds[which].target, "pipe:", 5) != 0)
+		return 1;
+	/* libevent's signal pipe has both ends here; a leaked pipe one. */
+	for (i = 0; i < n; i++)
+		same += strcmp(fds[i].target, fds[which].target) == 0;
+	return same == 2;
 }
 
 TCase *
@@ -373,6 +487,7 @@ tu_tcase(const char *name)
 {
 	TCase *tc = tcase_create(name);
 
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
 	tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
 	tcase_set_timeout(tc, 20);
 	return tc;

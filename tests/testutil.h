@@ -82,8 +82,12 @@ struct tu_fd {
 };
 size_t tu_fds(pid_t pid, struct tu_fd *out, size_t max);
 
-/* Whether an fd's target is one of libevent's own (epoll, eventfd, pipe, socket). */
+/* Whether an fd's target looks like libevent's own (epoll, eventfd, pipe). */
 int tu_is_event_fd(const char *target);
+
+/* The same, for fds[which] of a process's fds: a pipe counts only when both
+ * of its ends are open there (libevent's signal pipe, not a leaked one). */
+int tu_is_event_fd_of(const struct tu_fd *fds, size_t n, size_t which);
 
 /* A test case with the fixture above and a generous timeout. */
 #include <check.h>
