@@ -309,6 +309,16 @@ DCTX_EXPORT int dctx_unset_signal(struct dctx *ctx, int signo);
 DCTX_EXPORT int dctx_set_event_method(struct dctx *ctx, const char *method);
 
 /**
+ * s6 readiness: when the daemon is ready, write a newline to fd and close
+ * it (s6's notification-fd).  The descriptor is kept open until then.
+ *
+ * @param ctx the context
+ * @param fd an open descriptor above 2, or -1 for none (the default)
+ * @return 0, -EBADF, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_notification_fd(struct dctx *ctx, int fd);
+
+/**
  * Report readiness yourself with dctx_notify_ready(), instead of at the end
  * of dctx_open().  The launcher then waits until the daemon says it is ready
  * (or failed, or died).
@@ -343,7 +353,10 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  *     installed as libevent signal events.
  * 10. The context is marked open, dctx_close() is registered to run at
  *     exit in this process only, and readiness is reported (unless
- *     dctx_set_manual_ready()).
+ *     dctx_set_manual_ready()): to the launcher, to systemd when
+ *     $NOTIFY_SOCKET is set ("READY=1" and "MAINPID=", on a socket
+ *     connected in step 1, before any chroot; the shutdown chain later
+ *     sends "STOPPING=1"), and to s6 (dctx_set_notification_fd()).
  * A failure after the fork sends its message to the launcher, removes the
  * pidfile and ends the daemon process with _exit(1).  In the foreground a
  * failure returns its code here; after step 5 the process is already
@@ -372,9 +385,9 @@ DCTX_EXPORT int dctx_is_open(const struct dctx *ctx);
 DCTX_EXPORT struct event_base *dctx_base(struct dctx *ctx);
 
 /**
- * Tell the launcher the daemon is ready, with dctx_set_manual_ready().  The
- * launcher exits 0.  A second call, or a call in the foreground, does
- * nothing.
+ * Tell the launcher, systemd and s6 that the daemon is ready, with
+ * dctx_set_manual_ready() (see dctx_open(), step 10).  The launcher exits
+ * 0.  A second call tells systemd again and nobody else.
  *
  * @param ctx the context
  * @return 0, or -errno when the report could not be written

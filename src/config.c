@@ -38,6 +38,8 @@ dctx_new(void)
 	ctx->stdio[0] = ctx->stdio[1] = ctx->stdio[2] = -1;
 	ctx->devnull = -1;
 	ctx->report_fd = -1;
+	ctx->s6_fd = -1;
+	ctx->notify_fd = -1;
 	ctx->shutdown_ms = 30000;
 	dctx__signals_default_map(ctx);
 	return ctx;
@@ -57,6 +59,8 @@ dctx_free(struct dctx *ctx)
 		close(ctx->devnull);
 	if (ctx->report_fd >= 0)
 		close(ctx->report_fd);
+	if (ctx->notify_fd >= 0)
+		close(ctx->notify_fd);
 	free(ctx->chroot_dir);
 	free(ctx->workdir);
 	free(ctx->workdir_full);

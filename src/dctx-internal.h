@@ -49,6 +49,8 @@ struct dctx {
 	/* Our own attributes. */
 	char *event_method;
 	int manual_ready;
+	int s6_fd;          /* s6 notification fd, or -1 */
+	int notify_fd;      /* connected to $NOTIFY_SOCKET, or -1 */
 	int threads;
 	int shutdown_ms;
 
@@ -111,6 +113,11 @@ void dctx__pidfile_remove_stale(const char *path);
 int dctx__should_detach(const struct dctx *ctx);
 int dctx__detach(struct dctx *ctx);
 int dctx__report(struct dctx *ctx, int status, const char *msg);
+
+/* readiness.c */
+int dctx__notify_open(struct dctx *ctx);
+int dctx__notify(struct dctx *ctx, const char *msg);
+int dctx__ready(struct dctx *ctx);
 
 /* process.c */
 int dctx__setup_process(struct dctx *ctx);

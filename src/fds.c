@@ -140,8 +140,9 @@ out:
 int
 dctx__setup_fds(struct dctx *ctx)
 {
-	/* Preserved fds, pidfile and its directory, pipe, /dev/null, stdio. */
-	size_t max = ctx->npreserve + 7;
+	/* Preserved fds, pidfile and its directory, pipe, s6 and systemd
+	 * readiness, /dev/null, stdio. */
+	size_t max = ctx->npreserve + 9;
 	int *all, copies[3] = { -1, -1, -1 };
 	size_t n = 0, i;
 	int rc = 0, which;
@@ -157,6 +158,8 @@ dctx__setup_fds(struct dctx *ctx)
 	}
 	if (ctx->report_fd >= 0)
 		all[n++] = ctx->report_fd;
+	all[n++] = ctx->s6_fd;     /* -1 when unset: ignored */
+	all[n++] = ctx->notify_fd;
 	if (ctx->devnull >= 0)
 		all[n++] = ctx->devnull;
 	for (which = 0; which < 3; which++)

@@ -84,12 +84,20 @@ prepare(struct dctx *ctx)
 	ctx->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (ctx->devnull < 0)
 		return dctx__fail(ctx, -errno, "open(/dev/null)");
+	if ((rc = dctx__notify_open(ctx)) < 0) {
+		close(ctx->devnull);
+		ctx->devnull = -1;
+		return rc;
+	}
 	if (ctx->pidfile_path != NULL) {
 		rc = dctx__pidfile_open(&ctx->pidfile, ctx->pidfile_path,
 		    ctx->errmsg, sizeof(ctx->errmsg));
 		if (rc < 0) {
 			close(ctx->devnull);
 			ctx->devnull = -1;
+			if (ctx->notify_fd >= 0)
+				close(ctx->notify_fd);
+			ctx->notify_fd = -1;
 			return rc;
 		}
 	}
@@ -132,6 +140,10 @@ unwind(struct dctx *ctx)
 		close(ctx->devnull);
 		ctx->devnull = -1;
 	}
+	if (ctx->notify_fd >= 0) {
+		close(ctx->notify_fd);
+		ctx->notify_fd = -1;
+	}
 }
 
 DCTX_EXPORT int
@@ -170,14 +182,16 @@ dctx_open(struct dctx *ctx)
 	if (!registered && atexit(close_at_exit) == 0)
 		registered = 1;
 	if (!ctx->manual_ready)
-		dctx__report(ctx, 0, NULL);
+		dctx__ready(ctx);
 	return 0;
 }
 
 DCTX_EXPORT int
 dctx_notify_ready(struct dctx *ctx)
 {
-	return dctx__report(ctx, 0, NULL);
+	if (ctx->pid != getpid())
+		return 0;
+	return dctx__ready(ctx);
 }
 
 DCTX_EXPORT int

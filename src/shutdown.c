@@ -220,6 +220,7 @@ dctx_terminate(struct dctx *ctx, int signo)
 		    program_invocation_short_name, signo, strsignal(signo));
 	ctx->chain = DCTX__CHAIN_RUNNING;
 	ctx->chain_started_ms = now_ms();
+	dctx__notify(ctx, "STOPPING=1");
 	if (ctx->shutdown_ms > 0) {
 		ctx->deadline_ev = evtimer_new(ctx->base, on_deadline, ctx);
 		tv.tv_sec = ctx->shutdown_ms / 1000;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -72,9 +73,16 @@ END_TEST
 
 START_TEST(auto_stays_in_front_under_notify_socket)
 {
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
 	pid_t pid;
 
-	setenv("NOTIFY_SOCKET", "/nonexistent/notify", 1);
+	/* A listening socket, as systemd's: the daemon connects to it. */
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", tu_path("notify"));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
 	pid = tu_start_fg("--pidfile", tu_path("d.pid"), "--stdout",
 	    tu_path("out"), NULL);
 	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));

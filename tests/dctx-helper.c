@@ -288,6 +288,7 @@ main(int argc, char **argv)
 		{ "fork-child-free", no_argument, NULL, 'C' },
 		{ "ready-delay", required_argument, NULL, 'R' },
 		{ "remap-churn", required_argument, NULL, 'Z' },
+		{ "notification-fd", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -330,6 +331,7 @@ main(int argc, char **argv)
 		case 'F': fork_child = 1; break;
 		case 'C': fork_child = child_frees = 1; break;
 		case 'R': ready_delay = atoi(optarg); break;
+		case 'n': rc = dctx_set_notification_fd(ctx, atoi(optarg)); break;
 		case 'Z':
 			churn_signo = atoi(optarg);
 			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
