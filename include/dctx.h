@@ -208,7 +208,8 @@ DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
  * was started by init or inetd, as PEP 3143 asks, decided at dctx_open():
  * it does not fork when it is pid 1, when its parent is pid 1, when
  * NOTIFY_SOCKET is set (a systemd Type=notify service, which must not fork),
- * or when stdin is an Internet socket (inetd).  A socketpair or a Unix
+ * when an s6 notification fd is set (dctx_set_notification_fd()), or when
+ * stdin is an Internet socket (inetd).  A socketpair or a Unix
  * socket on stdin does not count, and a closed stdin is fine.  A service
  * with systemd's Type=forking must choose DCTX_DETACH_YES.
  *
@@ -310,7 +311,9 @@ DCTX_EXPORT int dctx_set_event_method(struct dctx *ctx, const char *method);
 
 /**
  * s6 readiness: when the daemon is ready, write a newline to fd and close
- * it (s6's notification-fd).  The descriptor is kept open until then.
+ * it (s6's notification-fd).  The descriptor is kept open until then.  With
+ * DCTX_DETACH_AUTO, a daemon with a notification fd stays in the
+ * foreground: s6-supervise watches the process it started.
  *
  * @param ctx the context
  * @param fd an open descriptor above 2, or -1 for none (the default)
@@ -355,8 +358,10 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  *     exit in this process only, and readiness is reported (unless
  *     dctx_set_manual_ready()): to the launcher, to systemd when
  *     $NOTIFY_SOCKET is set ("READY=1" and "MAINPID=", on a socket
- *     connected in step 1, before any chroot; the shutdown chain later
- *     sends "STOPPING=1"), and to s6 (dctx_set_notification_fd()).
+ *     connected in step 1, before any chroot, after which the variable
+ *     is removed from the environment so that programs the daemon runs
+ *     do not take it for theirs; the shutdown chain later sends
+ *     "STOPPING=1"), and to s6 (dctx_set_notification_fd()).
  * A failure after the fork sends its message to the launcher, removes the
  * pidfile and ends the daemon process with _exit(1).  In the foreground a
  * failure returns its code here; after step 5 the process is already

@@ -113,6 +113,7 @@ void dctx__pidfile_remove_stale(const char *path);
 int dctx__should_detach(const struct dctx *ctx);
 int dctx__detach(struct dctx *ctx);
 int dctx__report(struct dctx *ctx, int status, const char *msg);
+int dctx__write_nosigpipe(int fd, const void *buf, size_t len);
 
 /* readiness.c */
 int dctx__notify_open(struct dctx *ctx);

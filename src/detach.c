@@ -36,8 +36,13 @@ dctx__should_detach(const struct dctx *ctx)
 	/* Started by init (or we are init): stay in the foreground. */
 	if (getpid() == 1 || getppid() == 1)
 		return 0;
-	/* systemd Type=notify: the service must not fork. */
-	if (getenv("NOTIFY_SOCKET") != NULL)
+	/*
+	 * systemd Type=notify ($NOTIFY_SOCKET, connected and unset by now),
+	 * or s6 with a notification fd: the supervisor watches this very
+	 * process, which must not fork away.
+	 */
+	if (ctx->notify_fd >= 0 || getenv("NOTIFY_SOCKET") != NULL ||
+	    ctx->s6_fd >= 0)
 		return 0;
 	/*
 	 * inetd hands over a network socket on stdin.  A Unix socket or a
@@ -51,31 +56,46 @@ dctx__should_detach(const struct dctx *ctx)
 	return 1;
 }
 
-static ssize_t
-write_all(int fd, const void *buf, size_t len)
+/*
+ * Write all of buf to a pipe whose reader may be gone (a launcher killed
+ * by an init script's timeout, a supervisor that stopped listening).
+ * SIGPIPE is at its default in a daemon and would kill it: block it for
+ * the write and take back the one the write raised.
+ */
+int
+dctx__write_nosigpipe(int fd, const void *buf, size_t len)
 {
+	struct timespec zero = { 0, 0 };
+	sigset_t pipe_set, old;
 	const char *p = buf;
 	size_t done = 0;
+	int rc = 0;
 
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
 	while (done < len) {
 		ssize_t n = write(fd, p + done, len - done);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -1;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
 		done += (size_t)n;
 	}
-	return (ssize_t)done;
+	if (rc == -EPIPE)
+		sigtimedwait(&pipe_set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 int
 dctx__report(struct dctx *ctx, int status, const char *msg)
 {
 	char buf[3 + sizeof(ctx->errmsg)];
-	struct timespec zero = { 0, 0 };
-	sigset_t pipe_set, old;
 	size_t len;
-	int rc = 0;
+	int rc;
 
 	/* A process forked from the daemon speaks for nobody. */
 	if (ctx->report_fd < 0 || ctx->report_pid != getpid())
@@ -93,20 +113,7 @@ dctx__report(struct dctx *ctx, int status, const char *msg)
 		buf[2 + len] = '\0';
 		len += 3;
 	}
-	/*
-	 * A launcher killed meanwhile (a timeout in an init script) leaves
-	 * no reader; SIGPIPE is at its default by now and would kill the
-	 * daemon.  Block it for the write and take back the one it raised.
-	 */
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	if (write_all(ctx->report_fd, buf, len) < 0) {
-		rc = -errno;
-		if (rc == -EPIPE)
-			sigtimedwait(&pipe_set, NULL, &zero);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = dctx__write_nosigpipe(ctx->report_fd, buf, len);
 	close(ctx->report_fd);
 	ctx->report_fd = -1;
 	return rc;

@@ -240,6 +240,17 @@ dctx__pidfile_write(struct dctx_pidfile *pf, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether name in dirfd is still the file we hold open. */
+static int
+names_our_file(const struct dctx_pidfile *pf)
+{
+	struct stat fst, pst;
+
+	return fstat(pf->fd, &fst) == 0 &&
+	    fstatat(pf->dirfd, pf->name, &pst, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fst.st_dev == pst.st_dev && fst.st_ino == pst.st_ino;
+}
+
 /*
  * Just after a chroot.  An open directory outside the jail is a way out of
  * it (openat(dirfd, "../..")), so the one we kept goes.  Where the pidfile
@@ -268,6 +279,12 @@ dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root)
 		*slash = '\0';
 	pf->dirfd = open(inner, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	free(inner);
+	/* A symlink or ".." can make the same name mean another directory
+	 * inside the jail: only keep it if it holds our very file. */
+	if (pf->dirfd >= 0 && !names_our_file(pf)) {
+		close(pf->dirfd);
+		pf->dirfd = -1;
+	}
 }
 
 void
@@ -361,7 +378,8 @@ dctx_pidfile_release(struct dctx_pidfile *pf)
 	 * not be writable: then empty the file, which tells readers the same.
 	 */
 	if (pf->owner == getpid() &&
-	    (pf->dirfd < 0 || unlinkat(pf->dirfd, pf->name, 0) < 0)) {
+	    (pf->dirfd < 0 || !names_our_file(pf) ||
+	    unlinkat(pf->dirfd, pf->name, 0) < 0)) {
 		rc = pf->dirfd < 0 ? -EACCES : -errno;
 		if (ftruncate(pf->fd, 0) == 0)
 			rc = 0;

@@ -65,13 +65,19 @@ dctx__notify_open(struct dctx *ctx)
 		return dctx__fail(ctx, rc, "NOTIFY_SOCKET %s", path);
 	}
 	ctx->notify_fd = fd;
+	/*
+	 * The socket is ours now; programs the daemon runs must not take it
+	 * for theirs (sd_notify's unset_environment does the same).
+	 */
+	unsetenv("NOTIFY_SOCKET");
 	return 0;
 }
 
 int
 dctx__notify(struct dctx *ctx, const char *msg)
 {
-	if (ctx->notify_fd < 0)
+	/* A forked worker speaks for nobody: only the daemon tells systemd. */
+	if (ctx->notify_fd < 0 || ctx->pid != getpid())
 		return 0;
 	if (send(ctx->notify_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
 		return -errno;
@@ -90,8 +96,9 @@ dctx__ready(struct dctx *ctx)
 		rc = -errno;
 	/* s6: a newline, then close, so s6 sees the readiness once. */
 	if (ctx->s6_fd >= 0) {
-		if (write(ctx->s6_fd, "\n", 1) != 1 && rc == 0)
-			rc = -errno;
+		int wrc = dctx__write_nosigpipe(ctx->s6_fd, "\n", 1);
+		if (wrc < 0 && rc == 0)
+			rc = wrc;
 		close(ctx->s6_fd);
 		ctx->s6_fd = -1;
 	}

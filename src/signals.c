@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -109,31 +108,24 @@ set_disposition(int signo, void (*handler)(int))
 	sigaction(signo, &sa, NULL);
 }
 
-/* Take one entry out of the running process. */
-static void
-uninstall(struct dctx__sig *s, int signo)
+static int
+is_event_kind(enum dctx__sigkind kind)
 {
-	if (s->ev != NULL) {
-		/* libevent puts back the disposition it found: SIG_DFL. */
-		event_free(s->ev);
-		s->ev = NULL;
-	} else if (s->kind == DCTX__SIG_IGNORE) {
-		set_disposition(signo, SIG_DFL);
-	}
+	return kind == DCTX__SIG_TERMINATE || kind == DCTX__SIG_CALLBACK;
 }
 
-/* Put one entry into the running process. */
+/*
+ * Put a signal event in.  libevent remembers the disposition it finds and
+ * puts it back when the event goes; we make that SIG_IGN, so that turning
+ * the event into "ignore" later never passes through SIG_DFL, whose action
+ * for most signals is death, in whichever thread the signal lands.
+ */
 static int
-install(struct dctx *ctx, int signo)
+add_event(struct dctx *ctx, int signo)
 {
 	struct dctx__sig *s = &ctx->sigmap[signo];
 
-	if (s->kind == DCTX__SIG_IGNORE) {
-		set_disposition(signo, SIG_IGN);
-		return 0;
-	}
-	if (s->kind == DCTX__SIG_UNSET)
-		return 0;
+	set_disposition(signo, SIG_IGN);
 	s->ev = evsignal_new(ctx->base, signo, on_signal, ctx);
 	if (s->ev == NULL)
 		return -ENOMEM;
@@ -145,72 +137,91 @@ install(struct dctx *ctx, int signo)
 	return 0;
 }
 
+/* Take an event out; the signal is then ignored (see add_event()). */
+static void
+del_event(struct dctx__sig *s)
+{
+	if (s->ev != NULL) {
+		event_free(s->ev);
+		s->ev = NULL;
+	}
+}
+
 int
 dctx__signals_install(struct dctx *ctx)
 {
 	int signo, rc;
 
-	for (signo = 1; signo < NSIG; signo++)
-		if (ctx->sigmap[signo].kind != DCTX__SIG_UNSET &&
-		    (rc = install(ctx, signo)) < 0) {
+	for (signo = 1; signo < NSIG; signo++) {
+		enum dctx__sigkind kind = ctx->sigmap[signo].kind;
+
+		if (kind == DCTX__SIG_IGNORE)
+			set_disposition(signo, SIG_IGN);
+		else if (is_event_kind(kind) && (rc = add_event(ctx, signo)) < 0) {
 			dctx__signals_remove(ctx);
 			return dctx__fail(ctx, rc, "signal %d (%s)", signo,
 			    strsignal(signo));
 		}
+	}
 	return 0;
 }
 
+/* Everything back to the default: the context is closing. */
 void
 dctx__signals_remove(struct dctx *ctx)
 {
 	int signo;
 
-	for (signo = 1; signo < NSIG; signo++)
-		uninstall(&ctx->sigmap[signo], signo);
+	for (signo = 1; signo < NSIG; signo++) {
+		struct dctx__sig *s = &ctx->sigmap[signo];
+
+		if (s->ev == NULL && s->kind != DCTX__SIG_IGNORE)
+			continue;
+		del_event(s);
+		set_disposition(signo, SIG_DFL);
+	}
 }
 
 /*
- * Change one entry; when open, the process follows at once.  The signal is
- * blocked meanwhile: between taking out the old disposition and putting in
- * the new one it is at its default, which for most signals is death.  One
- * that arrives then waits, and reaches the new disposition.
+ * Change one entry; when open, the process follows at once, going from
+ * the old disposition straight to the new one.  Blocking the signal would
+ * not do: a signal mask is per thread, and a thread we did not start may
+ * take the signal meanwhile.
  */
 static int
 set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
     dctx_signal_cb cb, void *arg)
 {
-	struct dctx__sig old;
-	sigset_t one, mask;
-	int rc = 0;
+	struct dctx__sig *s;
+	enum dctx__sigkind old;
+	int rc;
 
 	if (!dctx__signal_valid(signo))
 		return dctx__fail(ctx, DCTX_ESIGNAL, "signal %d%s%s%s", signo,
 		    signo > 0 && signo < NSIG ? " (" : "",
 		    signo > 0 && signo < NSIG ? strsignal(signo) : "",
 		    signo > 0 && signo < NSIG ? ")" : "");
-	old = ctx->sigmap[signo];
-	if (ctx->is_open) {
-		sigemptyset(&one);
-		sigaddset(&one, signo);
-		pthread_sigmask(SIG_BLOCK, &one, &mask);
-		uninstall(&ctx->sigmap[signo], signo);
-	}
-	ctx->sigmap[signo].kind = kind;
-	ctx->sigmap[signo].cb = cb;
-	ctx->sigmap[signo].arg = arg;
-	ctx->sigmap[signo].ev = NULL;
-	if (ctx->is_open) {
-		if ((rc = install(ctx, signo)) < 0) {
-			/* Put back what was there: a failure changes nothing. */
-			ctx->sigmap[signo] = old;
-			ctx->sigmap[signo].ev = NULL;
-			install(ctx, signo);
+	s = &ctx->sigmap[signo];
+	old = s->kind;
+	if (ctx->is_open && is_event_kind(kind) && !is_event_kind(old)) {
+		/* From ignore (SIG_IGN) or default, through SIG_IGN, to ours. */
+		if ((rc = add_event(ctx, signo)) < 0) {
+			set_disposition(signo, old == DCTX__SIG_IGNORE ?
+			    SIG_IGN : SIG_DFL);
+			return dctx__fail(ctx, rc, "signal %d (%s)", signo,
+			    strsignal(signo));
 		}
-		pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	} else if (ctx->is_open && !is_event_kind(kind)) {
+		/* Our event leaves SIG_IGN behind; default is asked for. */
+		del_event(s);
+		set_disposition(signo, kind == DCTX__SIG_IGNORE ? SIG_IGN :
+		    SIG_DFL);
 	}
-	if (rc < 0)
-		return dctx__fail(ctx, rc, "signal %d (%s)", signo,
-		    strsignal(signo));
+	/* Between callback and terminate the event stays: on_signal()
+	 * reads the entry each time. */
+	s->kind = kind;
+	s->cb = cb;
+	s->arg = arg;
 	return 0;
 }
 

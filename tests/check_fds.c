@@ -42,7 +42,7 @@ START_TEST(only_stdio_preserved_and_library_fds_stay_open)
 	    NULL);
 	ck_assert_int_eq(l.status, 0);
 	pid = tu_read_pidfile(pf);
-	n = tu_fds(pid, fds, 64);
+	n = tu_fds_settled(pid, fds, 64);
 	ck_assert_uint_ge(n, 4);
 	for (i = 0; i < n; i++) {
 		const char *t = fds[i].target;
@@ -84,7 +84,7 @@ START_TEST(stdout_and_stderr_go_where_they_are_told)
 	    NULL);
 	ck_assert_int_eq(l.status, 0);
 	pid = tu_read_pidfile(pf);
-	n = tu_fds(pid, fds, 64);
+	n = tu_fds_settled(pid, fds, 64);
 	ck_assert_uint_ge(n, 3);
 	ck_assert_str_eq(fds[0].target, "/dev/null");
 	ck_assert_str_eq(fds[1].target, outpath);
@@ -128,7 +128,7 @@ START_TEST(close_all_with_nofile_at_its_hard_limit)
 	tu_launch(&l, "--pidfile", pf, "--raise-nofile", NULL);
 	ck_assert_int_eq(l.status, 0);
 	pid = tu_read_pidfile(pf);
-	n = tu_fds(pid, fds, 64);
+	n = tu_fds_settled(pid, fds, 64);
 	ck_assert_uint_ge(n, 3);
 	for (i = 0; i < n; i++)
 		ck_assert_msg((rlim_t)fds[i].fd != rl.rlim_max - 1,
@@ -153,7 +153,7 @@ START_TEST(close_all_without_close_range)
 	    "--leak-fds", "5", "--raise-nofile", NULL);
 	ck_assert_msg(l.status == 0, "%s: launcher %d: %s", err, l.status, l.err);
 	pid = tu_read_pidfile(pf);
-	n = tu_fds(pid, fds, 64);
+	n = tu_fds_settled(pid, fds, 64);
 	ck_assert_uint_ge(n, 3);
 	for (i = 0; i < n; i++)
 		ck_assert_msg(fds[i].fd <= 2 || strcmp(fds[i].target, pf) == 0 ||

@@ -215,13 +215,17 @@ START_TEST(a_stale_pid_is_never_shown_while_starting)
 	/* The stale file names a live, unrelated process: this one. */
 	snprintf(stale, sizeof(stale), "%ld\n", (long)getpid());
 	write_file(pf, stale);
-	/* Each fork waits 150 ms: the pid is written long after the lock. */
-	setenv("DCTX_HELPER_FORK_DELAY", "150", 1);
+	/* Each fork waits 300 ms: the pid is written long after the lock. */
+	setenv("DCTX_HELPER_FORK_DELAY", "300", 1);
 	launcher = tu_start_fg("--detach", "--pidfile", pf, NULL);
 	for (i = 0; i < 400 && dctx_pidfile_holder(pf) == 0; i++)
 		usleep(2000);
 	ck_assert_msg(i < 400, "the pidfile was never locked");
-	/* From the lock on, the file names the daemon or nobody. */
+	/* The stale pid goes with the lock (within 200 ms, where the pid is
+	 * written 600 ms on) and never comes back. */
+	for (i = 0; i < 40 && tu_read_pidfile(pf) == getpid(); i++)
+		usleep(5000);
+	ck_assert_msg(i < 40, "the stale pid stayed after the lock");
 	for (i = 0; i < 60; i++) {
 		seen = tu_read_pidfile(pf);
 		ck_assert_msg(seen != getpid(), "the stale pid was shown");
@@ -240,7 +244,7 @@ START_TEST(a_daemon_whose_launcher_was_killed_lives_on)
 	int i;
 
 	launcher = tu_start_fg("--detach", "--pidfile", pf, "--manual-ready",
-	    "ready", "--ready-delay", "300", NULL);
+	    "ready", "--ready-delay", "1000", NULL);
 	for (i = 0; i < 200 && (pid = tu_read_pidfile(pf)) == 0; i++)
 		usleep(5000);
 	ck_assert_int_gt(pid, 0);
@@ -248,7 +252,7 @@ START_TEST(a_daemon_whose_launcher_was_killed_lives_on)
 	/* An init script's timeout kills the launcher before ready. */
 	kill(launcher, SIGKILL);
 	tu_wait_gone(launcher, 2000);
-	usleep(600 * 1000);
+	usleep(1500 * 1000);
 	/* Reporting to a dead launcher did not kill the daemon (SIGPIPE). */
 	ck_assert(tu_alive(pid));
 	kill(pid, SIGTERM);

@@ -194,6 +194,38 @@ START_TEST(a_pidfile_inside_the_jail_is_removed)
 }
 END_TEST
 
+START_TEST(a_symlink_in_the_pidfile_path_cannot_aim_removal_at_a_decoy)
+{
+	char jail[512], host[512], link[600], pf[700], decoy[2200];
+	struct launch l;
+	pid_t pid;
+
+	/* jail/run -> <dir>/hostrun: outside, the pidfile is in hostrun;
+	 * inside the jail the same name leads to jail<dir>/hostrun. */
+	snprintf(jail, sizeof(jail), "%s", tu_path("jail"));
+	snprintf(host, sizeof(host), "%s", tu_path("hostrun"));
+	snprintf(link, sizeof(link), "%s/run", jail);
+	snprintf(pf, sizeof(pf), "%s/d.pid", link);
+	ck_assert_int_eq(mkdir(jail, 0755), 0);
+	ck_assert_int_eq(mkdir(host, 0755), 0);
+	ck_assert_int_eq(symlink(host, link), 0);
+	snprintf(decoy, sizeof(decoy), "mkdir -p '%s%s' && echo decoy > '%s%s/d.pid'",
+	    jail, host, jail, host);
+	ck_assert_int_eq(system(decoy), 0);
+	snprintf(decoy, sizeof(decoy), "%s%s/d.pid", jail, host);
+	tu_asan_option("detect_leaks=0");
+	tu_launch(&l, "--pidfile", pf, "--chroot", jail, NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	/* The decoy is untouched; the real file is emptied, not removed. */
+	ck_assert_str_eq(tu_slurp(decoy), "decoy\n");
+	ck_assert_str_eq(tu_slurp(pf), "");
+}
+END_TEST
+
 START_TEST(missing_chroot_is_reported_by_the_launcher)
 {
 	char want[600];
@@ -222,6 +254,7 @@ privileges_suite(void)
 	tcase_add_test(tc, an_unknown_uid_without_a_gid_is_refused);
 	tcase_add_test(tc, pidfile_in_a_root_directory_is_written_then_emptied);
 	tcase_add_test(tc, a_pidfile_inside_the_jail_is_removed);
+	tcase_add_test(tc, a_symlink_in_the_pidfile_path_cannot_aim_removal_at_a_decoy);
 	tcase_add_test(tc, unknown_user_fails_before_the_fork);
 	tcase_add_test(tc, chroot_and_working_directory_inside_it);
 	tcase_add_test(tc, missing_chroot_is_reported_by_the_launcher);

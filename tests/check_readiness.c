@@ -62,9 +62,13 @@ START_TEST(systemd_hears_ready_with_mainpid_then_stopping)
 	fd = _i == 0 ? notify_socket(tu_path("notify"), 0) :
 	    notify_socket(name, 1);
 	/* Under NOTIFY_SOCKET the daemon stays in front: pid is the daemon. */
-	pid = tu_start_fg("--pidfile", tu_path("d.pid"), NULL);
+	pid = tu_start_fg("--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), NULL);
 	snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld", (long)pid);
 	ck_assert_str_eq(receive(fd, 3000), want);
+	/* The variable was for us: what the daemon runs does not see it. */
+	ck_assert(tu_wait_file_contains(tu_path("out"), "NOTIFY_SOCKET=unset",
+	    3000));
 	kill(pid, SIGTERM);
 	ck_assert_str_eq(receive(fd, 3000), "STOPPING=1");
 	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
@@ -111,6 +115,33 @@ START_TEST(s6_reads_one_newline_then_end_of_file)
 }
 END_TEST
 
+START_TEST(s6_without_detach_stays_in_front_and_survives_a_closed_reader)
+{
+	char arg[8];
+	pid_t pid;
+	int p[2];
+
+	unsetenv("NOTIFY_SOCKET");
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(dup2(p[1], 9), 9);
+	close(p[1]);
+	/* s6-supervise gave up on the pipe: its read end is gone. */
+	close(p[0]);
+	snprintf(arg, sizeof(arg), "%d", 9);
+	pid = tu_start_fg("--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), "--notification-fd", arg, NULL);
+	close(9);
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
+	/* Not detached: the process s6 started is the daemon. */
+	ck_assert_int_eq(tu_read_pidfile(tu_path("d.pid")), pid);
+	usleep(100 * 1000);
+	/* The newline met EPIPE; SIGPIPE did not kill the daemon. */
+	ck_assert(tu_alive(pid));
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+}
+END_TEST
+
 static Suite *
 readiness_suite(void)
 {
@@ -120,6 +151,7 @@ readiness_suite(void)
 	tcase_add_loop_test(tc, systemd_hears_ready_with_mainpid_then_stopping, 0, 2);
 	tcase_add_test(tc, a_bad_notify_socket_is_reported);
 	tcase_add_test(tc, s6_reads_one_newline_then_end_of_file);
+	tcase_add_test(tc, s6_without_detach_stays_in_front_and_survives_a_closed_reader);
 	suite_add_tcase(s, tc);
 	return s;
 }

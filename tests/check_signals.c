@@ -125,7 +125,9 @@ START_TEST(remapping_a_signal_never_exposes_its_default_action)
 	/* The daemon flips SIGHUP between a callback and ignore every
 	 * millisecond; SIGHUP's default action would kill it. */
 	snprintf(hup, sizeof(hup), "%d", SIGHUP);
-	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--remap-churn", hup, NULL);
+	/* With _i, a thread that does not block SIGHUP takes some of them. */
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--remap-churn", hup,
+	    _i ? "--plain-thread" : NULL, NULL);
 	ck_assert_int_eq(l.status, 0);
 	pid = tu_read_pidfile(tu_path("d.pid"));
 	for (i = 0; i < 3000 && tu_alive(pid); i++) {
@@ -150,7 +152,7 @@ signals_suite(void)
 	tcase_add_test(tc, sigkill_cannot_be_mapped);
 	tcase_add_test(tc, signals_mapped_after_open_take_effect_at_once);
 	tcase_add_test(tc, a_signal_unset_after_open_gets_its_default_action);
-	tcase_add_test(tc, remapping_a_signal_never_exposes_its_default_action);
+	tcase_add_loop_test(tc, remapping_a_signal_never_exposes_its_default_action, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

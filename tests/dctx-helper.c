@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,6 +138,15 @@ worker_main(void *arg)
 	/* Block until the stop step writes to the pipe. */
 	while (read(worker_pipe[0], &c, 1) < 0 && errno == EINTR)
 		;
+	return NULL;
+}
+
+static void *
+idle_main(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
 	return NULL;
 }
 
@@ -289,13 +299,15 @@ main(int argc, char **argv)
 		{ "ready-delay", required_argument, NULL, 'R' },
 		{ "remap-churn", required_argument, NULL, 'Z' },
 		{ "notification-fd", required_argument, NULL, 'n' },
+		{ "plain-thread", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
 	int c, rc = 0, i, n;
 	int set_after_open = 0, fork_child = 0, exit_after_open = 0;
 	int later[8], later_kind[8], nlater = 0, thread = 0;
-	int child_frees = 0, ready_delay = 0, churn_signo = 0;
+	int child_frees = 0, ready_delay = 0, churn_signo = 0, plain_thread = 0;
+	pthread_t plain;
 	struct event *churn_ev = NULL;
 
 	ctx = dctx_new();
@@ -332,6 +344,7 @@ main(int argc, char **argv)
 		case 'C': fork_child = child_frees = 1; break;
 		case 'R': ready_delay = atoi(optarg); break;
 		case 'n': rc = dctx_set_notification_fd(ctx, atoi(optarg)); break;
+		case 'P': plain_thread = 1; break;
 		case 'Z':
 			churn_signo = atoi(optarg);
 			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
@@ -392,7 +405,12 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* A thread another library might start: default signal mask. */
+	if (plain_thread && pthread_create(&plain, NULL, idle_main, NULL) != 0)
+		return 1;
 	say("open pid %ld\n", (long)getpid());
+	say("NOTIFY_SOCKET=%s\n", getenv("NOTIFY_SOCKET") ?
+	    getenv("NOTIFY_SOCKET") : "unset");
 	if (set_after_open) {
 		rc = dctx_set_umask(ctx, 077);
 		say("set_umask after open: %d %s\n", rc, dctx_errmsg(ctx));

@@ -67,21 +67,36 @@ suite_setup(void)
 		stray_dir[0] = '\0';
 }
 
-/* Kill a pid only if it is still one of ours: pids are reused. */
-static void
-kill_stray(pid_t pid)
+/* A process's start time (field 22 of /proc/PID/stat); 0 when gone. */
+static unsigned long long
+start_time(pid_t pid)
 {
-	char path[64], cmd[512] = "";
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0;
 	ssize_t n;
-	int fd;
+	int fd, field;
 
-	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return;
-	n = read(fd, cmd, sizeof(cmd) - 1);
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	cmd[n > 0 ? n : 0] = '\0';
-	if (strstr(cmd, "dctx-helper") != NULL || strstr(cmd, "echod") != NULL)
+	buf[n > 0 ? n : 0] = '\0';
+	/* The command name may hold spaces: count from its closing ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		t = strtoull(p + 1, NULL, 10);
+	return t;
+}
+
+/* Kill a pid only if it is still the process we started: pids are reused. */
+static void
+kill_stray(pid_t pid, unsigned long long started)
+{
+	if (started != 0 && start_time(pid) == started)
 		kill(pid, SIGKILL);
 }
 
@@ -103,8 +118,11 @@ suite_teardown(void)
 			continue;
 		while (fgets(line, sizeof(line), f) != NULL) {
 			line[strcspn(line, "\n")] = '\0';
-			if (strncmp(line, "pid ", 4) == 0)
-				kill_stray((pid_t)atol(line + 4));
+			if (strncmp(line, "pid ", 4) == 0) {
+				char *end;
+				long pid = strtol(line + 4, &end, 10);
+				kill_stray((pid_t)pid, strtoull(end, NULL, 10));
+			}
 			else if (strncmp(line, "dir /tmp/dctx-test.", 19) == 0) {
 				snprintf(cmd, sizeof(cmd), "rm -rf '%s'", line + 4);
 				if (system(cmd) != 0)
@@ -194,8 +212,8 @@ tu_track(pid_t pid)
 {
 	if (pid > 0 && ntracked < MAX_TRACKED) {
 		tracked[ntracked++] = pid;
-		char num[24];
-		snprintf(num, sizeof(num), "%ld", (long)pid);
+		char num[48];
+		snprintf(num, sizeof(num), "%ld %llu", (long)pid, start_time(pid));
 		stray_note("pid", num);
 	}
 }
@@ -465,6 +483,29 @@ tu_is_event_fd(const char *target)
 	return strcmp(target, "anon_inode:[eventpoll]") == 0 ||
 	    strcmp(target, "anon_inode:[eventfd]") == 0 ||
 	    strncmp(target, "pipe:", 5) == 0;
+}
+
+size_t
+tu_fds_settled(pid_t pid, struct tu_fd *out, size_t max)
+{
+	size_t n = 0, i;
+	int waited, lone;
+
+	/*
+	 * The launcher exits as soon as it reads "ready", a moment before the
+	 * daemon closes its end of that pipe: give it a second.  A pipe that
+	 * stays half-open past that is a leak.
+	 */
+	for (waited = 0; waited <= 1000; waited += 10) {
+		n = tu_fds(pid, out, max);
+		for (i = 0, lone = 0; i < n; i++)
+			lone |= strncmp(out[i].target, "pipe:", 5) == 0 &&
+			    !tu_is_event_fd_of(out, n, i);
+		if (!lone)
+			break;
+		sleep_ms(10);
+	}
+	return n;
 }
 
 int

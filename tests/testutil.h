@@ -82,6 +82,9 @@ struct tu_fd {
 };
 size_t tu_fds(pid_t pid, struct tu_fd *out, size_t max);
 
+/* tu_fds() once the daemon has closed its end of the launcher pipe. */
+size_t tu_fds_settled(pid_t pid, struct tu_fd *out, size_t max);
+
 /* Whether an fd's target looks like libevent's own (epoll, eventfd, pipe). */
 int tu_is_event_fd(const char *target);
 
