@@ -21,11 +21,20 @@ fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
 
+passed=0
+failed=0
 summaries() {
 	for log in "$1"/tests/check_*.log; do
 		printf '%s: ' "$(basename "$log" .log)"
-		grep -E '^[0-9]+%: Checks:|skipped' "$log" || echo "(no summary)"
+		line=$(grep -E '^[0-9]+%: Checks:|skipped' "$log" || echo "(no summary)")
+		echo "$line"
 		grep -E ':[FE]:' "$log" || true
+		# "100%: Checks: 5, Failures: 0, Errors: 0"
+		set -- $(echo "$line" | sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p')
+		if [ $# -eq 3 ]; then
+			passed=$((passed + $1 - $2 - $3))
+			failed=$((failed + $2 + $3))
+		fi
 	done
 }
 
@@ -36,7 +45,7 @@ make -s -j"$jobs"
 status=0
 make -s -j"$jobs" check || status=1
 summaries .
-[ $status -eq 0 ] || { echo "make check failed"; exit 1; }
+[ $status -eq 0 ] || { echo "tests: $passed passed, $failed failed"; echo "make check failed"; exit 1; }
 
 echo "== sanitizers: -fsanitize=address,undefined"
 make -s dist >/dev/null
@@ -63,3 +72,4 @@ echo "== distcheck"
 make -s distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >/dev/null ||
 	{ echo "make distcheck failed"; exit 1; }
 echo "== all passed"
+echo "tests: $passed passed, $failed failed"
