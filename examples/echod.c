@@ -45,6 +45,7 @@ struct conn {
 
 struct server {
 	struct dctx *ctx;
+	const char *listen_on;
 	int lfd;
 	struct evconnlistener *listener;
 	struct conn *conns;
@@ -142,7 +143,6 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *listen_on = "127.0.0.1:7777";
 	char *end;
 	int c, rc = 0, fd;
 	long n;
@@ -179,7 +179,7 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			}
 			rc = dctx_preserve_fd(ctx, (int)n);
 			break;
-		case 'l': listen_on = optarg; break;
+		case 'l': srv->listen_on = optarg; break;
 		case 'W': srv->worker = 1; break;
 		case 't':
 			n = strtol(optarg, &end, 10);
@@ -205,9 +205,8 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
 		return 2;
 	}
-	if ((srv->lfd = open_listener(listen_on)) < 0)
+	if ((srv->lfd = open_listener(srv->listen_on)) < 0)
 		return 1;
-	printf("echod: listening on %s\n", listen_on);
 	if ((rc = dctx_preserve_fd(ctx, srv->lfd)) < 0 ||
 	    (srv->worker && (rc = dctx_set_threads(ctx, 1)) < 0)) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
@@ -456,6 +455,7 @@ main(int argc, char **argv)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.lfd = -1;
+	srv.listen_on = "127.0.0.1:7777";
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_cond_init(&srv.wake, NULL);
 	if ((srv.ctx = dctx_new()) == NULL) {
@@ -482,7 +482,10 @@ main(int argc, char **argv)
 		dctx_notify_failure(srv.ctx, 1, "cannot serve");
 		rc = 1;
 	} else {
-		printf("echod: running as pid %ld\n", (long)getpid());
+		/* Said by the daemon, in its log: a start that fails later
+		 * must not have claimed to listen. */
+		printf("echod: listening on %s as pid %ld\n", srv.listen_on,
+		    (long)getpid());
 		fflush(stdout);
 		dctx_notify_ready(srv.ctx);
 		event_base_dispatch(dctx_base(srv.ctx));
