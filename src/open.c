@@ -55,7 +55,10 @@ make_base(struct dctx *ctx)
 	return 0;
 }
 
-/* Steps 1-3: what may fail while the caller can still be told. */
+/*
+ * Steps 1-3: what may fail while the caller can still be told.  On failure
+ * the caller unwinds what was made.
+ */
 static int
 prepare(struct dctx *ctx)
 {
@@ -84,23 +87,11 @@ prepare(struct dctx *ctx)
 	ctx->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (ctx->devnull < 0)
 		return dctx__fail(ctx, -errno, "open(/dev/null)");
-	if ((rc = dctx__notify_open(ctx)) < 0) {
-		close(ctx->devnull);
-		ctx->devnull = -1;
+	if ((rc = dctx__notify_open(ctx)) < 0)
 		return rc;
-	}
-	if (ctx->pidfile_path != NULL) {
-		rc = dctx__pidfile_open(&ctx->pidfile, ctx->pidfile_path,
+	if (ctx->pidfile_path != NULL)
+		return dctx__pidfile_open(&ctx->pidfile, ctx->pidfile_path,
 		    ctx->errmsg, sizeof(ctx->errmsg));
-		if (rc < 0) {
-			close(ctx->devnull);
-			ctx->devnull = -1;
-			if (ctx->notify_fd >= 0)
-				close(ctx->notify_fd);
-			ctx->notify_fd = -1;
-			return rc;
-		}
-	}
 	return 0;
 }
 
@@ -155,8 +146,10 @@ dctx_open(struct dctx *ctx)
 	if (ctx->is_open)
 		return 0;
 	ctx->errmsg[0] = '\0';
-	if ((rc = prepare(ctx)) < 0)
+	if ((rc = prepare(ctx)) < 0) {
+		unwind(ctx);
 		return rc;
+	}
 	ctx->detached = dctx__should_detach(ctx);
 	if (ctx->detached && (rc = dctx__detach(ctx)) < 0) {
 		unwind(ctx);

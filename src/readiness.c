@@ -88,17 +88,17 @@ int
 dctx__ready(struct dctx *ctx)
 {
 	char msg[64];
-	int rc;
+	int rc, nrc;
 
 	rc = dctx__report(ctx, 0, NULL);
 	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld", (long)getpid());
-	if (dctx__notify(ctx, msg) < 0 && rc == 0)
-		rc = -errno;
+	if ((nrc = dctx__notify(ctx, msg)) < 0 && rc == 0)
+		rc = nrc;
 	/* s6: a newline, then close, so s6 sees the readiness once. */
 	if (ctx->s6_fd >= 0) {
-		int wrc = dctx__write_nosigpipe(ctx->s6_fd, "\n", 1);
-		if (wrc < 0 && rc == 0)
-			rc = wrc;
+		if ((nrc = dctx__write_nosigpipe(ctx->s6_fd, "\n", 1)) < 0 &&
+		    rc == 0)
+			rc = nrc;
 		close(ctx->s6_fd);
 		ctx->s6_fd = -1;
 	}

@@ -55,20 +55,27 @@ reset_reserved(void)
 #endif
 }
 
+static void
+set_disposition(int signo, void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(signo, &sa, NULL);
+}
+
 /* daemon(7) steps 2-3: every disposition to default, an empty mask. */
 void
 dctx__signals_reset(void)
 {
-	struct sigaction sa;
 	sigset_t none;
 	int signo;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
 	for (signo = 1; signo < NSIG; signo++)
 		if (dctx__signal_valid(signo))
-			sigaction(signo, &sa, NULL);
+			set_disposition(signo, SIG_DFL);
 	reset_reserved();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -95,17 +102,6 @@ on_signal(evutil_socket_t signo, short what, void *arg)
 		s->cb(ctx, (int)signo, s->arg);
 	else if (s->kind == DCTX__SIG_TERMINATE)
 		dctx_terminate(ctx, (int)signo);
-}
-
-static void
-set_disposition(int signo, void (*handler)(int))
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = handler;
-	sigemptyset(&sa.sa_mask);
-	sigaction(signo, &sa, NULL);
 }
 
 static int
