@@ -54,8 +54,7 @@ START_TEST(foreground_stays_in_the_callers_session)
 
 	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
 	ck_assert_int_eq(getsid(pid), getsid(0));
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 }
 END_TEST
 
@@ -88,8 +87,7 @@ START_TEST(auto_stays_in_front_under_notify_socket)
 	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
 	/* The pid that started is the daemon: no fork happened. */
 	ck_assert_int_eq(tu_read_pidfile(tu_path("d.pid")), pid);
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 }
 END_TEST
 

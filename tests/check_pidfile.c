@@ -131,8 +131,7 @@ START_TEST(sigterm_removes_the_pidfile)
 	tu_launch(&l, "--pidfile", pf, NULL);
 	pid = tu_read_pidfile(pf);
 	ck_assert(tu_alive(pid));
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 	ck_assert_int_ne(access(pf, F_OK), 0);
 }
 END_TEST
@@ -199,8 +198,7 @@ START_TEST(a_forked_child_that_frees_the_context_leaves_the_daemon_whole)
 	ck_assert(tu_wait_file_contains(out, "exited", 3000));
 	ck_assert_int_eq(dctx_pidfile_holder(pf), pid);
 	/* The daemon still hears SIGTERM through its loop. */
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 	ck_assert_int_ne(access(pf, F_OK), 0);
 }
 END_TEST
@@ -255,8 +253,7 @@ START_TEST(a_daemon_whose_launcher_was_killed_lives_on)
 	usleep(1500 * 1000);
 	/* Reporting to a dead launcher did not kill the daemon (SIGPIPE). */
 	ck_assert(tu_alive(pid));
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 	ck_assert_int_ne(access(pf, F_OK), 0);
 }
 END_TEST

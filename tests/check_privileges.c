@@ -113,8 +113,7 @@ START_TEST(pidfile_in_a_root_directory_is_written_then_emptied)
 	ck_assert(tu_alive(pid));
 	ck_assert_int_eq(stat(pf, &st), 0);
 	ck_assert_int_eq(st.st_uid, 0);
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 	/* Not removable, so emptied: nobody reads a live pid from it. */
 	ck_assert_int_eq(access(pf, F_OK), 0);
 	ck_assert_str_eq(tu_slurp(pf), "");
@@ -166,8 +165,7 @@ START_TEST(chroot_and_working_directory_inside_it)
 			    fds[i].target);
 	}
 	/* SIGTERM still removes or empties the pidfile outside the jail. */
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 	ck_assert_str_eq(tu_slurp(tu_path("d.pid")), "");
 }
 END_TEST
@@ -188,8 +186,7 @@ START_TEST(a_pidfile_inside_the_jail_is_removed)
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	pid = tu_read_pidfile(pf);
 	ck_assert(tu_alive(pid));
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 	ck_assert_int_ne(access(pf, F_OK), 0);
 }
 END_TEST
@@ -218,8 +215,7 @@ START_TEST(a_symlink_in_the_pidfile_path_cannot_aim_removal_at_a_decoy)
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	pid = tu_read_pidfile(pf);
 	ck_assert(tu_alive(pid));
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 	/* The decoy is untouched; the real file is emptied, not removed. */
 	ck_assert_str_eq(tu_slurp(decoy), "decoy\n");
 	ck_assert_str_eq(tu_slurp(pf), "");

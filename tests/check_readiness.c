@@ -137,8 +137,7 @@ START_TEST(s6_without_detach_stays_in_front_and_survives_a_closed_reader)
 	usleep(100 * 1000);
 	/* The newline met EPIPE; SIGPIPE did not kill the daemon. */
 	ck_assert(tu_alive(pid));
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 }
 END_TEST
 

@@ -16,8 +16,7 @@ START_TEST(sigterm_stops_cleanly_with_status_zero)
 	    "--stdout", tu_path("out"), NULL);
 
 	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	tu_stop_cleanly(pid);
 	ck_assert(strstr(tu_slurp(tu_path("out")), "stopped") != NULL);
 	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
 }

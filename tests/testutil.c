@@ -39,6 +39,16 @@ const char *tu_program = HELPER_PATH;
 static char stray_dir[64];
 
 static void
+remove_tree(const char *path)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", path);
+}
+
+static void
 stray_file(char *buf, size_t len, pid_t test)
 {
 	snprintf(buf, len, "%s/%ld", stray_dir, (long)test);
@@ -103,7 +113,7 @@ kill_stray(pid_t pid, unsigned long long started)
 static void
 suite_teardown(void)
 {
-	char path[400], line[600], cmd[700];
+	char path[400], line[600];
 	struct dirent *de;
 	DIR *d;
 	FILE *f;
@@ -123,11 +133,8 @@ suite_teardown(void)
 				long pid = strtol(line + 4, &end, 10);
 				kill_stray((pid_t)pid, strtoull(end, NULL, 10));
 			}
-			else if (strncmp(line, "dir /tmp/dctx-test.", 19) == 0) {
-				snprintf(cmd, sizeof(cmd), "rm -rf '%s'", line + 4);
-				if (system(cmd) != 0)
-					fprintf(stderr, "could not remove %s\n", line + 4);
-			}
+			else if (strncmp(line, "dir /tmp/dctx-test.", 19) == 0)
+				remove_tree(line + 4);
 		}
 		fclose(f);
 		unlink(path);
@@ -150,15 +157,6 @@ tu_setup(void)
 	tu_stdin_fd = -1;
 }
 
-static void
-remove_tree(const char *path)
-{
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", path);
-}
 
 void
 tu_teardown(void)
@@ -374,6 +372,17 @@ tu_wait_gone(pid_t pid, int ms)
 	return -1;
 }
 
+void
+tu_stop_cleanly(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	status = tu_wait_gone(pid, 3000);
+	ck_assert_msg(status == 0, "pid %ld after SIGTERM: status %d (-1: "
+	    "still running)", (long)pid, status);
+}
+
 const char *
 tu_slurp(const char *path)
 {
@@ -469,7 +478,10 @@ tu_fds(pid_t pid, struct tu_fd *out, size_t max)
 		out[n].fd = atoi(de->d_name);
 		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
 		len = readlink(link, out[n].target, sizeof(out[n].target) - 1);
-		out[n].target[len > 0 ? len : 0] = '\0';
+		/* Closed between readdir and readlink: not open any more. */
+		if (len <= 0)
+			continue;
+		out[n].target[len] = '\0';
 		n++;
 	}
 	closedir(d);

@@ -60,6 +60,9 @@ pid_t tu_read_pidfile(const char *path);
 /* Wait until pid is gone (reaping it if it is our child); its status or -1. */
 int tu_wait_gone(pid_t pid, int ms);
 
+/* SIGTERM to pid, which must then exit 0 within 3 s. */
+void tu_stop_cleanly(pid_t pid);
+
 /* Whether pid exists (and is not a zombie). */
 int tu_alive(pid_t pid);
 
