@@ -158,6 +158,23 @@ DCTX_EXPORT int dctx_set_umask(struct dctx *ctx, mode_t mask);
  * database, never the one the process started with; dctx_open() refuses a
  * uid the database does not know unless a gid is set too (DCTX_ENOUSER).
  *
+ * The privilege rules, for any change of uid, gid, user or group, whether
+ * the process starts as root or as another user holding CAP_SETUID and
+ * CAP_SETGID (systemd's AmbientCapabilities=, file capabilities):
+ *  - The supplementary groups are set on every id change.  A process not
+ *    allowed to set them (no CAP_SETGID) passes only when they already
+ *    are the ones wanted; otherwise dctx_open() fails with -EPERM.
+ *  - When the daemon's final uid is not 0, every capability is dropped:
+ *    the ambient, permitted, effective and inheritable sets are emptied
+ *    (the kernel does it when root leaves uid 0, but not between two other
+ *    uids).  The bounding set is left as it is.
+ *  - When the final uid is not 0, the drop is verified, and any doubt fails
+ *    with DCTX_EPRIVS: the ids and groups are the ones asked for,
+ *    setuid(0), setresuid(0, 0, 0), the old euid and the old egid cannot
+ *    be taken back, and no capability is left.
+ * The ids and groups are resolved afresh by every dctx_open(), so a retry
+ * after a failed open uses the settings of the moment.
+ *
  * @param ctx the context
  * @param uid the user id; (uid_t)-1 means no change
  * @return 0 or DCTX_EOPEN
@@ -349,8 +366,9 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  *     and chdir("/"); umask; chdir to the working directory.
  *  6. Every descriptor above 2 is closed but the preserved ones and the
  *     library's own; 0-2 become the configured stdio or /dev/null.
- *  7. Privileges are dropped: groups, gid, then uid, and it is verified that
- *     they cannot be regained (CERT POS36-C, POS37-C).
+ *  7. Privileges are dropped: groups, gid, then uid, then capabilities, and
+ *     it is verified that they cannot be regained (CERT POS36-C, POS37-C;
+ *     the rules are under dctx_set_uid()).
  *  8. The daemon's pid is written into the locked pidfile.
  *  9. The event base is created (see dctx_base()) and the signal map
  *     installed as libevent signal events.

@@ -238,6 +238,163 @@ START_TEST(missing_chroot_is_reported_by_the_launcher)
 }
 END_TEST
 
+/*
+ * A directory the unprivileged starter (nobody) may write: its pidfile and
+ * its --stdout file go there.
+ */
+static const char *
+nobody_dir(void)
+{
+	const char *d = tu_path("run");
+
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	ck_assert_int_eq(chown(d, nobody.pw_uid, nobody.pw_gid), 0);
+	return d;
+}
+
+/* util-linux setpriv starts the helper as a non-root capable user. */
+#define SETPRIV "/usr/bin/setpriv"
+
+/*
+ * Start the helper as nobody, not root but holding CAP_SETUID and
+ * CAP_SETGID in every set, as a systemd User= service with
+ * AmbientCapabilities= does, with root's group 0 among its supplementary
+ * groups; it asks for uid 65533 and gid.  Once open, it tries to become
+ * root again.
+ */
+static void
+capable_drop(const char *gid)
+{
+	char pf[600], out[600], reuid[32], regid[32], groups[64], want[128];
+	const char *dir;
+	struct launch l;
+	pid_t pid;
+
+	ck_assert_msg(access(SETPRIV, X_OK) == 0, "util-linux %s is needed",
+	    SETPRIV);
+	dir = nobody_dir();
+	snprintf(pf, sizeof(pf), "%s/d.pid", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(reuid, sizeof(reuid), "--reuid=%ld", (long)nobody.pw_uid);
+	snprintf(regid, sizeof(regid), "--regid=%ld", (long)nobody.pw_gid);
+	snprintf(groups, sizeof(groups), "--groups=0,%ld", (long)nobody.pw_gid);
+	tu_program = SETPRIV;
+	tu_launch(&l, reuid, regid, groups, "--inh-caps=+setuid,+setgid",
+	    "--ambient-caps=+setuid,+setgid", HELPER_PATH, "--pidfile", pf,
+	    "--stdout", out, "--uid", "65533", "--gid", gid, "--try-regain",
+	    NULL);
+	tu_program = HELPER_PATH;
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	ck_assert(tu_wait_file_contains(out, "setresuid(0,0,0)", 3000));
+	four_times(want, sizeof(want), 65533);
+	ck_assert_str_eq(tu_status_field(pid, "Uid:"), want);
+	four_times(want, sizeof(want), atol(gid));
+	ck_assert_str_eq(tu_status_field(pid, "Gid:"), want);
+	/* Group 0 is gone with the id change. */
+	ck_assert_str_eq(tu_status_field(pid, "Groups:"), gid);
+	ck_assert_str_eq(tu_status_field(pid, "CapEff:"), "0000000000000000");
+	ck_assert_str_eq(tu_status_field(pid, "CapPrm:"), "0000000000000000");
+	ck_assert_str_eq(tu_status_field(pid, "CapInh:"), "0000000000000000");
+	ck_assert_str_eq(tu_status_field(pid, "CapAmb:"), "0000000000000000");
+	/* And root cannot be taken back. */
+	ck_assert_msg(strstr(tu_slurp(out), "setresuid(0,0,0) -1 ") != NULL,
+	    "stdout: %s", tu_slurp(out));
+}
+
+START_TEST(capabilities_are_dropped_between_two_non_root_uids)
+{
+	capable_drop("65533");
+}
+END_TEST
+
+START_TEST(capabilities_are_dropped_when_the_gid_stays)
+{
+	char gid[16];
+
+	/* The gid it started with: no old gid to try to take back. */
+	snprintf(gid, sizeof(gid), "%ld", (long)nobody.pw_gid);
+	capable_drop(gid);
+}
+END_TEST
+
+START_TEST(groups_that_cannot_be_cleared_are_refused)
+{
+	char pf[600], reuid[32], regid[32], id[16];
+	const char *dir;
+	struct launch l;
+
+	ck_assert_msg(access(SETPRIV, X_OK) == 0, "util-linux %s is needed",
+	    SETPRIV);
+	dir = nobody_dir();
+	snprintf(pf, sizeof(pf), "%s/d.pid", dir);
+	snprintf(reuid, sizeof(reuid), "--reuid=%ld", (long)nobody.pw_uid);
+	snprintf(regid, sizeof(regid), "--regid=%ld", (long)nobody.pw_gid);
+	snprintf(id, sizeof(id), "%ld", (long)nobody.pw_uid);
+	/* No CAP_SETGID, and group 0 besides its own: it cannot shed it. */
+	tu_program = SETPRIV;
+	tu_launch(&l, reuid, regid, "--groups=0", HELPER_PATH, "--pidfile",
+	    pf, "--uid", id, "--gid", id, NULL);
+	tu_program = HELPER_PATH;
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "setgroups(1 groups of gid") != NULL &&
+	    strstr(l.err, "Operation not permitted") != NULL, "stderr: %s",
+	    l.err);
+	ck_assert_int_ne(access(pf, F_OK), 0);
+	ck_assert(tu_no_children(3000));
+}
+END_TEST
+
+START_TEST(groups_already_equal_need_no_capability)
+{
+	char pf[600], reuid[32], regid[32], groups[64], id[16], want[128];
+	const char *dir;
+	struct launch l;
+	pid_t pid;
+
+	ck_assert_msg(access(SETPRIV, X_OK) == 0, "util-linux %s is needed",
+	    SETPRIV);
+	dir = nobody_dir();
+	snprintf(pf, sizeof(pf), "%s/d.pid", dir);
+	snprintf(reuid, sizeof(reuid), "--reuid=%ld", (long)nobody.pw_uid);
+	snprintf(regid, sizeof(regid), "--regid=%ld", (long)nobody.pw_gid);
+	snprintf(groups, sizeof(groups), "--groups=%ld", (long)nobody.pw_gid);
+	snprintf(id, sizeof(id), "%ld", (long)nobody.pw_uid);
+	/* setgroups fails with EPERM, but the groups are already right. */
+	tu_program = SETPRIV;
+	tu_launch(&l, reuid, regid, groups, HELPER_PATH, "--pidfile", pf,
+	    "--uid", id, "--gid", id, NULL);
+	tu_program = HELPER_PATH;
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	four_times(want, sizeof(want), (long)nobody.pw_uid);
+	ck_assert_str_eq(tu_status_field(pid, "Uid:"), want);
+	ck_assert_str_eq(tu_status_field(pid, "Groups:"), id);
+}
+END_TEST
+
+START_TEST(a_retried_open_resolves_its_groups_afresh)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+	char want[128];
+	pid_t pid;
+
+	/* The first open fails at the pidfile, after resolving gid 65533. */
+	tu_launch(&l, "--pidfile", tu_path("missing/d.pid"), "--gid", "65533",
+	    "--retry-pidfile", pf, "--retry-gid", "65532", NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	ck_assert_msg(strstr(l.err, "first open:") != NULL, "stderr: %s", l.err);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	four_times(want, sizeof(want), 65532);
+	ck_assert_str_eq(tu_status_field(pid, "Gid:"), want);
+	ck_assert_str_eq(tu_status_field(pid, "Groups:"), "65532");
+}
+END_TEST
+
 static Suite *
 privileges_suite(void)
 {
@@ -254,6 +411,11 @@ privileges_suite(void)
 	tcase_add_test(tc, unknown_user_fails_before_the_fork);
 	tcase_add_test(tc, chroot_and_working_directory_inside_it);
 	tcase_add_test(tc, missing_chroot_is_reported_by_the_launcher);
+	tcase_add_test(tc, capabilities_are_dropped_between_two_non_root_uids);
+	tcase_add_test(tc, capabilities_are_dropped_when_the_gid_stays);
+	tcase_add_test(tc, groups_that_cannot_be_cleared_are_refused);
+	tcase_add_test(tc, groups_already_equal_need_no_capability);
+	tcase_add_test(tc, a_retried_open_resolves_its_groups_afresh);
 	suite_add_tcase(s, tc);
 	return s;
 }

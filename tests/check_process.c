@@ -121,6 +121,67 @@ START_TEST(signal_dispositions_and_mask_are_reset)
 }
 END_TEST
 
+START_TEST(threads_started_before_open_are_refused)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+
+	tu_launch(&l, "--pidfile", pf, "--thread-before-open", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "2 threads in the process: other threads "
+	    "are running") != NULL, "stderr: %s", l.err);
+	/* Refused before anything changed: no pidfile, no daemon. */
+	ck_assert_int_ne(access(pf, F_OK), 0);
+	ck_assert(tu_no_children(3000));
+}
+END_TEST
+
+START_TEST(threads_started_before_open_are_refused_in_the_foreground)
+{
+	pid_t pid;
+
+	pid = tu_start_fg("--foreground", "--thread-before-open", NULL);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 1);
+	ck_assert_msg(strstr(tu_slurp(tu_path("fg.stderr")),
+	    "2 threads in the process") != NULL, "stderr: %s",
+	    tu_slurp(tu_path("fg.stderr")));
+}
+END_TEST
+
+START_TEST(a_closed_context_is_not_opened_again)
+{
+	const char *out = tu_path("out");
+	pid_t pid;
+
+	pid = tu_start_fg("--foreground", "--stdout", out, "--reopen", NULL);
+	ck_assert(tu_wait_file_contains(out, "open pid", 3000));
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	/* The reopen is refused, so the process ends after its first stop. */
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 1);
+	ck_assert_msg(strstr(tu_slurp(out), "reopen -30008 dctx_open after "
+	    "dctx_close: a closed context cannot be opened again") != NULL,
+	    "stdout: %s", tu_slurp(out));
+}
+END_TEST
+
+START_TEST(a_closed_daemon_is_not_opened_again)
+{
+	const char *pf = tu_path("d.pid"), *out = tu_path("out");
+	struct launch l;
+	pid_t pid;
+
+	tu_launch(&l, "--pidfile", pf, "--stdout", out, "--reopen", NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 1);
+	ck_assert(tu_wait_file_contains(out, "reopen -30008", 1000));
+	/* Nothing was forked again: no daemon is left. */
+	ck_assert(tu_no_children(3000));
+}
+END_TEST
+
 static Suite *
 process_suite(void)
 {
@@ -132,6 +193,10 @@ process_suite(void)
 	tcase_add_test(tc, umask_defaults_to_zero_and_is_set);
 	tcase_add_test(tc, prevent_core_sets_the_core_limit_to_zero);
 	tcase_add_test(tc, signal_dispositions_and_mask_are_reset);
+	tcase_add_test(tc, threads_started_before_open_are_refused);
+	tcase_add_test(tc, threads_started_before_open_are_refused_in_the_foreground);
+	tcase_add_test(tc, a_closed_context_is_not_opened_again);
+	tcase_add_test(tc, a_closed_daemon_is_not_opened_again);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -300,6 +300,11 @@ main(int argc, char **argv)
 		{ "remap-churn", required_argument, NULL, 'Z' },
 		{ "notification-fd", required_argument, NULL, 'n' },
 		{ "plain-thread", no_argument, NULL, 'P' },
+		{ "thread-before-open", no_argument, NULL, 'B' },
+		{ "try-regain", no_argument, NULL, 'Y' },
+		{ "reopen", no_argument, NULL, 'O' },
+		{ "retry-pidfile", required_argument, NULL, 'j' },
+		{ "retry-gid", required_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -307,6 +312,9 @@ main(int argc, char **argv)
 	int set_after_open = 0, fork_child = 0, exit_after_open = 0;
 	int later[8], later_kind[8], nlater = 0, thread = 0;
 	int child_frees = 0, ready_delay = 0, churn_signo = 0, plain_thread = 0;
+	int thread_before = 0, try_regain = 0, reopen = 0;
+	const char *retry_pidfile = NULL;
+	long retry_gid = -1;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
 
@@ -345,6 +353,11 @@ main(int argc, char **argv)
 		case 'R': ready_delay = atoi(optarg); break;
 		case 'n': rc = dctx_set_notification_fd(ctx, atoi(optarg)); break;
 		case 'P': plain_thread = 1; break;
+		case 'B': thread_before = 1; break;
+		case 'Y': try_regain = 1; break;
+		case 'O': reopen = 1; break;
+		case 'j': retry_pidfile = optarg; break;
+		case 'J': retry_gid = atol(optarg); break;
 		case 'Z':
 			churn_signo = atoi(optarg);
 			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
@@ -382,6 +395,19 @@ main(int argc, char **argv)
 		dctx_free(ctx);
 		return 2;
 	}
+	/* A thread some library started before the program daemonizes. */
+	if (thread_before && pthread_create(&plain, NULL, idle_main, NULL) != 0)
+		return 1;
+	/*
+	 * A program that retries a failed open with other settings, in the
+	 * same context: a pidfile that can be made now, and another gid.
+	 */
+	if (retry_pidfile != NULL && dctx_open(ctx) < 0) {
+		fprintf(stderr, "dctx-helper: first open: %s\n", dctx_errmsg(ctx));
+		if (dctx_set_pidfile(ctx, retry_pidfile) < 0 ||
+		    (retry_gid >= 0 && dctx_set_gid(ctx, (gid_t)retry_gid) < 0))
+			return 2;
+	}
 	if (dctx_open(ctx) < 0) {
 		fprintf(stderr, "dctx-helper: %s\n", dctx_errmsg(ctx));
 		dctx_free(ctx);
@@ -409,6 +435,14 @@ main(int argc, char **argv)
 	if (plain_thread && pthread_create(&plain, NULL, idle_main, NULL) != 0)
 		return 1;
 	say("open pid %ld\n", (long)getpid());
+	if (try_regain) {
+		/* What a hijacked daemon would try first. */
+		errno = 0;
+		rc = setresuid(0, 0, 0);
+		say("setresuid(0,0,0) %d %s\n", rc, rc == 0 ? "regained" :
+		    strerror(errno));
+		rc = 0;
+	}
 	say("NOTIFY_SOCKET=%s\n", getenv("NOTIFY_SOCKET") ?
 	    getenv("NOTIFY_SOCKET") : "unset");
 	if (set_after_open) {
@@ -446,6 +480,17 @@ main(int argc, char **argv)
 		event_base_dispatch(dctx_base(ctx));
 	say("stopped %d\n", dctx_exit_status(ctx));
 	rc = dctx_exit_status(ctx);
+	if (reopen) {
+		/* Open the same context again after closing it. */
+		dctx_close(ctx);
+		rc = dctx_open(ctx);
+		say("reopen %d %s\n", rc, dctx_errmsg(ctx));
+		if (rc == 0) {
+			event_base_dispatch(dctx_base(ctx));
+			say("stopped again %d\n", dctx_exit_status(ctx));
+		}
+		rc = rc < 0 ? 1 : dctx_exit_status(ctx);
+	}
 	for (i = 0; i < nsteps; i++)
 		if (steps[i].timer != NULL)
 			event_free(steps[i].timer);
