@@ -46,6 +46,8 @@ struct dctx_thread;
 #define DCTX_EPRIVS    (-30004) /**< dropped privileges could be regained */
 #define DCTX_ESIGNAL   (-30005) /**< this signal cannot be mapped */
 #define DCTX_EDAEMON   (-30006) /**< the daemon died before it reported */
+#define DCTX_ETHREADS  (-30007) /**< other threads run: dctx_open() refuses */
+#define DCTX_ECLOSED   (-30008) /**< the context was closed: no reopen */
 
 /*
  * The exit statuses dctx_exit_status() reports.  A clean stop is 0, which is
@@ -351,9 +353,11 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
 
 /**
  * Become a daemon.  In this order:
- *  1. An open context returns 0 at once.  The configuration is checked and
- *     the user and groups are resolved, before any chroot; /dev/null is
- *     opened while it is still reachable.
+ *  1. An open context returns 0 at once; a closed one fails with
+ *     DCTX_ECLOSED (see below).  A process with threads other than the
+ *     caller fails with DCTX_ETHREADS (see below).  The configuration is
+ *     checked and the user and groups are resolved, before any chroot;
+ *     /dev/null is opened while it is still reachable.
  *  2. The pidfile is opened and locked (dctx_pidfile_acquire()).  Errors up
  *     to here return in the calling process: nothing has forked.
  *  3. A pipe to the launcher is made, and stdio buffers are flushed.
@@ -384,6 +388,22 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  * pidfile and ends the daemon process with _exit(1).  In the foreground a
  * failure returns its code here; after step 5 the process is already
  * changed and should exit.
+ *
+ * The thread rule: call dctx_open() while the process has one thread.
+ * fork() keeps only the calling thread, and locks the others held stay
+ * held in the daemon, which then hangs at its first use of one (a logging
+ * library's, say) after the launcher has reported success; in the
+ * foreground, step 6 would close descriptors under the other threads.  So
+ * other threads, counted in /proc/self/task, make dctx_open() fail with
+ * DCTX_ETHREADS and "N threads in the process", in the foreground too.
+ * Start threads after dctx_open() (dctx_thread_create()).  Where /proc is
+ * not mounted the threads cannot be counted, and the check is skipped: the
+ * rule still holds.
+ *
+ * The reopen rule: a context opens once.  dctx_open() after dctx_close()
+ * fails with DCTX_ECLOSED ("dctx_open after dctx_close"): the process is a
+ * daemon already, and its shutdown chain has run.  A failed dctx_open() may
+ * be retried, with the same or other settings.
  *
  * @param ctx the context
  * @return 0 in the daemon, or a negative code with dctx_errmsg() set
@@ -543,7 +563,8 @@ DCTX_EXPORT int dctx_thread_join_now(struct dctx_thread *t);
  * close: release the pidfile (in the process that acquired it only: a
  * forked child never removes its parent's pidfile), remove the signal
  * events and the shutdown timer, and mark the context closed.  Calling it
- * again is a no-op.  Worker threads not joined yet are detached.
+ * again is a no-op.  Worker threads not joined yet are detached.  A closed
+ * context cannot be opened again (see dctx_open()); dctx_free() it.
  *
  * @param ctx the context
  * @return 0, or -errno from removing the pidfile

@@ -371,6 +371,10 @@ dctx_strerror(int code)
 		return "signal cannot be mapped";
 	case DCTX_EDAEMON:
 		return "the daemon exited before it was ready";
+	case DCTX_ETHREADS:
+		return "other threads are running; start them after dctx_open";
+	case DCTX_ECLOSED:
+		return "a closed context cannot be opened again";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

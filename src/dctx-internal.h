@@ -77,6 +77,7 @@ struct dctx {
 
 	/* The open daemon. */
 	int is_open;
+	int closed;         /* dctx_close() ended it: no reopen */
 	pid_t pid;          /* the process that opened it */
 	int detached;
 	int report_fd;      /* write end of the launcher pipe, or -1 */
@@ -143,6 +144,7 @@ void dctx__shutdown_close(struct dctx *ctx);
 void dctx__shutdown_free(struct dctx *ctx);
 
 /* threads.c */
+int dctx__threads_alone(struct dctx *ctx);
 void dctx__threads_orphan(struct dctx *ctx, int forked);
 
 /* open.c */

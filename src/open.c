@@ -68,6 +68,9 @@ prepare(struct dctx *ctx)
 	if (open_ctx != NULL)
 		return dctx__fail(ctx, DCTX_EOPEN,
 		    "another context is open in this process");
+	/* Before anything changes: see dctx__threads_alone(). */
+	if ((rc = dctx__threads_alone(ctx)) < 0)
+		return rc;
 	for (i = 0; i < ctx->npreserve; i++)
 		if (fcntl(ctx->preserve[i], F_GETFD) < 0)
 			return dctx__fail(ctx, -EBADF, "files_preserve fd %d",
@@ -146,6 +149,13 @@ dctx_open(struct dctx *ctx)
 	if (ctx->is_open)
 		return 0;
 	ctx->errmsg[0] = '\0';
+	/*
+	 * A context opens once: after dctx_close() the process is a daemon
+	 * already, its pidfile released and its shutdown chain finished, so
+	 * a second open would half work (dctx.h, the reopen rule).
+	 */
+	if (ctx->closed)
+		return dctx__fail(ctx, DCTX_ECLOSED, "dctx_open after dctx_close");
 	if ((rc = prepare(ctx)) < 0) {
 		unwind(ctx);
 		return rc;
@@ -231,6 +241,7 @@ dctx_close(struct dctx *ctx)
 	rc = dctx_pidfile_release(ctx->pidfile);
 	ctx->pidfile = NULL;
 	ctx->is_open = 0;
+	ctx->closed = 1;
 	if (open_ctx == ctx)
 		open_ctx = NULL;
 	return rc;

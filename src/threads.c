@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,6 +45,37 @@ dctx_set_threads(struct dctx *ctx, int on)
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "threads");
 	ctx->threads = on != 0;
+	return 0;
+}
+
+/*
+ * dctx_open() needs a process of one thread.  fork() keeps only the calling
+ * thread, and the locks the others held stay held in the child (glibc
+ * resets only malloc's and stdio's): a daemon forked beside a logging
+ * thread hangs on its first log call, after the launcher said it started.
+ * In the foreground the descriptor step would close files under the other
+ * threads.  The kernel lists a process's threads in /proc/self/task; where
+ * /proc is not mounted they cannot be counted, and the check is skipped.
+ */
+int
+dctx__threads_alone(struct dctx *ctx)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir("/proc/self/task")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return dctx__fail(ctx, -errno, "opendir(/proc/self/task)");
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	if (n > 1)
+		return dctx__fail(ctx, DCTX_ETHREADS, "%d threads in the process",
+		    n);
 	return 0;
 }
 
