@@ -463,9 +463,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	rc = configure(srv.ctx, &srv, argc, argv);
-	/* Manual readiness: the launcher exits 0 only once we serve. */
-	if (rc == 0 && (dctx_ignore_signal(srv.ctx, SIGPIPE) < 0 ||
-	    dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
+	/*
+	 * Manual readiness: the launcher exits 0 only once we serve.  SIGPIPE
+	 * needs nothing: the default map ignores it, so a client gone in the
+	 * middle of a reply is an EPIPE for its connection only.
+	 */
+	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
 	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_open(srv.ctx) < 0)) {

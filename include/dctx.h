@@ -96,7 +96,12 @@ typedef void (*dctx_shutdown_cb)(struct dctx *ctx, struct dctx_shutdown *step,
  * Create a context with the PEP 3143 defaults: no chroot, working directory
  * "/", umask 0, no uid or gid change, prevent_core on, detach_process auto,
  * no preserved files, no pidfile, stdio to /dev/null, and the signal map
- * SIGTSTP, SIGTTIN, SIGTTOU ignored, SIGTERM terminates.
+ * SIGTSTP, SIGTTIN, SIGTTOU and SIGPIPE ignored, SIGTERM terminates.
+ * SIGPIPE is our addition to PEP 3143's map: dctx_open() resets every
+ * disposition, a program's own signal(SIGPIPE, SIG_IGN) included, and a
+ * server would then die the first time a client went away in the middle
+ * of a reply; ignored, the write fails with EPIPE instead.
+ * dctx_unset_signal(ctx, SIGPIPE) gives it back its default action.
  *
  * @return the context, or NULL when memory is short
  */
@@ -279,14 +284,27 @@ DCTX_EXPORT int dctx_set_stderr(struct dctx *ctx, int fd);
 /**
  * signal_map: call cb, inside the event loop, when signo arrives.  Before
  * dctx_open() this only records the wish; after it, the change takes effect
- * at once.
+ * at once, and never passes through the default action.
+ *
+ * Every signal can be mapped but SIGKILL and SIGSTOP, which cannot be
+ * caught, the two glibc keeps for its threads (32 and 33), and the fault
+ * signals SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGSYS: a faulting
+ * instruction raises them, and a handler that returns sends the thread
+ * back to it, to fault again for ever at full CPU while the loop, where
+ * the callback would run, never turns again.  They keep their default
+ * action (a core, or death).  The same holds for dctx_ignore_signal(),
+ * dctx_terminate_on_signal() and dctx_unset_signal().
+ *
+ * After dctx_close() a signal that was mapped is caught and dropped until
+ * the process exits (see dctx_close()).
  *
  * @param ctx the context
- * @param signo a signal number other than SIGKILL and SIGSTOP
+ * @param signo a signal that can be mapped (see above)
  * @param cb the callback, not NULL
  * @param arg passed to cb
- * @return 0, DCTX_ESIGNAL for a signal that cannot be caught or does not
- *         exist, -EINVAL for a NULL cb, -ENOMEM
+ * @return 0, DCTX_ESIGNAL for a signal that cannot be mapped or does not
+ *         exist (dctx_errmsg() names it and says why), -EINVAL for a NULL
+ *         cb, -ENOMEM
  */
 DCTX_EXPORT int dctx_set_signal(struct dctx *ctx, int signo, dctx_signal_cb cb,
     void *arg);
@@ -295,7 +313,7 @@ DCTX_EXPORT int dctx_set_signal(struct dctx *ctx, int signo, dctx_signal_cb cb,
  * signal_map: ignore signo (SIG_IGN).
  *
  * @param ctx the context
- * @param signo a signal number other than SIGKILL and SIGSTOP
+ * @param signo a signal that can be mapped (see dctx_set_signal())
  * @return 0 or DCTX_ESIGNAL
  */
 DCTX_EXPORT int dctx_ignore_signal(struct dctx *ctx, int signo);
@@ -304,7 +322,7 @@ DCTX_EXPORT int dctx_ignore_signal(struct dctx *ctx, int signo);
  * signal_map: signo starts the graceful shutdown (dctx_terminate()).
  *
  * @param ctx the context
- * @param signo a signal number other than SIGKILL and SIGSTOP
+ * @param signo a signal that can be mapped (see dctx_set_signal())
  * @return 0, DCTX_ESIGNAL, or -ENOMEM
  */
 DCTX_EXPORT int dctx_terminate_on_signal(struct dctx *ctx, int signo);
@@ -313,7 +331,7 @@ DCTX_EXPORT int dctx_terminate_on_signal(struct dctx *ctx, int signo);
  * Remove signo from the signal map: it gets its default disposition.
  *
  * @param ctx the context
- * @param signo a signal number other than SIGKILL and SIGSTOP
+ * @param signo a signal that can be mapped (see dctx_set_signal())
  * @return 0 or DCTX_ESIGNAL
  */
 DCTX_EXPORT int dctx_unset_signal(struct dctx *ctx, int signo);
@@ -365,19 +383,26 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  *     process, the launcher, waits on the pipe; it exits 0 once the daemon
  *     reports ready, or writes the daemon's error message to its stderr and
  *     exits with status 1.  It never returns from dctx_open().
- *  5. Every signal disposition is reset to its default and the signal mask
- *     emptied (daemon(7)); RLIMIT_CORE is set to 0 (prevent_core); chroot
- *     and chdir("/"); umask; chdir to the working directory.
+ *  5. Every signal disposition is reset to its default (daemon(7)), and
+ *     every signal but the fault signals is held (blocked) from then
+ *     until step 10, so that one sent meanwhile waits, then is served as
+ *     the map says: a SIGTERM stops the daemon cleanly, a SIGHUP mapped
+ *     to a callback runs it, a SIGTSTP is ignored; an unmapped signal
+ *     takes its default action then.  RLIMIT_CORE is set to 0
+ *     (prevent_core); chroot and chdir("/"); umask; chdir to the working
+ *     directory.
  *  6. Every descriptor above 2 is closed but the preserved ones and the
  *     library's own; 0-2 become the configured stdio or /dev/null.
  *  7. Privileges are dropped: groups, gid, then uid, then capabilities, and
  *     it is verified that they cannot be regained (CERT POS36-C, POS37-C;
  *     the rules are under dctx_set_uid()).
- *  8. The daemon's pid is written into the locked pidfile.
- *  9. The event base is created (see dctx_base()) and the signal map
+ *  8. The event base is created (see dctx_base()) and the signal map
  *     installed as libevent signal events.
+ *  9. The daemon's pid is written into the locked pidfile, only now: who
+ *     reads it may signal it at once, and finds the map live.
  * 10. The context is marked open, dctx_close() is registered to run at
- *     exit in this process only, and readiness is reported (unless
+ *     exit in this process only, the signal mask is emptied (daemon(7))
+ *     and the held signals delivered, and readiness is reported (unless
  *     dctx_set_manual_ready()): to the launcher, to systemd when
  *     $NOTIFY_SOCKET is set ("READY=1" and "MAINPID=", on a socket
  *     connected in step 1, before any chroot, after which the variable
@@ -386,7 +411,8 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  *     "STOPPING=1"), and to s6 (dctx_set_notification_fd()).
  * A failure after the fork sends its message to the launcher, removes the
  * pidfile and ends the daemon process with _exit(1).  In the foreground a
- * failure returns its code here; after step 5 the process is already
+ * failure returns its code here, with the mapped signals back at their
+ * default and the mask emptied; after step 5 the process is already
  * changed and should exit.
  *
  * The thread rule: call dctx_open() while the process has one thread.
@@ -493,8 +519,10 @@ DCTX_EXPORT int dctx_set_shutdown_timeout(struct dctx *ctx, int ms);
  * within 100 ms count as the same request (a burst of kills, or one to the
  * process and one to its group; the window opens once the steps that
  * finish at once have run); a later one, or a SIGINT, forces the stop
- * as the deadline would, with DCTX_EXIT_FORCED.  When the loop returns,
- * main calls dctx_close() and exits with dctx_exit_status().
+ * as the deadline would, with DCTX_EXIT_FORCED.  A SIGINT nobody mapped
+ * is caught and dropped once the chain has ended, like the mapped signals
+ * after dctx_close().  When the loop returns, main calls dctx_close() and
+ * exits with dctx_exit_status().
  *
  * @param ctx the context
  * @param signo the signal that asked for it, or 0
@@ -561,10 +589,20 @@ DCTX_EXPORT int dctx_thread_join_now(struct dctx_thread *t);
 
 /**
  * close: release the pidfile (in the process that acquired it only: a
- * forked child never removes its parent's pidfile), remove the signal
- * events and the shutdown timer, and mark the context closed.  Calling it
- * again is a no-op.  Worker threads not joined yet are detached.  A closed
- * context cannot be opened again (see dctx_open()); dctx_free() it.
+ * forked child never removes its parent's pidfile), then remove the
+ * signal events and the shutdown timer, and mark the context closed.
+ * Calling it again is a no-op.  Worker threads not joined yet are
+ * detached.  A closed context cannot be opened again (see dctx_open());
+ * dctx_free() it.
+ *
+ * The pidfile goes first, and every signal that was mapped (terminate,
+ * callback or ignore) is then caught by a handler that does nothing, until
+ * the process exits: a SIGTERM sent again and again until the daemon is
+ * gone (start-stop-daemon --retry) never kills it on its way out, with its
+ * pidfile left; nor does a SIGTSTP stop it or a SIGPIPE end it.  A program
+ * it execs still starts with their defaults, since exec resets caught
+ * signals.  A forked child that closes its copy of the context gets the
+ * defaults back at once: it may live on.
  *
  * @param ctx the context
  * @return 0, or -errno from removing the pidfile

@@ -135,7 +135,10 @@ int dctx__drop_privileges(struct dctx *ctx);
 /* signals.c */
 int dctx__signal_valid(int signo);
 void dctx__signals_reset(void);
+void dctx__signals_release(void);
+void dctx__signal_catch(int signo);
 int dctx__signals_install(struct dctx *ctx);
+void dctx__signals_undo(struct dctx *ctx);
 void dctx__signals_remove(struct dctx *ctx);
 void dctx__signals_default_map(struct dctx *ctx);
 

@@ -98,7 +98,12 @@ prepare(struct dctx *ctx)
 	return 0;
 }
 
-/* Steps 5-10, in the daemon process. */
+/*
+ * Steps 5-10, in the daemon process.  Signals are held from the reset on
+ * (dctx__signals_reset()), and the pid is written last: whoever reads it
+ * may signal it at once (systemctl stop, start-stop-daemon, logrotate's
+ * kill -HUP), and the map must be live by then.
+ */
 static int
 become_daemon(struct dctx *ctx)
 {
@@ -107,16 +112,16 @@ become_daemon(struct dctx *ctx)
 	dctx__signals_reset();
 	if ((rc = dctx__setup_process(ctx)) < 0 ||
 	    (rc = dctx__setup_fds(ctx)) < 0 ||
-	    (rc = dctx__drop_privileges(ctx)) < 0)
+	    (rc = dctx__drop_privileges(ctx)) < 0 ||
+	    (rc = make_base(ctx)) < 0 ||
+	    (rc = dctx__signals_install(ctx)) < 0)
 		return rc;
 	if (ctx->pidfile != NULL &&
 	    (rc = dctx__pidfile_write(ctx->pidfile, ctx->errmsg,
-	    sizeof(ctx->errmsg))) < 0)
+	    sizeof(ctx->errmsg))) < 0) {
+		dctx__signals_undo(ctx);
 		return rc;
-	if ((rc = make_base(ctx)) < 0)
-		return rc;
-	if ((rc = dctx__signals_install(ctx)) < 0)
-		return rc;
+	}
 	return 0;
 }
 
@@ -177,6 +182,7 @@ dctx_open(struct dctx *ctx)
 			_exit(1);
 		}
 		unwind(ctx);
+		dctx__signals_release();
 		return rc;
 	}
 	ctx->pid = getpid();
@@ -184,6 +190,8 @@ dctx_open(struct dctx *ctx)
 	open_ctx = ctx;
 	if (!registered && atexit(close_at_exit) == 0)
 		registered = 1;
+	/* The map is live and the pid written: the held signals come in. */
+	dctx__signals_release();
 	if (!ctx->manual_ready)
 		dctx__ready(ctx);
 	return 0;
@@ -230,16 +238,30 @@ dctx_close(struct dctx *ctx)
 
 	if (!ctx->is_open)
 		return 0;
+	dctx__base_own(ctx);
+	/*
+	 * The pidfile goes first, while the signal map still stands: a
+	 * SIGTERM sent again and again until the daemon is gone
+	 * (start-stop-daemon --retry) must find it either serving or gone
+	 * without its file, never dead of the signal with the file left.
+	 */
+	rc = dctx_pidfile_release(ctx->pidfile);
+	ctx->pidfile = NULL;
 	/* A daemon that stops before it said it was ready has failed. */
 	if (ctx->report_fd >= 0)
 		dctx__report(ctx, 1, ctx->errmsg[0] ? ctx->errmsg :
 		    "the daemon closed before it was ready");
-	dctx__base_own(ctx);
-	dctx__signals_remove(ctx);
+	/*
+	 * From here on the daemon's mapped signals are caught and dropped
+	 * until it exits.  A forked child closing its copy may live on, as
+	 * a worker: it gets their defaults back.
+	 */
+	if (forked)
+		dctx__signals_undo(ctx);
+	else
+		dctx__signals_remove(ctx);
 	dctx__shutdown_close(ctx);
 	dctx__threads_orphan(ctx, forked);
-	rc = dctx_pidfile_release(ctx->pidfile);
-	ctx->pidfile = NULL;
 	ctx->is_open = 0;
 	ctx->closed = 1;
 	if (open_ctx == ctx)

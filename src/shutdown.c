@@ -228,11 +228,18 @@ dctx_terminate(struct dctx *ctx, int signo)
 		if (ctx->deadline_ev != NULL)
 			evtimer_add(ctx->deadline_ev, &tv);
 	}
-	/* A SIGINT nobody mapped ends the chain at once, as it promises. */
+	/*
+	 * A SIGINT nobody mapped ends the chain at once, as it promises.
+	 * Under the event, SIGINT is caught and dropped, which is what
+	 * libevent puts back when the event goes: a SIGINT repeated while
+	 * the daemon finishes its exit must not kill it by the signal.
+	 */
 	if (ctx->sigmap[SIGINT].kind == DCTX__SIG_UNSET) {
 		ctx->sigint_ev = evsignal_new(ctx->base, SIGINT, on_sigint, ctx);
-		if (ctx->sigint_ev != NULL)
+		if (ctx->sigint_ev != NULL) {
+			dctx__signal_catch(SIGINT);
 			event_add(ctx->sigint_ev, NULL);
+		}
 	}
 	ctx->cursor = ctx->nsteps;
 	advance(ctx);

@@ -3,7 +3,10 @@
  * ones is a libevent signal event (EV_SIGNAL|EV_PERSIST), so callbacks run
  * in the loop, where they may allocate, log and call libevent; no raw
  * handler of ours runs user code.  Ignored signals are SIG_IGN in the
- * kernel: nothing to wake up for.
+ * kernel: nothing to wake up for.  The only handler of our own does
+ * nothing: it stands under libevent's, so that removing an event leaves a
+ * signal caught and dropped, never ignored (which would discard one that
+ * is pending) nor at its default action (which kills for most).
  */
 #include "config.h"
 
@@ -16,6 +19,27 @@
 #include <event2/event.h>
 
 #include "dctx-internal.h"
+
+/*
+ * The signals a faulting instruction raises.  A handler that returns sends
+ * the thread back to the same instruction, which faults again: mapped, the
+ * daemon would spin there for ever, and its loop, where the callback would
+ * run, never turns again.
+ */
+static int
+is_fault(int signo)
+{
+	switch (signo) {
+	case SIGSEGV:
+	case SIGBUS:
+	case SIGFPE:
+	case SIGILL:
+	case SIGTRAP:
+	case SIGSYS:
+		return 1;
+	}
+	return 0;
+}
 
 int
 dctx__signal_valid(int signo)
@@ -55,6 +79,13 @@ reset_reserved(void)
 #endif
 }
 
+/* The harmless handler: the signal is caught, and dropped. */
+static void
+drop_signal(int signo)
+{
+	(void)signo;
+}
+
 static void
 set_disposition(int signo, void (*handler)(int))
 {
@@ -62,23 +93,58 @@ set_disposition(int signo, void (*handler)(int))
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = handler;
+	/* A dropped signal must not fail the system call it interrupted. */
+	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(signo, &sa, NULL);
 }
 
-/* daemon(7) steps 2-3: every disposition to default, an empty mask. */
+/*
+ * daemon(7) steps 2-3: every disposition to default, and the mask.  The
+ * mask is not emptied yet but filled: every signal is held from here until
+ * the signal map is live and the pid written (dctx__signals_release()).
+ * Between the reset and the map a SIGTERM would kill the daemon and leave
+ * its pidfile, a SIGHUP (logrotate's kill -HUP) kill it, a SIGTSTP stop it;
+ * held, each waits and is then served as the map says.  The mask is set
+ * before the dispositions, so that none slips between the two.  The fault
+ * signals stay deliverable: the kernel would force one raised by an
+ * instruction through the mask anyway, and none can be mapped.
+ */
 void
 dctx__signals_reset(void)
 {
-	sigset_t none;
+	sigset_t held;
 	int signo;
 
+	sigfillset(&held);
+	for (signo = 1; signo < NSIG; signo++)
+		if (is_fault(signo))
+			sigdelset(&held, signo);
+	sigprocmask(SIG_SETMASK, &held, NULL);
 	for (signo = 1; signo < NSIG; signo++)
 		if (dctx__signal_valid(signo))
 			set_disposition(signo, SIG_DFL);
 	reset_reserved();
+}
+
+/*
+ * daemon(7) step 3, completed: the empty mask.  A signal held since the
+ * reset is delivered now, to the handler the map installed.
+ */
+void
+dctx__signals_release(void)
+{
+	sigset_t none;
+
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Catch signo and drop it (see drop_signal()). */
+void
+dctx__signal_catch(int signo)
+{
+	set_disposition(signo, drop_signal);
 }
 
 void
@@ -89,6 +155,13 @@ dctx__signals_default_map(struct dctx *ctx)
 	ctx->sigmap[SIGTTIN].kind = DCTX__SIG_IGNORE;
 	ctx->sigmap[SIGTTOU].kind = DCTX__SIG_IGNORE;
 	ctx->sigmap[SIGTERM].kind = DCTX__SIG_TERMINATE;
+	/*
+	 * And SIGPIPE, which PEP 3143 leaves out: the reset above undoes a
+	 * program's own signal(SIGPIPE, SIG_IGN), and a server would then
+	 * die the first time a client goes away in the middle of a reply.
+	 * A write to a closed pipe or socket fails with EPIPE instead.
+	 */
+	ctx->sigmap[SIGPIPE].kind = DCTX__SIG_IGNORE;
 }
 
 static void
@@ -112,16 +185,18 @@ is_event_kind(enum dctx__sigkind kind)
 
 /*
  * Put a signal event in.  libevent remembers the disposition it finds and
- * puts it back when the event goes; we make that SIG_IGN, so that turning
- * the event into "ignore" later never passes through SIG_DFL, whose action
- * for most signals is death, in whichever thread the signal lands.
+ * puts it back when the event goes; we make that drop_signal(), so that
+ * turning the event into "ignore" later, or closing, never passes through
+ * SIG_DFL, whose action for most signals is death, in whichever thread the
+ * signal lands.  Not SIG_IGN: setting it discards a pending signal, and a
+ * SIGTERM held since the reset would be lost, the daemon running on.
  */
 static int
 add_event(struct dctx *ctx, int signo)
 {
 	struct dctx__sig *s = &ctx->sigmap[signo];
 
-	set_disposition(signo, SIG_IGN);
+	set_disposition(signo, drop_signal);
 	s->ev = evsignal_new(ctx->base, signo, on_signal, ctx);
 	if (s->ev == NULL)
 		return -ENOMEM;
@@ -133,13 +208,29 @@ add_event(struct dctx *ctx, int signo)
 	return 0;
 }
 
-/* Take an event out; the signal is then ignored (see add_event()). */
+/* Take an event out; the signal is then dropped (see add_event()). */
 static void
 del_event(struct dctx__sig *s)
 {
 	if (s->ev != NULL) {
 		event_free(s->ev);
 		s->ev = NULL;
+	}
+}
+
+/* Every entry of the map out of the process, leaving handler behind. */
+static void
+clear_map(struct dctx *ctx, void (*handler)(int))
+{
+	int signo;
+
+	for (signo = 1; signo < NSIG; signo++) {
+		struct dctx__sig *s = &ctx->sigmap[signo];
+
+		if (s->ev == NULL && s->kind != DCTX__SIG_IGNORE)
+			continue;
+		del_event(s);
+		set_disposition(signo, handler);
 	}
 }
 
@@ -154,7 +245,7 @@ dctx__signals_install(struct dctx *ctx)
 		if (kind == DCTX__SIG_IGNORE)
 			set_disposition(signo, SIG_IGN);
 		else if (is_event_kind(kind) && (rc = add_event(ctx, signo)) < 0) {
-			dctx__signals_remove(ctx);
+			dctx__signals_undo(ctx);
 			return dctx__fail(ctx, rc, "signal %d (%s)", signo,
 			    strsignal(signo));
 		}
@@ -162,20 +253,28 @@ dctx__signals_install(struct dctx *ctx)
 	return 0;
 }
 
-/* Everything back to the default: the context is closing. */
+/*
+ * Every mapped signal back to its default: dctx_open() failed, or a forked
+ * child closes its copy of the context.
+ */
+void
+dctx__signals_undo(struct dctx *ctx)
+{
+	clear_map(ctx, SIG_DFL);
+}
+
+/*
+ * The context is closing, in a process about to exit: every mapped signal
+ * is caught and dropped from now on.  A SIGTERM repeated until the daemon
+ * is gone (start-stop-daemon --retry) must not kill it on its way out, nor
+ * a SIGTSTP stop it, nor a SIGPIPE end it with a signal instead of its
+ * exit status.  A program it execs starts with the defaults all the same:
+ * exec resets caught signals, where it would keep ignored ones.
+ */
 void
 dctx__signals_remove(struct dctx *ctx)
 {
-	int signo;
-
-	for (signo = 1; signo < NSIG; signo++) {
-		struct dctx__sig *s = &ctx->sigmap[signo];
-
-		if (s->ev == NULL && s->kind != DCTX__SIG_IGNORE)
-			continue;
-		del_event(s);
-		set_disposition(signo, SIG_DFL);
-	}
+	clear_map(ctx, drop_signal);
 }
 
 /*
@@ -197,10 +296,14 @@ set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
 		    signo > 0 && signo < NSIG ? " (" : "",
 		    signo > 0 && signo < NSIG ? strsignal(signo) : "",
 		    signo > 0 && signo < NSIG ? ")" : "");
+	if (is_fault(signo))
+		return dctx__fail(ctx, DCTX_ESIGNAL, "signal %d (%s) is raised "
+		    "by a faulting instruction, which would run again each "
+		    "time a handler returned", signo, strsignal(signo));
 	s = &ctx->sigmap[signo];
 	old = s->kind;
 	if (ctx->is_open && is_event_kind(kind) && !is_event_kind(old)) {
-		/* From ignore (SIG_IGN) or default, through SIG_IGN, to ours. */
+		/* From ignore or default, through drop_signal(), to ours. */
 		if ((rc = add_event(ctx, signo)) < 0) {
 			set_disposition(signo, old == DCTX__SIG_IGNORE ?
 			    SIG_IGN : SIG_DFL);
@@ -208,7 +311,7 @@ set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
 			    strsignal(signo));
 		}
 	} else if (ctx->is_open && !is_event_kind(kind)) {
-		/* Our event leaves SIG_IGN behind; default is asked for. */
+		/* Our event leaves drop_signal() behind; then the new one. */
 		del_event(s);
 		set_disposition(signo, kind == DCTX__SIG_IGNORE ? SIG_IGN :
 		    SIG_DFL);

@@ -219,6 +219,31 @@ fork(void)
 	return real_fork();
 }
 
+/*
+ * event_base_new_with_config() as libdctx sees it, interposed as fork() is.
+ * libdctx calls it between resetting the signal dispositions and
+ * installing the signal map; with DCTX_HELPER_BASE_DELAY=MS it says
+ * "base delay" on stdout (a bare write: stdio may be buffered) and waits,
+ * so that a test can send a signal inside that window, knowing it is in.
+ */
+struct event_base *
+event_base_new_with_config(const struct event_config *cfg)
+{
+	static struct event_base *(*real_new)(const struct event_config *);
+	const char *delay = getenv("DCTX_HELPER_BASE_DELAY");
+	static const char mark[] = "base delay\n";
+
+	if (real_new == NULL)
+		real_new = (struct event_base *(*)(const struct event_config *))
+		    dlsym(RTLD_NEXT, "event_base_new_with_config");
+	if (delay != NULL) {
+		if (write(1, mark, sizeof(mark) - 1) < 0)
+			perror("dctx-helper: write");
+		usleep((useconds_t)atoi(delay) * 1000);
+	}
+	return real_new(cfg);
+}
+
 /* Remap a signal every millisecond, between a callback and ignore. */
 static void
 churn(evutil_socket_t fd, short what, void *arg)
@@ -305,6 +330,8 @@ main(int argc, char **argv)
 		{ "reopen", no_argument, NULL, 'O' },
 		{ "retry-pidfile", required_argument, NULL, 'j' },
 		{ "retry-gid", required_argument, NULL, 'J' },
+		{ "ignore", required_argument, NULL, 'I' },
+		{ "terminate-on", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -363,6 +390,8 @@ main(int argc, char **argv)
 			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
 			break;
 		case 's': rc = dctx_set_signal(ctx, atoi(optarg), on_signal, NULL); break;
+		case 'I': rc = dctx_ignore_signal(ctx, atoi(optarg)); break;
+		case 't': rc = dctx_terminate_on_signal(ctx, atoi(optarg)); break;
 		case 'M':
 			manual = optarg;
 			rc = dctx_set_manual_ready(ctx, 1);
