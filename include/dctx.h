@@ -56,6 +56,9 @@ struct dctx_thread;
 #define DCTX_EXIT_TIMEOUT  124 /**< the shutdown deadline passed */
 #define DCTX_EXIT_FORCED   125 /**< a second SIGTERM or a SIGINT forced the stop */
 
+/** The launcher's start timeout by default, in ms: systemd's 90 s. */
+#define DCTX_START_TIMEOUT_DEFAULT 90000
+
 /** detach_process: fork into the background, or not, or decide. */
 enum dctx_detach {
 	DCTX_DETACH_AUTO = -1, /**< decide at open (see dctx_set_detach_process) */
@@ -331,6 +334,25 @@ DCTX_EXPORT int dctx_set_notification_fd(struct dctx *ctx, int fd);
  * @return 0 or DCTX_EOPEN
  */
 DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
+
+/**
+ * Bound the launcher's wait for a detached daemon (dctx_open(), step 4).
+ * When the daemon has neither reported ready nor failed within ms, the
+ * launcher stops it as systemd stops a unit whose start timed out: SIGTERM,
+ * then SIGKILL if it is still there 5 s later (through a pidfd, so that a
+ * reused pid is never hit); it removes the pidfile left behind, prints
+ * "the daemon (pid N) was not ready within MS ms: stopped it", tells
+ * systemd (STATUS= and ERRNO=ETIMEDOUT) when $NOTIFY_SOCKET was set, and
+ * exits 1.  Without it, a daemon that never becomes ready would hold its
+ * launcher, and every script above it, for ever.  A daemon that does not
+ * detach has no launcher: its supervisor keeps its own timeout.
+ *
+ * @param ctx the context
+ * @param ms milliseconds from the fork; 0 waits for ever; the default is
+ *        DCTX_START_TIMEOUT_DEFAULT (90000, systemd's TimeoutStartSec)
+ * @return 0, -EINVAL for a negative value, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_start_timeout(struct dctx *ctx, int ms);
 
 /**
  * Become a daemon.  In this order:
