@@ -58,6 +58,9 @@ struct dctx_thread;
 #define DCTX_EXIT_TIMEOUT  124 /**< the shutdown deadline passed */
 #define DCTX_EXIT_FORCED   125 /**< a second SIGTERM or a SIGINT forced the stop */
 
+/** The launcher's start timeout by default, in ms: systemd's 90 s. */
+#define DCTX_START_TIMEOUT_DEFAULT 90000
+
 /** detach_process: fork into the background, or not, or decide. */
 enum dctx_detach {
 	DCTX_DETACH_AUTO = -1, /**< decide at open (see dctx_set_detach_process) */
@@ -231,8 +234,10 @@ DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
  * detach_process.  DCTX_DETACH_AUTO (the default) forks unless the process
  * was started by init or inetd, as PEP 3143 asks, decided at dctx_open():
  * it does not fork when it is pid 1, when its parent is pid 1, when
- * NOTIFY_SOCKET is set (a systemd Type=notify service, which must not fork),
- * when an s6 notification fd is set (dctx_set_notification_fd()), or when
+ * NOTIFY_SOCKET names a socket it can reach (a systemd Type=notify service,
+ * which must not fork; a stale variable naming a socket nobody listens on
+ * means nobody waits, and the daemon detaches as from any shell, see
+ * dctx_open()), when an s6 notification fd is set (dctx_set_notification_fd()), or when
  * stdin is an Internet socket (inetd).  A socketpair or a Unix
  * socket on stdin does not count, and a closed stdin is fine.  A service
  * with systemd's Type=forking must choose DCTX_DETACH_YES.
@@ -370,6 +375,25 @@ DCTX_EXPORT int dctx_set_notification_fd(struct dctx *ctx, int fd);
 DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
 
 /**
+ * Bound the launcher's wait for a detached daemon (dctx_open(), step 4).
+ * When the daemon has neither reported ready nor failed within ms, the
+ * launcher stops it as systemd stops a unit whose start timed out: SIGTERM,
+ * then SIGKILL if it is still there 5 s later (through a pidfd, so that a
+ * reused pid is never hit); it removes the pidfile left behind, prints
+ * "the daemon (pid N) was not ready within MS ms: stopped it", tells
+ * systemd (STATUS= and ERRNO=ETIMEDOUT) when $NOTIFY_SOCKET was set, and
+ * exits 1.  Without it, a daemon that never becomes ready would hold its
+ * launcher, and every script above it, for ever.  A daemon that does not
+ * detach has no launcher: its supervisor keeps its own timeout.
+ *
+ * @param ctx the context
+ * @param ms milliseconds from the fork; 0 waits for ever; the default is
+ *        DCTX_START_TIMEOUT_DEFAULT (90000, systemd's TimeoutStartSec)
+ * @return 0, -EINVAL for a negative value, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_start_timeout(struct dctx *ctx, int ms);
+
+/**
  * Become a daemon.  In this order:
  *  1. An open context returns 0 at once; a closed one fails with
  *     DCTX_ECLOSED (see below).  A process with threads other than the
@@ -380,9 +404,15 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  *     to here return in the calling process: nothing has forked.
  *  3. A pipe to the launcher is made, and stdio buffers are flushed.
  *  4. Detach (dctx_set_detach_process()): fork, setsid, fork.  The original
- *     process, the launcher, waits on the pipe; it exits 0 once the daemon
- *     reports ready, or writes the daemon's error message to its stderr and
- *     exits with status 1.  It never returns from dctx_open().
+ *     process, the launcher, waits on the pipe and watches the daemon's
+ *     pid (a pidfd), and never returns from dctx_open(): it exits 0 once
+ *     the daemon reports ready; it writes the daemon's error message to
+ *     its stderr and exits with status 1 (or dctx_notify_failure()'s) when
+ *     the daemon reports a failure; it says "the daemon exited before it
+ *     was ready" and exits 1 when the daemon dies without a word, even
+ *     while a child the daemon forked still holds the pipe; and it stops
+ *     the daemon and exits 1 when the start timeout passes
+ *     (dctx_set_start_timeout()).
  *  5. Every signal disposition is reset to its default (daemon(7)), and
  *     every signal but the fault signals is held (blocked) from then
  *     until step 10, so that one sent meanwhile waits, then is served as
@@ -409,11 +439,34 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  *     is removed from the environment so that programs the daemon runs
  *     do not take it for theirs; the shutdown chain later sends
  *     "STOPPING=1"), and to s6 (dctx_set_notification_fd()).
- * A failure after the fork sends its message to the launcher, removes the
- * pidfile and ends the daemon process with _exit(1).  In the foreground a
- * failure returns its code here, with the mapped signals back at their
- * default and the mask emptied; after step 5 the process is already
- * changed and should exit.
+ *
+ * $NOTIFY_SOCKET: a path or "@abstract" name.  One that cannot be reached
+ * (a stale variable inherited from a service's shell) or a "vsock:"
+ * address (not supported) is not an error, as with sd_notify(3): one
+ * warning "NOTIFY_SOCKET ADDR: REASON; no service manager will be told"
+ * goes to stderr, the variable is removed, and the daemon goes on as if
+ * it were unset.
+ *
+ * What a failed start reports, and where.  First the pidfile is removed,
+ * then the failure is told, so that whoever hears it and starts the daemon
+ * again finds the pidfile free:
+ *  - the launcher (detached daemon): it prints "PROGRAM: MESSAGE" on its
+ *    stderr and exits 1;
+ *  - the caller (foreground): dctx_open() returns the code with
+ *    dctx_errmsg() set; a failure after step 6 first puts the caller's
+ *    stderr back on fd 2 (a copy kept above 2 until the start succeeded,
+ *    never left open in the daemon), so that the message the caller prints
+ *    reaches the operator, as under systemd's Type=simple;
+ *  - systemd, when $NOTIFY_SOCKET was set (foreground or not, and for a
+ *    step before the socket is normally connected too): one datagram
+ *    "STATUS=MESSAGE\nERRNO=N", N the errno of the code (DCTX_ERUNNING
+ *    is EEXIST, DCTX_ENOUSER ENOENT, DCTX_EPRIVS EPERM); systemd then
+ *    reports the failed start with the reason, and start-stop-daemon
+ *    --notify-await fails at once instead of waiting out its timeout.
+ * A failure after the fork ends the daemon process with _exit(1).  In the
+ * foreground a failure returns its code here, with the mapped signals back
+ * at their default and the mask emptied; after step 5 the process is
+ * already changed and should exit.
  *
  * The thread rule: call dctx_open() while the process has one thread.
  * fork() keeps only the calling thread, and locks the others held stay
@@ -456,7 +509,8 @@ DCTX_EXPORT struct event_base *dctx_base(struct dctx *ctx);
 /**
  * Tell the launcher, systemd and s6 that the daemon is ready, with
  * dctx_set_manual_ready() (see dctx_open(), step 10).  The launcher exits
- * 0.  A second call tells systemd again and nobody else.
+ * 0.  A second call tells systemd again and nobody else.  Until then the
+ * launcher's start timeout runs (dctx_set_start_timeout()).
  *
  * @param ctx the context
  * @return 0, or -errno when the report could not be written
@@ -464,15 +518,22 @@ DCTX_EXPORT struct event_base *dctx_base(struct dctx *ctx);
 DCTX_EXPORT int dctx_notify_ready(struct dctx *ctx);
 
 /**
- * Tell the launcher the daemon failed to come up, with
- * dctx_set_manual_ready(): the launcher prints msg and exits with status.
- * The daemon carries on; it should close and exit.
+ * Report that the daemon failed to come up, with dctx_set_manual_ready().
+ * The daemon is failing, so the pidfile is released first (removed); then
+ * the failure is told as a failed dctx_open() tells it: the launcher, if
+ * one waits, prints "PROGRAM: msg" and exits with status; systemd, when
+ * $NOTIFY_SOCKET was set, gets "STATUS=msg" and "ERRNO=5" (EIO: msg says
+ * what failed, the call names no errno), in the foreground too.  Nothing
+ * is written to stderr: a foreground daemon logs msg itself.  The daemon
+ * carries on; it should close and exit.  In a process forked from the
+ * daemon this does nothing and returns 0.
  *
  * @param ctx the context
  * @param status the launcher's exit status, 1 to 255
  * @param msg what failed
- * @return 0, -EINVAL, -EALREADY when no launcher waits (readiness was
- *         reported, or the daemon did not detach), or -errno
+ * @return 0, -EINVAL, -EALREADY when the context is not open or readiness
+ *         or a failure was reported already, or -errno from the launcher
+ *         pipe
  */
 DCTX_EXPORT int dctx_notify_failure(struct dctx *ctx, int status, const char *msg);
 
@@ -589,11 +650,13 @@ DCTX_EXPORT int dctx_thread_join_now(struct dctx_thread *t);
 
 /**
  * close: release the pidfile (in the process that acquired it only: a
- * forked child never removes its parent's pidfile), then remove the
- * signal events and the shutdown timer, and mark the context closed.
- * Calling it again is a no-op.  Worker threads not joined yet are
- * detached.  A closed context cannot be opened again (see dctx_open());
- * dctx_free() it.
+ * forked child never removes its parent's pidfile); then, if the daemon
+ * never reported ready nor failed (dctx_set_manual_ready()), report the
+ * failure as dctx_notify_failure() does, with status 1 and dctx_errmsg()
+ * or "the daemon closed before it was ready"; then remove the signal
+ * events and the shutdown timer, and mark the context closed.  Calling it
+ * again is a no-op.  Worker threads not joined yet are detached.  A closed
+ * context cannot be opened again (see dctx_open()); dctx_free() it.
  *
  * The pidfile goes first, and every signal that was mapped (terminate,
  * callback or ignore) is then caught by a handler that does nothing, until

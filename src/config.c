@@ -41,6 +41,8 @@ dctx_new(void)
 	ctx->s6_fd = -1;
 	ctx->notify_fd = -1;
 	ctx->shutdown_ms = 30000;
+	ctx->start_ms = DCTX_START_TIMEOUT_DEFAULT;
+	ctx->saved_stderr = -1;
 	dctx__signals_default_map(ctx);
 	return ctx;
 }

@@ -53,6 +53,7 @@ struct dctx {
 	int notify_fd;      /* connected to $NOTIFY_SOCKET, or -1 */
 	int threads;
 	int shutdown_ms;
+	int start_ms;       /* the launcher's start timeout, 0: none */
 
 	/* The shutdown chain (shutdown.c). */
 	struct dctx_shutdown **steps;
@@ -81,6 +82,9 @@ struct dctx {
 	pid_t pid;          /* the process that opened it */
 	int detached;
 	int report_fd;      /* write end of the launcher pipe, or -1 */
+	int start_told;     /* readiness or a failure was reported */
+	int saved_stderr;   /* the caller's stderr, while a foreground
+			     * start can still fail, or -1 */
 	pid_t report_pid;   /* the process that may write to it */
 	pid_t base_pid;     /* the process whose kernel objects the base uses */
 	struct dctx_pidfile *pidfile;
@@ -120,6 +124,9 @@ int dctx__write_nosigpipe(int fd, const void *buf, size_t len);
 int dctx__notify_open(struct dctx *ctx);
 int dctx__notify(struct dctx *ctx, const char *msg);
 int dctx__ready(struct dctx *ctx);
+void dctx__notify_failed(struct dctx *ctx, int code, const char *msg);
+int dctx__start_failed(struct dctx *ctx, int status, int code,
+    const char *msg);
 
 /* process.c */
 int dctx__setup_process(struct dctx *ctx);

@@ -5,8 +5,17 @@
  * 14-15), so that the shell, an init script or systemd's Type=forking learn
  * the truth from the exit status.
  *
- * The wire format on the pipe is one message: 'R' (ready), or 'F', one byte
- * of exit status, and the error text up to a NUL byte or the end.
+ * The wire format on the pipe, in the order written:
+ *  - 'P', the daemon's pid in decimal, '\n': written by the daemon first
+ *    thing after the second fork, so that the launcher can watch the
+ *    process itself and not only the pipe (a child the daemon forks
+ *    before it is ready holds the pipe open after a crash);
+ *  - then one of: 'R' (ready), or 'F', one byte of exit status, and the
+ *    error text up to a NUL byte or the end.
+ * A middle process that fails writes only the 'F' message.  The launcher
+ * exits on 'R' or 'F'; on the end of file or the daemon's death without
+ * either, it reports that the daemon died; when the start timeout passes
+ * first (dctx_set_start_timeout()), it stops the daemon and says so.
  */
 #include "config.h"
 
@@ -17,9 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dctx-internal.h"
@@ -39,10 +51,11 @@ dctx__should_detach(const struct dctx *ctx)
 	/*
 	 * systemd Type=notify ($NOTIFY_SOCKET, connected and unset by now),
 	 * or s6 with a notification fd: the supervisor watches this very
-	 * process, which must not fork away.
+	 * process, which must not fork away.  A variable naming a socket
+	 * nobody listens on (a stale one, inherited from a shell) means no
+	 * supervisor waits: detach as from any shell.
 	 */
-	if (ctx->notify_fd >= 0 || getenv("NOTIFY_SOCKET") != NULL ||
-	    ctx->s6_fd >= 0)
+	if (ctx->notify_fd >= 0 || ctx->s6_fd >= 0)
 		return 0;
 	/*
 	 * inetd hands over a network socket on stdin.  A Unix socket or a
@@ -119,51 +132,241 @@ dctx__report(struct dctx *ctx, int status, const char *msg)
 	return rc;
 }
 
-/* The launcher's side: wait for the daemon's word, then exit. */
+DCTX_EXPORT int
+dctx_set_start_timeout(struct dctx *ctx, int ms)
+{
+	if (ctx->is_open)
+		return dctx__fail(ctx, DCTX_EOPEN, "start timeout");
+	if (ms < 0)
+		return dctx__fail(ctx, -EINVAL, "start timeout %d ms", ms);
+	ctx->start_ms = ms;
+	return 0;
+}
+
+/* How long the launcher gives a daemon it stopped to exit on SIGTERM. */
+#define STOP_GRACE_MS 5000
+
+/* What the launcher knows of the daemon. */
+struct watch {
+	int rfd;          /* the pipe's read end, non-blocking */
+	pid_t pid;        /* the daemon, once its 'P' message came */
+	int pidfd;        /* a pidfd for it, or -1 */
+	char buf[64 + sizeof(((struct dctx *)0)->errmsg)];
+	size_t got;
+	int eof;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A pidfd (Linux 5.3) names the process itself, so it cannot be fooled by
+ * a reused pid; glibc wraps it only since 2.36, hence syscall().
+ */
+static int
+pidfd_open_pid(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Signal the daemon: through its pidfd where there is one. */
+static void
+signal_daemon(const struct watch *w, int signo)
+{
+#ifdef SYS_pidfd_send_signal
+	if (w->pidfd >= 0 &&
+	    syscall(SYS_pidfd_send_signal, w->pidfd, signo, NULL, 0) == 0)
+		return;
+#endif
+	if (w->pid > 0)
+		kill(w->pid, signo);
+}
+
+/*
+ * Whether the daemon is gone.  It is not our child (the middle process
+ * was its parent), so without a pidfd all we can ask is whether the pid
+ * still names a live process; a zombie that nobody reaped yet counts as
+ * gone.
+ */
+static int
+daemon_gone(const struct watch *w)
+{
+	struct pollfd p = { w->pidfd, POLLIN, 0 };
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	if (w->pid <= 0)
+		return 0;
+	if (w->pidfd >= 0)
+		return poll(&p, 1, 0) == 1;
+	if (kill(w->pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)w->pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	paren = strrchr(buf, ')');
+	return paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/*
+ * Read what the pipe holds now, and act on the 'P' message.  Returns 1
+ * once an 'R' or a whole 'F' message is in w->buf.
+ */
+static int
+take(struct watch *w)
+{
+	ssize_t n;
+	char *nl;
+
+	for (;;) {
+		while (w->got > 0 && w->buf[0] == 'P' &&
+		    (nl = memchr(w->buf, '\n', w->got)) != NULL) {
+			size_t len = (size_t)(nl - w->buf) + 1;
+
+			w->pid = (pid_t)atol(w->buf + 1);
+			if (w->pid > 0 && w->pidfd < 0)
+				w->pidfd = pidfd_open_pid(w->pid);
+			memmove(w->buf, w->buf + len, w->got - len);
+			w->got -= len;
+		}
+		if (w->got >= 1 && w->buf[0] == 'R')
+			return 1;
+		if (w->got >= 2 && w->buf[0] == 'F' &&
+		    (memchr(w->buf + 2, '\0', w->got - 2) != NULL ||
+		    w->got == sizeof(w->buf) - 1))
+			return 1;
+		if (w->eof || w->got == sizeof(w->buf) - 1)
+			return 0;
+		n = read(w->rfd, w->buf + w->got, sizeof(w->buf) - 1 - w->got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 0; /* EAGAIN: nothing more for now */
+		if (n == 0)
+			w->eof = 1;
+		w->got += (size_t)n;
+	}
+}
+
+/* Wait up to ms (-1: for ever) for the daemon to go; 1 when it went. */
+static int
+wait_gone(const struct watch *w, int ms)
+{
+	struct pollfd p = { w->pidfd, POLLIN, 0 };
+	long long end = now_ms() + ms;
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+
+	while (!daemon_gone(w)) {
+		if (now_ms() >= end)
+			return 0;
+		if (w->pidfd >= 0)
+			poll(&p, 1, (int)(end - now_ms()));
+		else
+			nanosleep(&tick, NULL);
+	}
+	return 1;
+}
+
+/*
+ * The start timeout passed: stop the daemon as systemd stops a unit,
+ * SIGTERM, then SIGKILL after a grace period.
+ */
+static void
+stop_daemon(const struct watch *w)
+{
+	if (w->pid <= 0)
+		return;
+	signal_daemon(w, SIGTERM);
+	if (!wait_gone(w, STOP_GRACE_MS)) {
+		signal_daemon(w, SIGKILL);
+		wait_gone(w, STOP_GRACE_MS);
+	}
+}
+
+/* A failure the daemon could not report itself: say it, and clean up. */
+static void __attribute__((noreturn))
+launcher_fails(struct dctx *ctx, int code, const char *msg)
+{
+	if (ctx->pidfile_path != NULL)
+		dctx__pidfile_remove_stale(ctx->pidfile_path);
+	fprintf(stderr, "%s: %s\n", program_invocation_short_name, msg);
+	/* A supervisor waiting on $NOTIFY_SOCKET hears it too. */
+	dctx__notify_failed(ctx, code, msg);
+	_exit(1);
+}
+
+/*
+ * The launcher's side: wait for the daemon's word, its death, or the
+ * start timeout, then exit.  The daemon's own children may hold the pipe
+ * open long after it died, so its death is watched on its own, through a
+ * pidfd (or, on a kernel without them, by asking every 100 ms).
+ */
 static void __attribute__((noreturn))
 launcher(struct dctx *ctx, int rfd, pid_t child)
 {
-	char buf[3 + sizeof(ctx->errmsg)];
-	size_t got = 0;
-	int status = 1;
-	ssize_t n;
+	struct watch w = { rfd, 0, -1, { 0 }, 0, 0 };
+	long long deadline = ctx->start_ms > 0 ? now_ms() + ctx->start_ms : 0;
+	char msg[128 + sizeof(ctx->errmsg)];
+	int done = 0, status, wait_ms;
 
 	/* Our copy of the pidfile must not keep its lock alive. */
 	dctx__pidfile_forget(ctx->pidfile);
 	ctx->pidfile = NULL;
-	for (;;) {
-		n = read(rfd, buf + got, sizeof(buf) - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+	fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
+	while (!(done = take(&w)) && !w.eof) {
+		struct pollfd p[2] = { { rfd, POLLIN, 0 }, { w.pidfd, POLLIN, 0 } };
+
+		/* Gone: what it wrote before it died is in the pipe already. */
+		if (daemon_gone(&w)) {
+			done = take(&w);
 			break;
-		got += (size_t)n;
-		/*
-		 * Act on 'R' at once: a daemon's own children may hold the
-		 * pipe open, so the end of file can come much later.
-		 */
-		if (buf[0] == 'R' || got == sizeof(buf) - 1 ||
-		    memchr(buf, '\0', got) != NULL)
-			break;
+		}
+		wait_ms = -1;
+		if (deadline > 0) {
+			if (now_ms() >= deadline)
+				break;
+			wait_ms = (int)(deadline - now_ms());
+		}
+		if (w.pid > 0 && w.pidfd < 0 && (wait_ms < 0 || wait_ms > 100))
+			wait_ms = 100;
+		poll(p, w.pidfd >= 0 ? 2 : 1, wait_ms);
 	}
 	/* Reap the intermediate child, which exits after the second fork. */
 	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
 		;
-	if (got >= 1 && buf[0] == 'R')
+	if (done && w.buf[0] == 'R')
 		_exit(0);
-	if (got >= 2 && buf[0] == 'F') {
-		buf[got] = '\0';
-		status = (unsigned char)buf[1];
+	if (done) {
+		w.buf[w.got] = '\0';
+		status = (unsigned char)w.buf[1];
 		fprintf(stderr, "%s: %s\n", program_invocation_short_name,
-		    buf + 2);
-	} else {
-		/* Died without a word (a crash, a kill): say so, clean up. */
-		fprintf(stderr, "%s: %s\n", program_invocation_short_name,
-		    dctx_strerror(DCTX_EDAEMON));
-		if (ctx->pidfile_path != NULL)
-			dctx__pidfile_remove_stale(ctx->pidfile_path);
+		    w.buf + 2);
+		_exit(status ? status : 1);
 	}
-	_exit(status ? status : 1);
+	if (!w.eof && !daemon_gone(&w)) {
+		stop_daemon(&w);
+		snprintf(msg, sizeof(msg), "the daemon (pid %ld) was not ready "
+		    "within %d ms: stopped it", (long)w.pid, ctx->start_ms);
+		launcher_fails(ctx, -ETIMEDOUT, msg);
+	}
+	/* Died without a word (a crash, a kill): say so, clean up. */
+	launcher_fails(ctx, DCTX_EDAEMON, dctx_strerror(DCTX_EDAEMON));
 }
 
 /*
@@ -173,19 +376,21 @@ launcher(struct dctx *ctx, int rfd, pid_t child)
 static void __attribute__((noreturn))
 middle_fails(struct dctx *ctx, const char *what)
 {
-	dctx__fail(ctx, -errno, "%s", what);
+	int rc = dctx__fail(ctx, -errno, "%s", what);
+
 	if (ctx->pidfile != NULL) {
 		dctx__pidfile_adopt(ctx->pidfile);
 		dctx_pidfile_release(ctx->pidfile);
 		ctx->pidfile = NULL;
 	}
-	dctx__report(ctx, 1, ctx->errmsg);
+	dctx__start_failed(ctx, 1, rc, ctx->errmsg);
 	_exit(1);
 }
 
 int
 dctx__detach(struct dctx *ctx)
 {
+	char msg[32];
 	int fds[2];
 	pid_t pid;
 
@@ -218,5 +423,8 @@ dctx__detach(struct dctx *ctx)
 	ctx->report_pid = getpid();
 	if (ctx->pidfile != NULL)
 		dctx__pidfile_adopt(ctx->pidfile);
+	/* The launcher watches this process from now on (see the top). */
+	snprintf(msg, sizeof(msg), "P%ld\n", (long)getpid());
+	dctx__write_nosigpipe(ctx->report_fd, msg, strlen(msg));
 	return 0;
 }

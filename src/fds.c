@@ -141,8 +141,8 @@ int
 dctx__setup_fds(struct dctx *ctx)
 {
 	/* Preserved fds, pidfile and its directory, pipe, s6 and systemd
-	 * readiness, /dev/null, stdio. */
-	size_t max = ctx->npreserve + 9;
+	 * readiness, /dev/null, stdio, the caller's kept stderr. */
+	size_t max = ctx->npreserve + 10;
 	int *all, copies[3] = { -1, -1, -1 };
 	size_t n = 0, i;
 	int rc = 0, which;
@@ -162,6 +162,8 @@ dctx__setup_fds(struct dctx *ctx)
 	all[n++] = ctx->notify_fd;
 	if (ctx->devnull >= 0)
 		all[n++] = ctx->devnull;
+	if (ctx->saved_stderr >= 0)
+		all[n++] = ctx->saved_stderr;
 	for (which = 0; which < 3; which++)
 		if (ctx->stdio[which] >= 0)
 			all[n++] = ctx->stdio[which];

@@ -125,9 +125,42 @@ become_daemon(struct dctx *ctx)
 	return 0;
 }
 
-/* Undo what prepare() and become_daemon() made. */
+/*
+ * The caller's stderr, kept above 2 while a foreground start can still
+ * fail: the stdio step points fd 2 at /dev/null (or the configured file),
+ * and a failure after it (the privilege drop, the pid, the base) must
+ * still reach the operator, who under systemd's Type=simple or
+ * Type=notify would otherwise see only "exit 1".  A detached daemon needs
+ * no copy: its launcher prints the failure.
+ */
 static void
-unwind(struct dctx *ctx)
+stderr_keep(struct dctx *ctx)
+{
+	if (!ctx->detached)
+		ctx->saved_stderr = fcntl(2, F_DUPFD_CLOEXEC, 3);
+}
+
+/* Put the kept stderr back on fd 2 (restore 1) or just drop it. */
+static void
+stderr_done(struct dctx *ctx, int restore)
+{
+	if (ctx->saved_stderr < 0)
+		return;
+	if (restore)
+		dup2(ctx->saved_stderr, 2);
+	close(ctx->saved_stderr);
+	ctx->saved_stderr = -1;
+}
+
+/*
+ * A failed start: undo what prepare() and become_daemon() made, then tell
+ * the launcher and systemd.  The pidfile goes first: once told, the
+ * launcher exits, and whoever started it may start the daemon again at
+ * once and must not find our lock.  The notification socket is closed
+ * last, after systemd heard the failure on it.
+ */
+static int
+open_failed(struct dctx *ctx, int rc)
 {
 	if (ctx->base != NULL) {
 		event_base_free(ctx->base);
@@ -139,10 +172,13 @@ unwind(struct dctx *ctx)
 		close(ctx->devnull);
 		ctx->devnull = -1;
 	}
+	stderr_done(ctx, 1);
+	dctx__start_failed(ctx, 1, rc, ctx->errmsg);
 	if (ctx->notify_fd >= 0) {
 		close(ctx->notify_fd);
 		ctx->notify_fd = -1;
 	}
+	return rc;
 }
 
 DCTX_EXPORT int
@@ -161,30 +197,22 @@ dctx_open(struct dctx *ctx)
 	 */
 	if (ctx->closed)
 		return dctx__fail(ctx, DCTX_ECLOSED, "dctx_open after dctx_close");
-	if ((rc = prepare(ctx)) < 0) {
-		unwind(ctx);
-		return rc;
-	}
+	ctx->start_told = 0;
+	if ((rc = prepare(ctx)) < 0)
+		return open_failed(ctx, rc);
 	ctx->detached = dctx__should_detach(ctx);
-	if (ctx->detached && (rc = dctx__detach(ctx)) < 0) {
-		unwind(ctx);
-		return rc;
-	}
+	if (ctx->detached && (rc = dctx__detach(ctx)) < 0)
+		return open_failed(ctx, rc);
+	stderr_keep(ctx);
 	if ((rc = become_daemon(ctx)) < 0) {
-		if (ctx->detached) {
-			/*
-			 * Nobody but the launcher can hear us now.  Clean up
-			 * first: once told, the launcher exits, and whoever
-			 * started it may look for our pidfile at once.
-			 */
-			unwind(ctx);
-			dctx__report(ctx, 1, ctx->errmsg);
+		open_failed(ctx, rc);
+		/* Nobody but the launcher can hear a detached daemon now. */
+		if (ctx->detached)
 			_exit(1);
-		}
-		unwind(ctx);
 		dctx__signals_release();
 		return rc;
 	}
+	stderr_done(ctx, 0);
 	ctx->pid = getpid();
 	ctx->is_open = 1;
 	open_ctx = ctx;
@@ -205,14 +233,23 @@ dctx_notify_ready(struct dctx *ctx)
 	return dctx__ready(ctx);
 }
 
+/*
+ * The daemon is failing: release the pidfile, then report, for the same
+ * reason as a failed dctx_open() (see open_failed()).  A forked child
+ * speaks for nobody.
+ */
 DCTX_EXPORT int
 dctx_notify_failure(struct dctx *ctx, int status, const char *msg)
 {
 	if (status < 1 || status > 255 || msg == NULL)
 		return -EINVAL;
-	if (ctx->report_fd < 0)
+	if (!ctx->is_open || ctx->start_told)
 		return -EALREADY;
-	return dctx__report(ctx, status, msg);
+	if (ctx->pid != getpid())
+		return 0;
+	dctx_pidfile_release(ctx->pidfile);
+	ctx->pidfile = NULL;
+	return dctx__start_failed(ctx, status, 0, msg);
 }
 
 /*
@@ -247,9 +284,12 @@ dctx_close(struct dctx *ctx)
 	 */
 	rc = dctx_pidfile_release(ctx->pidfile);
 	ctx->pidfile = NULL;
-	/* A daemon that stops before it said it was ready has failed. */
-	if (ctx->report_fd >= 0)
-		dctx__report(ctx, 1, ctx->errmsg[0] ? ctx->errmsg :
+	/*
+	 * A daemon that stops before it said it was ready has failed; it
+	 * says so only now that the pidfile is free (see open_failed()).
+	 */
+	if (!forked && !ctx->start_told)
+		dctx__start_failed(ctx, 1, 0, ctx->errmsg[0] ? ctx->errmsg :
 		    "the daemon closed before it was ready");
 	/*
 	 * From here on the daemon's mapped signals are caught and dropped

@@ -34,20 +34,25 @@ dctx_set_notification_fd(struct dctx *ctx, int fd)
 	return 0;
 }
 
-int
-dctx__notify_open(struct dctx *ctx)
+/*
+ * Connect a datagram socket to the address $NOTIFY_SOCKET names: a path
+ * ("/...") or an abstract name ("@...").  systemd also knows "vsock:"
+ * addresses, for a service manager outside a virtual machine; a daemon
+ * inside one is rare, so that form is refused with -EAFNOSUPPORT and the
+ * caller treats it like any address it cannot reach.
+ */
+static int
+notify_connect(const char *path, int *out)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sun;
-	size_t len;
+	size_t len = strlen(path);
 	socklen_t salen;
-	int fd;
+	int fd, rc;
 
-	if (path == NULL || path[0] == '\0')
-		return 0;
-	len = strlen(path);
+	if (strncmp(path, "vsock", 5) == 0)
+		return -EAFNOSUPPORT;
 	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sun.sun_path))
-		return dctx__fail(ctx, -EINVAL, "NOTIFY_SOCKET '%s'", path);
+		return -EINVAL;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, path, len);
@@ -58,17 +63,37 @@ dctx__notify_open(struct dctx *ctx)
 	    (path[0] == '/'));
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return dctx__fail(ctx, -errno, "NOTIFY_SOCKET %s: socket", path);
+		return -errno;
 	if (connect(fd, (struct sockaddr *)&sun, salen) < 0) {
-		int rc = -errno;
+		rc = -errno;
 		close(fd);
-		return dctx__fail(ctx, rc, "NOTIFY_SOCKET %s", path);
+		return rc;
 	}
-	ctx->notify_fd = fd;
-	/*
-	 * The socket is ours now; programs the daemon runs must not take it
-	 * for theirs (sd_notify's unset_environment does the same).
-	 */
+	*out = fd;
+	return 0;
+}
+
+/*
+ * sd_notify(3) treats a socket it cannot reach as no reason to fail, and
+ * so do we: a variable left over in a shell that once ran a service (the
+ * usual way to meet one) names a socket nobody listens on.  The operator
+ * is told once, here, and the daemon goes on as if the variable were
+ * unset: no service manager waits, so DCTX_DETACH_AUTO detaches as it
+ * would from any shell.  Either way the variable is removed: it is not
+ * for the programs the daemon runs (sd_notify's unset_environment).
+ */
+int
+dctx__notify_open(struct dctx *ctx)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	int rc;
+
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	if ((rc = notify_connect(path, &ctx->notify_fd)) < 0)
+		fprintf(stderr, "%s: NOTIFY_SOCKET %s: %s; no service manager "
+		    "will be told\n", program_invocation_short_name, path,
+		    dctx_strerror(rc));
 	unsetenv("NOTIFY_SOCKET");
 	return 0;
 }
@@ -90,6 +115,7 @@ dctx__ready(struct dctx *ctx)
 	char msg[64];
 	int rc, nrc;
 
+	ctx->start_told = 1;
 	rc = dctx__report(ctx, 0, NULL);
 	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld", (long)getpid());
 	if ((nrc = dctx__notify(ctx, msg)) < 0 && rc == 0)
@@ -103,4 +129,71 @@ dctx__ready(struct dctx *ctx)
 		ctx->s6_fd = -1;
 	}
 	return rc;
+}
+
+/*
+ * The errno a failure gives systemd's ERRNO=, which must be an errno
+ * value (sd_notify(3)): our own codes are told as the nearest one, as
+ * FreeBSD's pidfile_open() says EEXIST for a pidfile somebody holds.
+ */
+static int
+errno_of(int code)
+{
+	switch (code) {
+	case DCTX_ERUNNING:	return EEXIST;
+	case DCTX_ENOUSER:	return ENOENT;
+	case DCTX_EPRIVS:	return EPERM;
+	case DCTX_ESIGNAL:	return EINVAL;
+	case DCTX_EOPEN:	return EALREADY;
+	case DCTX_EDAEMON:	return ECHILD;
+	default:		return code < 0 && code > -4096 ? -code : EIO;
+	}
+}
+
+/*
+ * Tell systemd that the start failed: "STATUS=" with the message (one
+ * line: a newline would begin another assignment) and "ERRNO=".  A
+ * failure before the socket was connected, or one in a process that
+ * never connected it, connects for this one datagram.  Nothing here can
+ * fail the caller: the failure it reports is what matters.
+ */
+void
+dctx__notify_failed(struct dctx *ctx, int code, const char *msg)
+{
+	char buf[64 + sizeof(ctx->errmsg)], *p;
+	const char *path;
+	int fd = ctx->notify_fd, own = 0;
+
+	if (fd < 0) {
+		path = getenv("NOTIFY_SOCKET");
+		if (path == NULL || path[0] == '\0' ||
+		    notify_connect(path, &fd) < 0)
+			return;
+		own = 1;
+	}
+	snprintf(buf, sizeof(buf), "STATUS=%.*s", (int)sizeof(ctx->errmsg),
+	    msg);
+	for (p = buf; *p != '\0'; p++)
+		if (*p == '\n')
+			*p = ' ';
+	snprintf(p, sizeof(buf) - (size_t)(p - buf), "\nERRNO=%d",
+	    errno_of(code));
+	(void)send(fd, buf, strlen(buf), MSG_NOSIGNAL);
+	if (own)
+		close(fd);
+}
+
+/*
+ * The start failed: tell the launcher (with its exit status) and systemd,
+ * once.  The caller has released the pidfile first, so that whoever
+ * learns of the failure and starts the daemon again finds it free.
+ */
+int
+dctx__start_failed(struct dctx *ctx, int status, int code, const char *msg)
+{
+	if (ctx->start_told)
+		return -EALREADY;
+	ctx->start_told = 1;
+	dctx__notify_failed(ctx, code, msg);
+	return dctx__report(ctx, status, msg);
 }

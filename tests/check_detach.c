@@ -197,6 +197,146 @@ START_TEST(a_failed_second_fork_leaves_nothing_behind)
 }
 END_TEST
 
+START_TEST(a_failure_frees_the_pidfile_before_the_launcher_hears_it)
+{
+	struct launch l;
+
+	/*
+	 * Removing the pidfile takes a second: a daemon that told its
+	 * launcher first would still hold the lock when the restart below
+	 * comes, and the restart would be refused as "already running".
+	 */
+	setenv("DCTX_HELPER_UNLINK_DELAY", "1000", 1);
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"),
+	    "--manual-ready", "cannot bind 127.0.0.1:1: Permission denied",
+	    "--exit-after-open", NULL);
+	unsetenv("DCTX_HELPER_UNLINK_DELAY");
+	ck_assert_int_eq(l.status, 3);
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), NULL);
+	ck_assert_msg(l.status == 0, "restart: status %d, stderr: %s",
+	    l.status, l.err);
+	ck_assert(tu_alive(tu_read_pidfile(tu_path("d.pid"))));
+}
+END_TEST
+
+START_TEST(a_daemon_closing_before_ready_frees_the_pidfile_first)
+{
+	struct launch l;
+
+	/* dctx_close() before readiness: the same rule as above. */
+	setenv("DCTX_HELPER_UNLINK_DELAY", "1000", 1);
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"),
+	    "--manual-ready", "never", "--exit-after-open", NULL);
+	unsetenv("DCTX_HELPER_UNLINK_DELAY");
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "closed before it was ready") != NULL,
+	    "stderr: %s", l.err);
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), NULL);
+	ck_assert_msg(l.status == 0, "restart: status %d, stderr: %s",
+	    l.status, l.err);
+	ck_assert(tu_alive(tu_read_pidfile(tu_path("d.pid"))));
+}
+END_TEST
+
+START_TEST(a_foreground_failure_after_the_stdio_step_reaches_stderr)
+{
+	struct tu_fd fds[64];
+	const char *line;
+	size_t n, i;
+	pid_t pid;
+
+	/*
+	 * The privilege drop fails after stdio pointed fd 2 at /dev/null:
+	 * the helper's message must still reach the stderr it started with,
+	 * as under systemd's Type=simple.
+	 */
+	setenv("DCTX_HELPER_FAIL_SETRESUID", "1", 1);
+	pid = tu_start_fg("--foreground", "--uid", "65534", "--gid", "65534",
+	    "--pidfile", tu_path("d.pid"), NULL);
+	unsetenv("DCTX_HELPER_FAIL_SETRESUID");
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 1);
+	line = tu_slurp(tu_path("fg.stderr"));
+	ck_assert_msg(strstr(line, "dctx-helper: setres") != NULL &&
+	    strstr(line, "(65534): Operation not permitted") != NULL,
+	    "stderr: '%s'", line);
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+
+	/* A start that succeeds keeps no copy of that stderr open. */
+	pid = tu_start_fg("--foreground", "--stdout", tu_path("out"), NULL);
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
+	n = tu_fds(pid, fds, 64);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(fds[i].fd <= 2 ||
+		    strstr(fds[i].target, "fg.stderr") == NULL,
+		    "fd %d is the caller's stderr", fds[i].fd);
+	tu_stop_cleanly(pid);
+}
+END_TEST
+
+START_TEST(a_child_holding_the_pipe_does_not_hide_a_crash)
+{
+	struct launch l;
+	const char *out;
+	pid_t holder;
+
+	/*
+	 * The daemon forks a child that sleeps 15 s with the pipe open, then
+	 * crashes.  The launcher must report the crash while that child still
+	 * lives, not when it lets go of the pipe.
+	 */
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), "--fork-holder", "15000", "--manual-ready", "crash",
+	    NULL);
+	out = strstr(tu_slurp(tu_path("out")), "holder pid ");
+	ck_assert_ptr_nonnull(out);
+	holder = (pid_t)atol(out + strlen("holder pid "));
+	tu_track(holder);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "exited before it was ready") != NULL,
+	    "stderr: %s", l.err);
+	ck_assert_msg(tu_alive(holder), "the launcher waited for the holder");
+}
+END_TEST
+
+START_TEST(a_daemon_never_ready_is_stopped_at_the_start_timeout)
+{
+	struct launch l;
+
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), "--manual-ready", "never", "--start-timeout", "500",
+	    NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "was not ready within 500 ms: stopped it")
+	    != NULL, "stderr: %s", l.err);
+	/* SIGTERM first: the daemon ran its shutdown and exited cleanly. */
+	ck_assert(tu_wait_file_contains(tu_path("out"), "stopped 0", 3000));
+	ck_assert(tu_no_children(3000));
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
+START_TEST(a_daemon_ignoring_sigterm_is_killed_after_the_grace)
+{
+	struct launch l;
+
+	/*
+	 * SIGTERM ignored: SIGKILL after the grace period; the launcher
+	 * removes the pidfile the killed daemon left.  The mapped SIGUSR1
+	 * keeps the loop running once SIGTERM's event is gone.
+	 */
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), "--ignore-later", "15", "--signal", "10",
+	    "--manual-ready", "never",
+	    "--start-timeout", "300", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "was not ready within 300 ms: stopped it")
+	    != NULL, "stderr: %s", l.err);
+	ck_assert(strstr(tu_slurp(tu_path("out")), "stopped") == NULL);
+	ck_assert(tu_no_children(3000));
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
 static Suite *
 detach_suite(void)
 {
@@ -214,6 +354,12 @@ detach_suite(void)
 	tcase_add_test(tc, manual_failure_reaches_the_launcher);
 	tcase_add_test(tc, a_daemon_that_dies_before_ready_fails_the_launcher);
 	tcase_add_test(tc, a_failed_second_fork_leaves_nothing_behind);
+	tcase_add_test(tc, a_failure_frees_the_pidfile_before_the_launcher_hears_it);
+	tcase_add_test(tc, a_daemon_closing_before_ready_frees_the_pidfile_first);
+	tcase_add_test(tc, a_foreground_failure_after_the_stdio_step_reaches_stderr);
+	tcase_add_test(tc, a_child_holding_the_pipe_does_not_hide_a_crash);
+	tcase_add_test(tc, a_daemon_never_ready_is_stopped_at_the_start_timeout);
+	tcase_add_test(tc, a_daemon_ignoring_sigterm_is_killed_after_the_grace);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -76,15 +76,124 @@ START_TEST(systemd_hears_ready_with_mainpid_then_stopping)
 }
 END_TEST
 
-START_TEST(a_bad_notify_socket_is_reported)
+static int
+count(const char *hay, const char *needle)
 {
+	int n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+START_TEST(a_stale_notify_socket_warns_once_and_detaches)
+{
+	const char *addr = _i == 0 ? tu_path("nobody-listens") : "vsock:2:9999";
+	char want[600];
+	struct launch l;
+	pid_t pid;
+
+	/*
+	 * A variable left in a shell that once ran a service: sd_notify(3)
+	 * would not fail for it, nor do we.  Nobody waits on it, so the
+	 * automatic choice detaches as from any shell.
+	 */
+	setenv("NOTIFY_SOCKET", addr, 1);
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--stdout", tu_path("out"),
+	    NULL);
+	unsetenv("NOTIFY_SOCKET");
+	ck_assert_msg(l.status == 0, "status %d, stderr: %s", l.status, l.err);
+	snprintf(want, sizeof(want), "NOTIFY_SOCKET %s: ", addr);
+	ck_assert_msg(count(l.err, want) == 1, "stderr: %s", l.err);
+	pid = tu_read_pidfile(tu_path("d.pid"));
+	ck_assert(tu_alive(pid));
+	ck_assert_int_ne(getsid(pid), getsid(0));
+	ck_assert(tu_wait_file_contains(tu_path("out"), "NOTIFY_SOCKET=unset",
+	    3000));
+}
+END_TEST
+
+/* Whether a datagram is "STATUS=<has text>\nERRNO=<errno>". */
+static void
+assert_failure_datagram(const char *got, const char *text, int errnum)
+{
+	char tail[32];
+	size_t len = strlen(got);
+
+	snprintf(tail, sizeof(tail), "\nERRNO=%d", errnum);
+	ck_assert_msg(strncmp(got, "STATUS=", 7) == 0 &&
+	    strstr(got, text) != NULL && len > strlen(tail) &&
+	    strcmp(got + len - strlen(tail), tail) == 0 &&
+	    strchr(got, '\n') == got + len - strlen(tail),
+	    "datagram: '%s'", got);
+}
+
+START_TEST(a_failed_start_tells_systemd_status_and_errno)
+{
+	char missing[512];
+	pid_t pid;
+	int fd;
+
+	snprintf(missing, sizeof(missing), "chdir(%s): No such file or "
+	    "directory", tu_path("missing"));
+	fd = notify_socket(tu_path("notify"), 0);
+	switch (_i) {
+	case 0:	/* A step of dctx_open() after the socket was connected. */
+		pid = tu_start_fg("--pidfile", tu_path("d.pid"), "--workdir",
+		    tu_path("missing"), NULL);
+		assert_failure_datagram(receive(fd, 3000), missing, 2);
+		break;
+	case 1:	/* One before it would be connected. */
+		pid = tu_start_fg("--pidfile", tu_path("d.pid"), "--user",
+		    "no-such-user-dctx", NULL);
+		assert_failure_datagram(receive(fd, 3000), "no-such-user-dctx",
+		    2);
+		break;
+	case 2:	/* dctx_notify_failure() in the foreground. */
+		pid = tu_start_fg("--pidfile", tu_path("d.pid"),
+		    "--manual-ready", "cannot bind 127.0.0.1:1: Permission "
+		    "denied", "--exit-after-open", NULL);
+		assert_failure_datagram(receive(fd, 3000),
+		    "STATUS=cannot bind 127.0.0.1:1: Permission denied", 5);
+		break;
+	default: /* A daemon that detached anyway, after the fork. */
+		pid = tu_start_fg("--detach", "--pidfile", tu_path("d.pid"),
+		    "--workdir", tu_path("missing"), NULL);
+		assert_failure_datagram(receive(fd, 3000), missing, 2);
+		break;
+	}
+	/* The helper ends 0 after its own dctx_notify_failure(). */
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), _i == 2 ? 0 : 1);
+	/* Said once: nothing else follows. */
+	ck_assert_str_eq(receive(fd, 200), "");
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(start_stop_daemon_fails_at_once_with_the_daemons_reason)
+{
+	const char *ssd = access("/sbin/start-stop-daemon", X_OK) == 0 ?
+	    "/sbin/start-stop-daemon" : "/usr/sbin/start-stop-daemon";
 	struct launch l;
 
-	setenv("NOTIFY_SOCKET", tu_path("nobody-listens"), 1);
-	tu_launch(&l, "--pidfile", tu_path("d.pid"), NULL);
-	ck_assert_int_eq(l.status, 1);
-	ck_assert_msg(strstr(l.err, "nobody-listens: No such file or directory")
-	    != NULL, "stderr: %s", l.err);
+	/*
+	 * dpkg's start-stop-daemon makes its own NOTIFY_SOCKET; the failing
+	 * daemon's ERRNO= ends its wait at once with the daemon's reason,
+	 * instead of "timed out waiting for a notification" after 8 s.
+	 */
+	unsetenv("NOTIFY_SOCKET");
+	tu_program = ssd;
+	tu_launch(&l, "--start", "--background", "--notify-await",
+	    "--notify-timeout", "8", "--exec", HELPER_PATH, "--", "--pidfile",
+	    tu_path("d.pid"), "--workdir", tu_path("missing"), NULL);
+	tu_program = HELPER_PATH;
+	ck_assert_int_ne(l.status, 0);
+	ck_assert_msg(strstr(l.err, "timed out") == NULL &&
+	    strstr(l.err, "No such file or directory") != NULL,
+	    "stderr: %s", l.err);
 	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
 }
 END_TEST
@@ -148,7 +257,9 @@ readiness_suite(void)
 	TCase *tc = tu_tcase("readiness");
 
 	tcase_add_loop_test(tc, systemd_hears_ready_with_mainpid_then_stopping, 0, 2);
-	tcase_add_test(tc, a_bad_notify_socket_is_reported);
+	tcase_add_loop_test(tc, a_stale_notify_socket_warns_once_and_detaches, 0, 2);
+	tcase_add_loop_test(tc, a_failed_start_tells_systemd_status_and_errno, 0, 4);
+	tcase_add_test(tc, start_stop_daemon_fails_at_once_with_the_daemons_reason);
 	tcase_add_test(tc, s6_reads_one_newline_then_end_of_file);
 	tcase_add_test(tc, s6_without_detach_stays_in_front_and_survives_a_closed_reader);
 	suite_add_tcase(s, tc);

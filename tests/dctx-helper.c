@@ -244,6 +244,45 @@ event_base_new_with_config(const struct event_config *cfg)
 	return real_new(cfg);
 }
 
+/*
+ * unlinkat() as libdctx sees it: with DCTX_HELPER_UNLINK_DELAY=MS, removing
+ * the pidfile takes that long, which widens the window between a report
+ * and a release made in the wrong order.
+ */
+int
+unlinkat(int dirfd, const char *path, int flags)
+{
+	static int (*real_unlinkat)(int, const char *, int);
+	const char *delay = getenv("DCTX_HELPER_UNLINK_DELAY");
+
+	if (real_unlinkat == NULL)
+		real_unlinkat = (int (*)(int, const char *, int))dlsym(RTLD_NEXT,
+		    "unlinkat");
+	if (delay != NULL)
+		usleep((useconds_t)atoi(delay) * 1000);
+	return real_unlinkat(dirfd, path, flags);
+}
+
+/*
+ * setresuid() as libdctx sees it: with DCTX_HELPER_FAIL_SETRESUID set, it
+ * fails with EPERM, as it would under a seccomp profile or without
+ * CAP_SETUID, after the stdio step has pointed stderr elsewhere.
+ */
+int
+setresuid(uid_t r, uid_t e, uid_t s)
+{
+	static int (*real_setresuid)(uid_t, uid_t, uid_t);
+
+	if (real_setresuid == NULL)
+		real_setresuid = (int (*)(uid_t, uid_t, uid_t))dlsym(RTLD_NEXT,
+		    "setresuid");
+	if (getenv("DCTX_HELPER_FAIL_SETRESUID") != NULL) {
+		errno = EPERM;
+		return -1;
+	}
+	return real_setresuid(r, e, s);
+}
+
 /* Remap a signal every millisecond, between a callback and ignore. */
 static void
 churn(evutil_socket_t fd, short what, void *arg)
@@ -332,6 +371,8 @@ main(int argc, char **argv)
 		{ "retry-gid", required_argument, NULL, 'J' },
 		{ "ignore", required_argument, NULL, 'I' },
 		{ "terminate-on", required_argument, NULL, 't' },
+		{ "fork-holder", required_argument, NULL, 'h' },
+		{ "start-timeout", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -342,6 +383,7 @@ main(int argc, char **argv)
 	int thread_before = 0, try_regain = 0, reopen = 0;
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
+	int holder_ms = 0;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
 
@@ -385,6 +427,8 @@ main(int argc, char **argv)
 		case 'O': reopen = 1; break;
 		case 'j': retry_pidfile = optarg; break;
 		case 'J': retry_gid = atol(optarg); break;
+		case 'h': holder_ms = atoi(optarg); break;
+		case 'W': rc = dctx_set_start_timeout(ctx, atoi(optarg)); break;
 		case 'Z':
 			churn_signo = atoi(optarg);
 			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
@@ -489,6 +533,15 @@ main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		say("child %ld exited\n", (long)pid);
 	}
+	/* A child forked before the daemon is ready: it holds the pipe. */
+	if (holder_ms > 0) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			usleep((useconds_t)holder_ms * 1000);
+			_exit(0);
+		}
+		say("holder pid %ld\n", (long)pid);
+	}
 	if (churn_signo != 0) {
 		struct timeval ms = { 0, 1000 };
 		churn_ev = event_new(dctx_base(ctx), -1, EV_PERSIST, churn,
@@ -502,6 +555,8 @@ main(int argc, char **argv)
 			dctx_notify_ready(ctx);
 		else if (strcmp(manual, "crash") == 0)
 			abort();
+		else if (strcmp(manual, "never") == 0)
+			; /* a daemon that never becomes ready */
 		else
 			dctx_notify_failure(ctx, 3, manual);
 	}
