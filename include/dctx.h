@@ -534,7 +534,9 @@ DCTX_EXPORT int dctx_close(struct dctx *ctx);
 
 /**
  * What failed last, in words, naming the input: for example
- * "chdir(/srv/missing): No such file or directory".
+ * "chdir(/srv/missing): No such file or directory".  The message has room
+ * for 511 bytes; a longer input loses its middle to "..." (its head and
+ * its tail stay), and the reason after the last ": " is always whole.
  *
  * @param ctx the context
  * @return a message; "" when nothing failed
