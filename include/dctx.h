@@ -674,7 +674,9 @@ DCTX_EXPORT int dctx_close(struct dctx *ctx);
 
 /**
  * What failed last, in words, naming the input: for example
- * "chdir(/srv/missing): No such file or directory".
+ * "chdir(/srv/missing): No such file or directory".  The message has room
+ * for 511 bytes; a longer input loses its middle to "..." (its head and
+ * its tail stay), and the reason after the last ": " is always whole.
  *
  * @param ctx the context
  * @return a message; "" when nothing failed
@@ -693,14 +695,20 @@ DCTX_EXPORT const char *dctx_strerror(int code);
  * PidFile.acquire: create path (mode 0644 whatever the umask, never through
  * a symbolic link), take an exclusive lock on it, then write the pid.  The
  * lock lives as long as the descriptor, which is kept, and survives fork; a
- * file left by a dead daemon carries no lock and is taken over.
+ * file left by a dead daemon carries no lock and is taken over, emptied at
+ * once and keeping its mode.  A file found at the path is taken over only
+ * if it is a regular file with one link (a hard link to another file would
+ * have that file overwritten) and owned by the effective user (another
+ * user could rewrite the pid that tools signal); otherwise it is refused
+ * and left exactly as it was.
  *
  * @param out receives the pidfile; untouched on failure
  * @param path the file's path
  * @return 0, DCTX_ERUNNING when another process holds the lock (see
  *         dctx_pidfile_holder()), -ELOOP for a symbolic link, -EISDIR or
- *         -EINVAL for something that is not a regular file, -errno
- *         otherwise
+ *         -EINVAL for something that is not a regular file, -EMLINK for a
+ *         file with more than one hard link, -EPERM for a file owned by
+ *         another user, -errno otherwise
  */
 DCTX_EXPORT int dctx_pidfile_acquire(struct dctx_pidfile **out, const char *path);
 
@@ -717,14 +725,21 @@ DCTX_EXPORT int dctx_pidfile_release(struct dctx_pidfile *pf);
 
 /**
  * Who holds the lock on a pidfile: the way a "status" or "stop" command
- * finds a running daemon.
+ * finds a running daemon.  The pid comes apart from the error, so that a
+ * caller who signals *pid never signals an error code (kill(-1, ...) is
+ * every process).  A pid is read only if the file holds a decimal number
+ * below the kernel's pid_max, ended by a newline or the end of the file;
+ * anything else counts as no pid.
  *
  * @param path the pidfile's path
- * @return the holder's pid; 0 when nobody holds the lock (or the file does
- *         not exist); DCTX_ERUNNING when it is held but names no pid yet;
- *         -errno when it cannot be opened
+ * @param pid receives the holder's pid, or 0; never negative
+ * @return 0 with *pid the holder, or with *pid 0 when nobody holds the
+ *         lock or there is no file; DCTX_ERUNNING (*pid 0) when the lock
+ *         is held but no valid pid is written yet; -errno (*pid 0) when the
+ *         file cannot be opened (-ELOOP for a symbolic link), -EINVAL when
+ *         path or pid is NULL
  */
-DCTX_EXPORT pid_t dctx_pidfile_holder(const char *path);
+DCTX_EXPORT int dctx_pidfile_holder(const char *path, pid_t *pid);
 
 #ifdef __cplusplus
 }

@@ -75,19 +75,88 @@ dctx_free(struct dctx *ctx)
 	free(ctx);
 }
 
+/* Whether c is the second, third or fourth byte of a UTF-8 sequence. */
+static int
+utf8_continuation(char c)
+{
+	return ((unsigned char)c & 0xc0) == 0x80;
+}
+
+/*
+ * Write "what: reason" into buf, where what is made from fmt.  A message
+ * must say why something failed, and the input in what (a path, a user
+ * name) can be longer than buf: then what loses its middle, which becomes
+ * "...", so that its head (the step) and its tail (the file name) stay,
+ * and the reason always stays whole.  Cuts never split a UTF-8 sequence.
+ */
+static void __attribute__((format(printf, 4, 0)))
+verrfmt(char *buf, size_t len, const char *reason, const char *fmt,
+    va_list ap)
+{
+	char small[512], *what = small;
+	size_t wlen, rlen = strlen(reason), room, head, tail;
+	va_list copy;
+	int n;
+
+	if (len == 0)
+		return;
+	va_copy(copy, ap);
+	n = vsnprintf(small, sizeof(small), fmt, copy);
+	va_end(copy);
+	if (n < 0) {
+		small[0] = '\0';
+	} else if ((size_t)n >= sizeof(small)) {
+		/* Without memory, only the head of what is known. */
+		if ((what = malloc((size_t)n + 1)) != NULL)
+			vsnprintf(what, (size_t)n + 1, fmt, ap);
+		else
+			what = small;
+	}
+	wlen = strlen(what);
+	if (wlen + 2 + rlen < len) {
+		snprintf(buf, len, "%s: %s", what, reason);
+		goto out;
+	}
+	if (len < 2 + rlen + 3 + 2) {
+		/* Not even room for "a...b: ": the reason is all we say. */
+		snprintf(buf, len, "%s", reason);
+		goto out;
+	}
+	room = len - 1 - 2 - rlen - 3;
+	head = (room + 1) / 2;
+	tail = room - head;
+	while (head > 0 && utf8_continuation(what[head]))
+		head--;
+	while (tail > 0 && utf8_continuation(what[wlen - tail]))
+		tail--;
+	snprintf(buf, len, "%.*s...%s: %s", (int)head, what,
+	    what + wlen - tail, reason);
+out:
+	if (what != small)
+		free(what);
+}
+
+void
+dctx__errfmt(char *buf, size_t len, const char *reason, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	verrfmt(buf, len, reason, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
 int
 dctx__fail(struct dctx *ctx, int code, const char *fmt, ...)
 {
 	int saved = errno;
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+	verrfmt(ctx->errmsg, sizeof(ctx->errmsg), dctx_strerror(code), fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(ctx->errmsg))
-		snprintf(ctx->errmsg + n, sizeof(ctx->errmsg) - (size_t)n,
-		    ": %s", dctx_strerror(code));
 	errno = saved;
 	return code;
 }

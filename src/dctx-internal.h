@@ -102,6 +102,8 @@ enum { DCTX__CHAIN_IDLE = 0, DCTX__CHAIN_RUNNING, DCTX__CHAIN_FINISHED };
 /* config.c */
 int dctx__fail(struct dctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void dctx__errfmt(char *buf, size_t len, const char *reason,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* pidfile.c */
 int dctx__pidfile_open(struct dctx_pidfile **out, const char *path,

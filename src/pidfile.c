@@ -1,16 +1,20 @@
 /*
  * The pidfile, done as FreeBSD's pidfile(3) does it: open without
  * truncating, take a non-blocking exclusive flock(), check that the path
- * still names the locked inode, and only then write.  The descriptor stays
- * open for the daemon's life, so the kernel drops the lock when the daemon
- * dies and a file left behind is harmless.  flock() belongs to the open file
- * description, so the lock survives fork (POSIX record locks would not).
+ * still names the locked inode, and only then write.  A file found at the
+ * path is taken over only when it is ours alone (one link, our owner).
+ * The descriptor stays open for the daemon's life, so the kernel drops the
+ * lock when the daemon dies and a file left behind is harmless.  flock()
+ * belongs to the open file description, so the lock survives fork (POSIX
+ * record locks would not).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,20 +60,48 @@ out:
 	return rc;
 }
 
-/* Read the pid a pidfile holds; 0 when it holds none (yet). */
+/* The kernel's pid_max: every pid is below it. */
+static long
+pid_max(void)
+{
+	char buf[24];
+	long max = INT_MAX;
+	int fd = open("/proc/sys/kernel/pid_max", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return max;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		max = strtol(buf, NULL, 10);
+	}
+	return max > 0 ? max : INT_MAX;
+}
+
+/*
+ * Read the pid a pidfile holds; 0 when it holds none (yet).  A pid is
+ * digits, then a newline (bytes after it are a longer pid being replaced,
+ * see dctx__pidfile_write()) or the end, and a value below pid_max: what
+ * does not fit is no pid, and must not be cut down to one (4294967297 as
+ * a pid_t is 1), since the tools that read it send signals to it.
+ */
 static pid_t
 read_pid(int fd)
 {
 	char buf[32];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	char *end;
-	long pid;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0), i;
+	long long pid = 0; /* INT_MAX * 10 + 9 fits, even where long is 32 bits */
 
-	if (n <= 0)
+	for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		pid = pid * 10 + (buf[i] - '0');
+		if (pid > INT_MAX)
+			return 0;
+	}
+	if (i == 0 || (i < n && buf[i] != '\n'))
 		return 0;
-	buf[n] = '\0';
-	pid = strtol(buf, &end, 10);
-	if (end == buf || (*end != '\n' && *end != '\0') || pid <= 0)
+	if (pid <= 0 || pid >= pid_max())
 		return 0;
 	return (pid_t)pid;
 }
@@ -111,30 +143,95 @@ lock_now(int fd)
 	return DCTX_ERUNNING;
 }
 
-/* Open and lock name in dirfd; *holder gets the pid of a running holder. */
+/*
+ * Open name in dirfd for writing, never through a symbolic link: create
+ * it (*created = 1) or, where a file is there already, open that one.
+ * O_EXCL tells the two cases apart, so that only a file of our own making
+ * is given our mode; a name removed between the two opens is tried again.
+ */
 static int
-open_locked(int dirfd, const char *name, int *out, pid_t *holder)
+open_file(int dirfd, const char *name, int *created)
+{
+	int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+	int fd, tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		fd = openat(dirfd, name, flags | O_CREAT | O_EXCL, 0644);
+		if (fd >= 0) {
+			*created = 1;
+			return fd;
+		}
+		if (errno != EEXIST)
+			return -errno;
+		fd = openat(dirfd, name, flags);
+		if (fd >= 0) {
+			*created = 0;
+			return fd;
+		}
+		if (errno != ENOENT)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Whether a file found at the path may be taken over.  O_NOFOLLOW stops
+ * only a final symbolic link: a hard link to another file (a root-only
+ * one, say) would have that file emptied and given our pid, and a file
+ * another user made beforehand stays theirs to rewrite, so that they
+ * choose the pid a "stop" script signals.  Both are refused before the
+ * file is locked or changed in any way; why says which it was.
+ */
+static int
+may_take_over(const struct stat *st, char *why, size_t whylen)
+{
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, whylen, "not a regular file");
+		return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	}
+	if (st->st_nlink > 1) {
+		snprintf(why, whylen, "has %ju hard links",
+		    (uintmax_t)st->st_nlink);
+		return -EMLINK;
+	}
+	if (st->st_uid != geteuid()) {
+		snprintf(why, whylen, "owned by uid %ju, not by us",
+		    (uintmax_t)st->st_uid);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Open and lock name in dirfd.  *created says whether we made the file;
+ * on failure, why may say more than the code does (a holder's pid, why a
+ * file was refused).
+ */
+static int
+open_locked(int dirfd, const char *name, int *out, int *created, char *why,
+    size_t whylen)
 {
 	struct stat fst, pst;
+	pid_t holder;
 	int fd, tries, rc;
 
 	for (tries = 0; tries < 8; tries++) {
-		fd = openat(dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC |
-		    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
-		if (fd < 0)
-			return -errno;
+		if ((fd = open_file(dirfd, name, created)) < 0)
+			return fd;
 		if (fstat(fd, &fst) < 0) {
 			rc = -errno;
 			close(fd);
 			return rc;
 		}
-		if (!S_ISREG(fst.st_mode)) {
+		if (!*created && (rc = may_take_over(&fst, why, whylen)) < 0) {
 			close(fd);
-			return S_ISDIR(fst.st_mode) ? -EISDIR : -EINVAL;
+			return rc;
 		}
 		if ((rc = lock_now(fd)) < 0) {
-			if (rc == DCTX_ERUNNING)
-				*holder = read_holder_pid(fd);
+			if (rc == DCTX_ERUNNING &&
+			    (holder = read_holder_pid(fd)) > 0)
+				snprintf(why, whylen,
+				    "already running (pid %ld)", (long)holder);
 			close(fd);
 			return rc;
 		}
@@ -148,8 +245,11 @@ open_locked(int dirfd, const char *name, int *out, pid_t *holder)
 			 * A stale file names a dead daemon, or by now an
 			 * unrelated process: empty it at once, as FreeBSD
 			 * does, so that nobody reads that pid while we start.
+			 * Its size is the one after the lock (pst is the
+			 * same inode): a holder may have written its pid
+			 * and died between our fstat and our lock.
 			 */
-			if (fst.st_size > 0 && ftruncate(fd, 0) < 0) {
+			if (pst.st_size > 0 && ftruncate(fd, 0) < 0) {
 				rc = -errno;
 				close(fd);
 				return rc;
@@ -167,8 +267,8 @@ dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
     char *err, size_t errlen)
 {
 	struct dctx_pidfile *pf;
-	pid_t holder = 0;
-	int rc;
+	char why[64] = "";
+	int rc, created = 0;
 
 	if ((pf = calloc(1, sizeof(*pf))) == NULL)
 		return -ENOMEM;
@@ -178,26 +278,26 @@ dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
 		return -ENOMEM;
 	}
 	if ((rc = open_parent(path, &pf->dirfd, &pf->name)) < 0) {
-		snprintf(err, errlen, "pidfile %s: %s", path, dctx_strerror(rc));
+		dctx__errfmt(err, errlen, dctx_strerror(rc), "pidfile %s", path);
 		goto fail;
 	}
-	rc = open_locked(pf->dirfd, pf->name, &pf->fd, &holder);
-	if (rc == DCTX_ERUNNING && holder > 0)
-		snprintf(err, errlen, "pidfile %s: already running (pid %ld)",
-		    path, (long)holder);
-	else if (rc == -ELOOP)
-		snprintf(err, errlen, "pidfile %s: is a symbolic link", path);
-	else if (rc == -EINVAL)
-		snprintf(err, errlen, "pidfile %s: not a regular file", path);
-	else if (rc < 0)
-		snprintf(err, errlen, "pidfile %s: %s", path, dctx_strerror(rc));
-	if (rc < 0)
+	rc = open_locked(pf->dirfd, pf->name, &pf->fd, &created, why,
+	    sizeof(why));
+	if (rc == -ELOOP && why[0] == '\0')
+		snprintf(why, sizeof(why), "is a symbolic link");
+	if (rc < 0) {
+		dctx__errfmt(err, errlen, why[0] ? why : dctx_strerror(rc),
+		    "pidfile %s", path);
 		goto fail_dir;
-	/* 0644 whatever the umask: others read it to find the daemon. */
-	if (fchmod(pf->fd, 0644) < 0) {
+	}
+	/*
+	 * 0644 whatever the umask: others read it to find the daemon.  Only
+	 * a file we created: one that was there keeps the mode it was given.
+	 */
+	if (created && fchmod(pf->fd, 0644) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "pidfile %s: fchmod: %s", path,
-		    strerror(errno));
+		dctx__errfmt(err, errlen, strerror(-rc), "pidfile %s: fchmod",
+		    path);
 		goto fail_locked;
 	}
 	pf->owner = getpid();
@@ -233,8 +333,8 @@ dctx__pidfile_write(struct dctx_pidfile *pf, char *err, size_t errlen)
 	 */
 	if (pwrite(pf->fd, buf, (size_t)n, 0) != n || ftruncate(pf->fd, n) < 0) {
 		int rc = errno ? -errno : -EIO;
-		snprintf(err, errlen, "pidfile %s: write: %s", pf->path,
-		    strerror(-rc));
+		dctx__errfmt(err, errlen, strerror(-rc), "pidfile %s: write",
+		    pf->path);
 		return rc;
 	}
 	return 0;
@@ -323,12 +423,16 @@ dctx__pidfile_forget(struct dctx_pidfile *pf)
  * The launcher's cleanup when the daemon died without a word: the file is
  * removed only if nobody holds its lock any more.  A dying process drops
  * its files in no promised order, so the end of file on the launcher pipe
- * can come a moment before the lock goes: retry for up to a second.
+ * can come a moment before the lock goes: retry for up to a second.  As
+ * in open_locked(), the lock only speaks for the inode we opened: by the
+ * time we have it, the path may name a newer instance's live file, which
+ * must stay.
  */
 void
 dctx__pidfile_remove_stale(const char *path)
 {
 	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	struct stat fst, pst;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	int i;
 
@@ -336,7 +440,11 @@ dctx__pidfile_remove_stale(const char *path)
 		return;
 	for (i = 0; i < 200; i++) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			unlink(path);
+			if (fstat(fd, &fst) == 0 &&
+			    lstat(path, &pst) == 0 &&
+			    fst.st_dev == pst.st_dev &&
+			    fst.st_ino == pst.st_ino)
+				unlink(path);
 			break;
 		}
 		nanosleep(&ts, NULL);
@@ -388,19 +496,29 @@ dctx_pidfile_release(struct dctx_pidfile *pf)
 	return rc;
 }
 
-DCTX_EXPORT pid_t
-dctx_pidfile_holder(const char *path)
+DCTX_EXPORT int
+dctx_pidfile_holder(const char *path, pid_t *pid)
 {
-	pid_t pid;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	pid_t found;
+	int fd, rc;
 
+	if (pid == NULL)
+		return -EINVAL;
+	*pid = 0;
+	if (path == NULL || path[0] == '\0')
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
 		close(fd);
 		return 0;
 	}
-	pid = read_holder_pid(fd);
+	rc = errno == EWOULDBLOCK ? DCTX_ERUNNING : -errno;
+	if (rc == DCTX_ERUNNING && (found = read_holder_pid(fd)) > 0) {
+		*pid = found;
+		rc = 0;
+	}
 	close(fd);
-	return pid > 0 ? pid : DCTX_ERUNNING;
+	return rc;
 }

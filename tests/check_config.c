@@ -115,6 +115,41 @@ START_TEST(setters_after_open_are_refused)
 }
 END_TEST
 
+START_TEST(a_long_input_keeps_the_reason)
+{
+	const char *tail = "File name too long\n";
+	char name[301], path[1024], rel[700];
+	struct dctx *ctx = dctx_new();
+	struct launch l;
+	const char *msg;
+	size_t n;
+
+	/* Refused by a setter: the message keeps its head and its reason. */
+	memset(rel, 'r', sizeof(rel) - 1);
+	rel[sizeof(rel) - 1] = '\0';
+	ck_assert_int_eq(dctx_set_working_directory(ctx, rel), -EINVAL);
+	msg = dctx_errmsg(ctx);
+	ck_assert_uint_eq(strlen(msg), 511);
+	ck_assert_msg(strncmp(msg, "working_directory 'rrr", 22) == 0, "%s", msg);
+	ck_assert_msg(strstr(msg, "r...r") != NULL, "%s", msg);
+	n = strlen(msg);
+	ck_assert_str_eq(msg + n - strlen("rrr': not an absolute path: "
+	    "Invalid argument"), "rrr': not an absolute path: Invalid argument");
+	dctx_free(ctx);
+	/* Failed in the daemon: the launcher prints the reason at the end. */
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(path, sizeof(path), "%s/%s/%s", tu_dir(), name, name);
+	tu_launch(&l, "--workdir", path, NULL);
+	ck_assert_int_eq(l.status, 1);
+	n = strlen(l.err);
+	ck_assert_msg(n > strlen(tail) && strcmp(l.err + n - strlen(tail),
+	    tail) == 0, "stderr: %s", l.err);
+	ck_assert_msg(strstr(l.err, "x...x") != NULL, "stderr: %s", l.err);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -126,6 +161,7 @@ config_suite(void)
 	tcase_add_test(tc, bad_input_is_refused_with_a_message);
 	tcase_add_test(tc, error_codes_have_words);
 	tcase_add_test(tc, setters_after_open_are_refused);
+	tcase_add_test(tc, a_long_input_keeps_the_reason);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -26,6 +26,42 @@ write_file(const char *path, const char *text)
 	close(fd);
 }
 
+/* dctx_pidfile_holder()'s pid, where the call must succeed. */
+static pid_t
+holder_of(const char *path)
+{
+	pid_t pid = -1;
+
+	ck_assert_int_eq(dctx_pidfile_holder(path, &pid), 0);
+	ck_assert_int_ge(pid, 0);
+	return pid;
+}
+
+/* Whether someone holds an exclusive lock on path, asked without waiting. */
+static int
+is_locked(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int locked;
+
+	if (fd < 0)
+		return 0;
+	locked = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return locked;
+}
+
+/* Wait up to ms for path to exist. */
+static int
+wait_exists(const char *path, int ms)
+{
+	int waited;
+
+	for (waited = 0; waited < ms && access(path, F_OK) != 0; waited += 2)
+		usleep(2000);
+	return access(path, F_OK) == 0;
+}
+
 START_TEST(pidfile_holds_the_pid_with_mode_0644_and_a_lock)
 {
 	const char *pf = tu_path("d.pid");
@@ -51,7 +87,7 @@ START_TEST(pidfile_holds_the_pid_with_mode_0644_and_a_lock)
 	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), -1);
 	ck_assert_int_eq(errno, EWOULDBLOCK);
 	close(fd);
-	ck_assert_int_eq(dctx_pidfile_holder(pf), pid);
+	ck_assert_int_eq(holder_of(pf), pid);
 }
 END_TEST
 
@@ -79,15 +115,20 @@ START_TEST(stale_pidfile_is_taken_over)
 {
 	const char *pf = tu_path("d.pid");
 	struct launch l;
+	struct stat st;
 	pid_t pid;
 
-	/* A file left by a dead daemon: no lock, some pid. */
+	/* A file left by a dead daemon: no lock, some pid, a mode of its
+	 * own, which is not ours to change. */
 	write_file(pf, "999999\n");
+	ck_assert_int_eq(chmod(pf, 0600), 0);
 	tu_launch(&l, "--pidfile", pf, NULL);
 	ck_assert_int_eq(l.status, 0);
 	pid = tu_read_pidfile(pf);
 	ck_assert_int_ne(pid, 999999);
 	ck_assert(tu_alive(pid));
+	ck_assert_int_eq(stat(pf, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
 }
 END_TEST
 
@@ -147,7 +188,7 @@ START_TEST(a_forked_child_that_exits_leaves_the_pidfile_alone)
 	pid = tu_read_pidfile(pf);
 	ck_assert(tu_wait_file_contains(out, "exited", 3000));
 	ck_assert_int_eq(tu_read_pidfile(pf), pid);
-	ck_assert_int_eq(dctx_pidfile_holder(pf), pid);
+	ck_assert_int_eq(holder_of(pf), pid);
 }
 END_TEST
 
@@ -176,10 +217,10 @@ START_TEST(pidfile_api_on_its_own)
 	ck_assert_int_eq(waitpid(child, &st, 0), child);
 	ck_assert_int_eq(WEXITSTATUS(st), 0);
 	ck_assert_str_eq(tu_slurp(path), want);
-	ck_assert_int_eq(dctx_pidfile_holder(path), getpid());
+	ck_assert_int_eq(holder_of(path), getpid());
 	ck_assert_int_eq(dctx_pidfile_release(pf), 0);
 	ck_assert_int_ne(access(path, F_OK), 0);
-	ck_assert_int_eq(dctx_pidfile_holder(path), 0);
+	ck_assert_int_eq(holder_of(path), 0);
 	ck_assert_int_eq(dctx_pidfile_release(NULL), 0);
 }
 END_TEST
@@ -196,7 +237,7 @@ START_TEST(a_forked_child_that_frees_the_context_leaves_the_daemon_whole)
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	pid = tu_read_pidfile(pf);
 	ck_assert(tu_wait_file_contains(out, "exited", 3000));
-	ck_assert_int_eq(dctx_pidfile_holder(pf), pid);
+	ck_assert_int_eq(holder_of(pf), pid);
 	/* The daemon still hears SIGTERM through its loop. */
 	tu_stop_cleanly(pid);
 	ck_assert_int_ne(access(pf, F_OK), 0);
@@ -216,7 +257,7 @@ START_TEST(a_stale_pid_is_never_shown_while_starting)
 	/* Each fork waits 300 ms: the pid is written long after the lock. */
 	setenv("DCTX_HELPER_FORK_DELAY", "300", 1);
 	launcher = tu_start_fg("--detach", "--pidfile", pf, NULL);
-	for (i = 0; i < 400 && dctx_pidfile_holder(pf) == 0; i++)
+	for (i = 0; i < 400 && !is_locked(pf); i++)
 		usleep(2000);
 	ck_assert_msg(i < 400, "the pidfile was never locked");
 	/* The stale pid goes with the lock (within 200 ms, where the pid is
@@ -258,6 +299,234 @@ START_TEST(a_daemon_whose_launcher_was_killed_lives_on)
 }
 END_TEST
 
+START_TEST(a_hard_link_to_another_file_is_refused_and_left_alone)
+{
+	const char *pf = tu_path("d.pid"), *target = tu_path("shadow");
+	char want[600];
+	struct launch l;
+	struct stat st;
+
+	/* O_NOFOLLOW does not see a hard link: the name is a second one
+	 * for a file that must stay as it is. */
+	write_file(target, "secret\n");
+	ck_assert_int_eq(chmod(target, 0600), 0);
+	ck_assert_int_eq(link(target, pf), 0);
+	snprintf(want, sizeof(want), "pidfile %s: has 2 hard links", pf);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert_str_eq(tu_slurp(target), "secret\n");
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(st.st_nlink, 2);
+	ck_assert(!is_locked(pf));
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
+START_TEST(a_file_of_another_user_is_refused_and_left_alone)
+{
+	const char *pf = tu_path("d.pid");
+	char want[600];
+	struct launch l;
+	struct stat st;
+
+	/* Made beforehand by nobody (65534), who could rewrite the pid. */
+	write_file(pf, "4242\n");
+	ck_assert_int_eq(chown(pf, 65534, 65534), 0);
+	ck_assert_int_eq(chmod(pf, 0664), 0);
+	snprintf(want, sizeof(want), "pidfile %s: owned by uid 65534, not by us",
+	    pf);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert_str_eq(tu_slurp(pf), "4242\n");
+	ck_assert_int_eq(stat(pf, &st), 0);
+	ck_assert_int_eq(st.st_uid, 65534);
+	ck_assert_int_eq(st.st_mode & 07777, 0664);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
+START_TEST(a_pid_written_just_before_the_lock_is_never_shown)
+{
+	const char *pf = tu_path("d.pid"), *marker = tu_path("pause");
+	char stale[32];
+	pid_t launcher;
+	int i;
+
+	/* A holder that has not written its pid yet: the file is empty when
+	 * the launcher opens it, and the launcher stops before its lock. */
+	write_file(pf, "");
+	setenv("DCTX_HELPER_PAUSE_FILE", marker, 1);
+	setenv("DCTX_HELPER_PAUSE_BEFORE_LOCK", "1", 1);
+	setenv("DCTX_HELPER_FORK_DELAY", "300", 1);
+	launcher = tu_start_fg("--detach", "--pidfile", pf, NULL);
+	ck_assert_msg(wait_exists(marker, 5000), "the launcher never paused");
+	/* Meanwhile the holder writes its pid and dies; that pid now names
+	 * an unrelated live process, this one. */
+	snprintf(stale, sizeof(stale), "%ld\n", (long)getpid());
+	write_file(pf, stale);
+	ck_assert_int_eq(unlink(marker), 0);
+	for (i = 0; i < 1000 && !is_locked(pf); i++)
+		usleep(2000);
+	ck_assert_msg(i < 1000, "the pidfile was never locked");
+	/* Locked now; our pid is written 600 ms on. */
+	usleep(50 * 1000);
+	for (i = 0; i < 60; i++) {
+		ck_assert_msg(tu_read_pidfile(pf) != getpid(),
+		    "the dead holder's pid was shown after the lock");
+		usleep(5000);
+	}
+	ck_assert_int_eq(tu_wait_gone(launcher, 3000), 0);
+	tu_track(tu_read_pidfile(pf));
+	ck_assert(tu_alive(tu_read_pidfile(pf)));
+}
+END_TEST
+
+START_TEST(a_stale_cleanup_leaves_a_newer_instances_pidfile)
+{
+	const char *pf = tu_path("d.pid"), *marker = tu_path("pause");
+	struct launch l;
+	pid_t launcher, newer;
+
+	/* The daemon dies without a word; its launcher takes the lock of
+	 * the stale file to remove it, and stops right there. */
+	setenv("DCTX_HELPER_PAUSE_FILE", marker, 1);
+	setenv("DCTX_HELPER_PAUSE_AFTER_LOCK", "2", 1);
+	launcher = tu_start_fg("--detach", "--pidfile", pf, "--manual-ready",
+	    "crash", NULL);
+	ck_assert_msg(wait_exists(marker, 5000), "the launcher never paused");
+	/* Meanwhile the stale file goes and a newer instance starts. */
+	unsetenv("DCTX_HELPER_PAUSE_FILE");
+	unsetenv("DCTX_HELPER_PAUSE_AFTER_LOCK");
+	ck_assert_int_eq(unlink(pf), 0);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_msg(l.status == 0, "newer instance: %d %s", l.status, l.err);
+	newer = tu_read_pidfile(pf);
+	ck_assert(tu_alive(newer));
+	/* The old launcher finishes its cleanup and reports the death. */
+	ck_assert_int_eq(unlink(marker), 0);
+	ck_assert_int_eq(tu_wait_gone(launcher, 3000), 1);
+	ck_assert_msg(strstr(tu_slurp(tu_path("fg.stderr")),
+	    "the daemon exited before it was ready") != NULL,
+	    "stderr: %s", tu_slurp(tu_path("fg.stderr")));
+	/* The newer instance's file is still there, and still locked. */
+	ck_assert_int_eq(tu_read_pidfile(pf), newer);
+	ck_assert(is_locked(pf));
+	ck_assert_int_eq(holder_of(pf), newer);
+}
+END_TEST
+
+/* File contents that are no pid, though strtol() would read one. */
+static const char *const not_pids[] = {
+	"4294967297\n",		/* 2^32 + 1: pid 1 once cut to 32 bits */
+	"2147483648\n",		/* INT_MAX + 1 */
+	"99999999999999999999999\n",	/* beyond long */
+	"4194305\n",		/* above any pid_max Linux allows */
+	"12abc\n",		/* trailing garbage */
+	"-5\n",
+	" 42\n",
+	"+42\n",
+	"0\n",
+};
+
+START_TEST(a_value_that_is_no_pid_is_never_read_as_one)
+{
+	const char *pf = tu_path("d.pid");
+	char want[600];
+	struct launch l;
+	pid_t pid = -1;
+	int fd;
+
+	/* Held, as by a daemon that wrote something that is no pid. */
+	write_file(pf, not_pids[_i]);
+	fd = open(pf, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &pid), DCTX_ERUNNING);
+	ck_assert_int_eq(pid, 0);
+	snprintf(want, sizeof(want), "pidfile %s: already running", pf);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert_msg(strstr(l.err, "(pid") == NULL, "stderr: %s", l.err);
+	ck_assert_str_eq(tu_slurp(pf), not_pids[_i]);
+	close(fd);
+}
+END_TEST
+
+START_TEST(holder_gives_the_pid_apart_from_the_error)
+{
+	const char *pf = tu_path("d.pid"), *link = tu_path("link.pid");
+	char path[600];
+	pid_t pid;
+	int fd;
+
+	/* No file: nobody. */
+	pid = -1;
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &pid), 0);
+	ck_assert_int_eq(pid, 0);
+	/* A file nobody holds, whatever it says. */
+	write_file(pf, "1\n");
+	pid = -1;
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &pid), 0);
+	ck_assert_int_eq(pid, 0);
+	/* Held, with no pid written yet. */
+	write_file(pf, "");
+	fd = open(pf, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	pid = -1;
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &pid), DCTX_ERUNNING);
+	ck_assert_int_eq(pid, 0);
+	/* Held, with a pid. */
+	write_file(pf, "1\n");
+	ck_assert_int_eq(holder_of(pf), 1);
+	close(fd);
+	/* Cannot be opened: the error comes back, never in *pid. */
+	ck_assert_int_eq(symlink(pf, link), 0);
+	pid = -1;
+	ck_assert_int_eq(dctx_pidfile_holder(link, &pid), -ELOOP);
+	ck_assert_int_eq(pid, 0);
+	snprintf(path, sizeof(path), "%s/x", pf);
+	pid = -1;
+	ck_assert_int_eq(dctx_pidfile_holder(path, &pid), -ENOTDIR);
+	ck_assert_int_eq(pid, 0);
+	ck_assert_int_eq(dctx_pidfile_holder(pf, NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(a_long_pidfile_path_keeps_the_reason)
+{
+	const char *tail = "File name too long\n";
+	char name[301], path[1024], head[600];
+	struct launch l;
+	size_t n;
+
+	/* A component longer than NAME_MAX, last (_i 0) or in the middle
+	 * (_i 1); either way the message is longer than its 512 bytes. */
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	if (_i == 0)
+		snprintf(path, sizeof(path), "%s/%s%s.pid", tu_dir(), name, name);
+	else
+		snprintf(path, sizeof(path), "%s/%s/%s.pid", tu_dir(), name, name);
+	ck_assert_int_gt(strlen(path), 600);
+	tu_launch(&l, "--pidfile", path, NULL);
+	ck_assert_int_eq(l.status, 1);
+	n = strlen(l.err);
+	ck_assert_msg(n > strlen(tail) && strcmp(l.err + n - strlen(tail),
+	    tail) == 0, "stderr: %s", l.err);
+	/* Cut in the middle: the head and the tail of the path stay. */
+	snprintf(head, sizeof(head), "pidfile %s/xxx", tu_dir());
+	ck_assert_msg(strstr(l.err, head) != NULL, "stderr: %s", l.err);
+	ck_assert_msg(strstr(l.err, "x...x") != NULL, "stderr: %s", l.err);
+	ck_assert_msg(strstr(l.err, "xx.pid: File name too long") != NULL,
+	    "stderr: %s", l.err);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 static Suite *
 pidfile_suite(void)
 {
@@ -275,6 +544,20 @@ pidfile_suite(void)
 	tcase_add_test(tc, a_forked_child_that_frees_the_context_leaves_the_daemon_whole);
 	tcase_add_test(tc, a_stale_pid_is_never_shown_while_starting);
 	tcase_add_test(tc, a_daemon_whose_launcher_was_killed_lives_on);
+	tcase_add_test(tc, a_hard_link_to_another_file_is_refused_and_left_alone);
+	/* chown() to another user needs root; the rest does not. */
+	if (geteuid() == 0)
+		tcase_add_test(tc, a_file_of_another_user_is_refused_and_left_alone);
+	else
+		printf("pidfile: skipped "
+		    "a_file_of_another_user_is_refused_and_left_alone, "
+		    "it needs root\n");
+	tcase_add_test(tc, a_pid_written_just_before_the_lock_is_never_shown);
+	tcase_add_test(tc, a_stale_cleanup_leaves_a_newer_instances_pidfile);
+	tcase_add_loop_test(tc, a_value_that_is_no_pid_is_never_read_as_one, 0,
+	    (int)(sizeof(not_pids) / sizeof(not_pids[0])));
+	tcase_add_test(tc, holder_gives_the_pid_apart_from_the_error);
+	tcase_add_loop_test(tc, a_long_pidfile_path_keeps_the_reason, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -19,6 +19,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -281,6 +282,56 @@ setresuid(uid_t r, uid_t e, uid_t s)
 		return -1;
 	}
 	return real_setresuid(r, e, s);
+}
+
+/*
+ * Stop here until the test says go: create the file DCTX_HELPER_PAUSE_FILE
+ * names, then wait (up to 10 s) until the test removes it.
+ */
+static void
+pause_point(void)
+{
+	const char *marker = getenv("DCTX_HELPER_PAUSE_FILE");
+	int fd, i;
+
+	if (marker == NULL)
+		return;
+	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < 10000 && access(marker, F_OK) == 0; i++)
+		usleep(1000);
+}
+
+/*
+ * flock() as libdctx sees it, interposed like fork().  Exclusive locks are
+ * counted in each process (a child inherits the count): with
+ * DCTX_HELPER_PAUSE_BEFORE_LOCK=N the Nth attempt waits at pause_point()
+ * first, which opens the time between opening the pidfile and locking it;
+ * with DCTX_HELPER_PAUSE_AFTER_LOCK=N the Nth lock taken waits right after
+ * (the launcher's second is the one of its stale-file cleanup).
+ */
+int
+flock(int fd, int op)
+{
+	static int (*real_flock)(int, int);
+	static int attempts, taken;
+	const char *before = getenv("DCTX_HELPER_PAUSE_BEFORE_LOCK");
+	const char *after = getenv("DCTX_HELPER_PAUSE_AFTER_LOCK");
+	int rc, saved;
+
+	if (real_flock == NULL)
+		real_flock = (int (*)(int, int))dlsym(RTLD_NEXT, "flock");
+	if ((op & LOCK_EX) == 0)
+		return real_flock(fd, op);
+	if (before != NULL && ++attempts == atoi(before))
+		pause_point();
+	rc = real_flock(fd, op);
+	saved = errno;
+	if (rc == 0 && after != NULL && ++taken == atoi(after))
+		pause_point();
+	errno = saved;
+	return rc;
 }
 
 /* Remap a signal every millisecond, between a callback and ignore. */
