@@ -252,38 +252,29 @@ nobody_dir(void)
 	return d;
 }
 
-/* util-linux setpriv starts the helper as a non-root capable user. */
-#define SETPRIV "/usr/bin/setpriv"
-
 /*
  * Start the helper as nobody, not root but holding CAP_SETUID and
  * CAP_SETGID in every set, as a systemd User= service with
  * AmbientCapabilities= does, with root's group 0 among its supplementary
- * groups; it asks for uid 65533 and gid.  Once open, it tries to become
+ * groups (the helper's --become does what util-linux setpriv would, after
+ * exec); it asks for uid 65533 and gid.  Once open, it tries to become
  * root again.
  */
 static void
 capable_drop(const char *gid)
 {
-	char pf[600], out[600], reuid[32], regid[32], groups[64], want[128];
+	char pf[600], out[600], as[96], want[128];
 	const char *dir;
 	struct launch l;
 	pid_t pid;
 
-	ck_assert_msg(access(SETPRIV, X_OK) == 0, "util-linux %s is needed",
-	    SETPRIV);
 	dir = nobody_dir();
 	snprintf(pf, sizeof(pf), "%s/d.pid", dir);
 	snprintf(out, sizeof(out), "%s/out", dir);
-	snprintf(reuid, sizeof(reuid), "--reuid=%ld", (long)nobody.pw_uid);
-	snprintf(regid, sizeof(regid), "--regid=%ld", (long)nobody.pw_gid);
-	snprintf(groups, sizeof(groups), "--groups=0,%ld", (long)nobody.pw_gid);
-	tu_program = SETPRIV;
-	tu_launch(&l, reuid, regid, groups, "--inh-caps=+setuid,+setgid",
-	    "--ambient-caps=+setuid,+setgid", HELPER_PATH, "--pidfile", pf,
-	    "--stdout", out, "--uid", "65533", "--gid", gid, "--try-regain",
-	    NULL);
-	tu_program = HELPER_PATH;
+	snprintf(as, sizeof(as), "%ld:%ld:0,%ld:caps", (long)nobody.pw_uid,
+	    (long)nobody.pw_gid, (long)nobody.pw_gid);
+	tu_launch(&l, "--become", as, "--pidfile", pf, "--stdout", out,
+	    "--uid", "65533", "--gid", gid, "--try-regain", NULL);
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	pid = tu_read_pidfile(pf);
 	ck_assert(tu_alive(pid));
@@ -321,22 +312,18 @@ END_TEST
 
 START_TEST(groups_that_cannot_be_cleared_are_refused)
 {
-	char pf[600], reuid[32], regid[32], id[16];
+	char pf[600], as[96], id[16];
 	const char *dir;
 	struct launch l;
 
-	ck_assert_msg(access(SETPRIV, X_OK) == 0, "util-linux %s is needed",
-	    SETPRIV);
 	dir = nobody_dir();
 	snprintf(pf, sizeof(pf), "%s/d.pid", dir);
-	snprintf(reuid, sizeof(reuid), "--reuid=%ld", (long)nobody.pw_uid);
-	snprintf(regid, sizeof(regid), "--regid=%ld", (long)nobody.pw_gid);
+	snprintf(as, sizeof(as), "%ld:%ld:0", (long)nobody.pw_uid,
+	    (long)nobody.pw_gid);
 	snprintf(id, sizeof(id), "%ld", (long)nobody.pw_uid);
 	/* No CAP_SETGID, and group 0 besides its own: it cannot shed it. */
-	tu_program = SETPRIV;
-	tu_launch(&l, reuid, regid, "--groups=0", HELPER_PATH, "--pidfile",
-	    pf, "--uid", id, "--gid", id, NULL);
-	tu_program = HELPER_PATH;
+	tu_launch(&l, "--become", as, "--pidfile", pf, "--uid", id, "--gid",
+	    id, NULL);
 	ck_assert_int_eq(l.status, 1);
 	ck_assert_msg(strstr(l.err, "setgroups(1 groups of gid") != NULL &&
 	    strstr(l.err, "Operation not permitted") != NULL, "stderr: %s",
@@ -348,24 +335,19 @@ END_TEST
 
 START_TEST(groups_already_equal_need_no_capability)
 {
-	char pf[600], reuid[32], regid[32], groups[64], id[16], want[128];
+	char pf[600], as[96], id[16], want[128];
 	const char *dir;
 	struct launch l;
 	pid_t pid;
 
-	ck_assert_msg(access(SETPRIV, X_OK) == 0, "util-linux %s is needed",
-	    SETPRIV);
 	dir = nobody_dir();
 	snprintf(pf, sizeof(pf), "%s/d.pid", dir);
-	snprintf(reuid, sizeof(reuid), "--reuid=%ld", (long)nobody.pw_uid);
-	snprintf(regid, sizeof(regid), "--regid=%ld", (long)nobody.pw_gid);
-	snprintf(groups, sizeof(groups), "--groups=%ld", (long)nobody.pw_gid);
+	snprintf(as, sizeof(as), "%ld:%ld:%ld", (long)nobody.pw_uid,
+	    (long)nobody.pw_gid, (long)nobody.pw_gid);
 	snprintf(id, sizeof(id), "%ld", (long)nobody.pw_uid);
 	/* setgroups fails with EPERM, but the groups are already right. */
-	tu_program = SETPRIV;
-	tu_launch(&l, reuid, regid, groups, HELPER_PATH, "--pidfile", pf,
-	    "--uid", id, "--gid", id, NULL);
-	tu_program = HELPER_PATH;
+	tu_launch(&l, "--become", as, "--pidfile", pf, "--uid", id, "--gid",
+	    id, NULL);
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	pid = tu_read_pidfile(pf);
 	ck_assert(tu_alive(pid));

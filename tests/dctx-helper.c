@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -334,6 +336,56 @@ flock(int fd, int op)
 	return rc;
 }
 
+/*
+ * --become UID:GID:GROUPS[:caps] makes the helper what util-linux
+ * "setpriv --reuid UID --regid GID --groups GROUPS" would start, and with
+ * "caps" also "--inh-caps +setuid,+setgid --ambient-caps +setuid,+setgid"
+ * (a systemd User= service with AmbientCapabilities=).  It is done here,
+ * after exec as root, because the build tree may sit under a directory
+ * UID cannot enter (a private temporary directory), where setpriv could
+ * not exec the helper at all.
+ */
+static void
+become(const char *spec)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	char list[128], caps[16] = "", *tok, *save = NULL;
+	unsigned long uid, gid;
+	gid_t groups[16];
+	size_t n = 0;
+	int with_caps;
+
+	if (sscanf(spec, "%lu:%lu:%127[^:]:%15s", &uid, &gid, list, caps) < 3) {
+		fprintf(stderr, "dctx-helper: --become %s\n", spec);
+		exit(2);
+	}
+	with_caps = strcmp(caps, "caps") == 0;
+	for (tok = strtok_r(list, ",", &save); tok != NULL && n < 16;
+	    tok = strtok_r(NULL, ",", &save))
+		groups[n++] = (gid_t)strtoul(tok, NULL, 10);
+	/* Without KEEPCAPS the uid change clears every capability. */
+	if ((with_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) ||
+	    setgroups(n, groups) < 0 ||
+	    setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0 ||
+	    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0) {
+		perror("dctx-helper: --become");
+		exit(2);
+	}
+	if (!with_caps)
+		return;
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = data[0].inheritable =
+	    (1u << CAP_SETUID) | (1u << CAP_SETGID);
+	if (syscall(SYS_capset, &hdr, data) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETGID, 0, 0) < 0 ||
+	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) {
+		perror("dctx-helper: --become caps");
+		exit(2);
+	}
+}
+
 /* Remap a signal every millisecond, between a callback and ignore. */
 static void
 churn(evutil_socket_t fd, short what, void *arg)
@@ -415,6 +467,7 @@ main(int argc, char **argv)
 		{ "remap-churn", required_argument, NULL, 'Z' },
 		{ "notification-fd", required_argument, NULL, 'n' },
 		{ "plain-thread", no_argument, NULL, 'P' },
+		{ "become", required_argument, NULL, 'b' },
 		{ "thread-before-open", no_argument, NULL, 'B' },
 		{ "try-regain", no_argument, NULL, 'Y' },
 		{ "reopen", no_argument, NULL, 'O' },
@@ -473,6 +526,7 @@ main(int argc, char **argv)
 		case 'R': ready_delay = atoi(optarg); break;
 		case 'n': rc = dctx_set_notification_fd(ctx, atoi(optarg)); break;
 		case 'P': plain_thread = 1; break;
+		case 'b': become(optarg); break;
 		case 'B': thread_before = 1; break;
 		case 'Y': try_regain = 1; break;
 		case 'O': reopen = 1; break;
