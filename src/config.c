@@ -211,12 +211,12 @@ dctx_set_chroot_directory(struct dctx *ctx, const char *path)
 		return dctx__fail(ctx, -EINVAL,
 		    "chroot_directory '%s': not an absolute path", path);
 	if (ctx->chroot_dir != NULL && (old = strdup(ctx->chroot_dir)) == NULL)
-		return -ENOMEM;
+		return dctx__fail(ctx, -ENOMEM, "chroot_directory");
 	if ((rc = set_string(&ctx->chroot_dir, path)) < 0 ||
 	    (rc = update_workdir_full(ctx)) < 0) {
 		set_string(&ctx->chroot_dir, old);
 		free(old);
-		return rc;
+		return dctx__fail(ctx, rc, "chroot_directory");
 	}
 	free(old);
 	return 0;
@@ -235,13 +235,13 @@ dctx_set_working_directory(struct dctx *ctx, const char *path)
 		    "working_directory '%s': not an absolute path",
 		    path ? path : "(null)");
 	if ((old = strdup(ctx->workdir)) == NULL)
-		return -ENOMEM;
+		return dctx__fail(ctx, -ENOMEM, "working_directory");
 	if ((rc = set_string(&ctx->workdir, path)) < 0 ||
 	    (rc = update_workdir_full(ctx)) < 0) {
 		free(ctx->workdir);
 		ctx->workdir = old;
 		update_workdir_full(ctx);
-		return rc;
+		return dctx__fail(ctx, rc, "working_directory");
 	}
 	free(old);
 	return 0;
@@ -289,7 +289,9 @@ dctx_set_user(struct dctx *ctx, const char *name)
 		return dctx__fail(ctx, DCTX_EOPEN, "user");
 	if (name == NULL || name[0] == '\0')
 		return dctx__fail(ctx, -EINVAL, "user: empty name");
-	return set_string(&ctx->user, name);
+	if (set_string(&ctx->user, name) < 0)
+		return dctx__fail(ctx, -ENOMEM, "user");
+	return 0;
 }
 
 DCTX_EXPORT int
@@ -299,7 +301,9 @@ dctx_set_group(struct dctx *ctx, const char *name)
 		return dctx__fail(ctx, DCTX_EOPEN, "group");
 	if (name == NULL || name[0] == '\0')
 		return dctx__fail(ctx, -EINVAL, "group: empty name");
-	return set_string(&ctx->group, name);
+	if (set_string(&ctx->group, name) < 0)
+		return dctx__fail(ctx, -ENOMEM, "group");
+	return 0;
 }
 
 DCTX_EXPORT int
@@ -334,7 +338,7 @@ dctx_preserve_fd(struct dctx *ctx, int fd)
 		return dctx__fail(ctx, -EBADF, "files_preserve fd %d", fd);
 	grown = realloc(ctx->preserve, (ctx->npreserve + 1) * sizeof(*grown));
 	if (grown == NULL)
-		return -ENOMEM;
+		return dctx__fail(ctx, -ENOMEM, "files_preserve fd %d", fd);
 	ctx->preserve = grown;
 	ctx->preserve[ctx->npreserve++] = fd;
 	return 0;
@@ -347,7 +351,9 @@ dctx_set_pidfile(struct dctx *ctx, const char *path)
 		return dctx__fail(ctx, DCTX_EOPEN, "pidfile");
 	if (path != NULL && path[0] == '\0')
 		return dctx__fail(ctx, -EINVAL, "pidfile: empty path");
-	return set_string(&ctx->pidfile_path, path);
+	if (set_string(&ctx->pidfile_path, path) < 0)
+		return dctx__fail(ctx, -ENOMEM, "pidfile");
+	return 0;
 }
 
 static int
@@ -392,8 +398,11 @@ dctx_set_event_method(struct dctx *ctx, const char *method)
 	if (method == NULL)
 		return set_string(&ctx->event_method, NULL);
 	for (i = 0; methods != NULL && methods[i] != NULL; i++)
-		if (strcmp(methods[i], method) == 0)
-			return set_string(&ctx->event_method, method);
+		if (strcmp(methods[i], method) == 0) {
+			if (set_string(&ctx->event_method, method) < 0)
+				return dctx__fail(ctx, -ENOMEM, "event method");
+			return 0;
+		}
 	return dctx__fail(ctx, -ENOTSUP, "event method '%s'", method);
 }
 

@@ -162,6 +162,10 @@ stderr_done(struct dctx *ctx, int restore)
 static int
 open_failed(struct dctx *ctx, int rc)
 {
+	/* Every failure names what failed (dctx_errmsg()); a step that
+	 * forgot still says which call and why. */
+	if (ctx->errmsg[0] == '\0')
+		dctx__fail(ctx, rc, "dctx_open");
 	if (ctx->base != NULL) {
 		event_base_free(ctx->base);
 		ctx->base = NULL;
@@ -228,9 +232,13 @@ dctx_open(struct dctx *ctx)
 DCTX_EXPORT int
 dctx_notify_ready(struct dctx *ctx)
 {
+	int rc;
+
 	if (ctx->pid != getpid())
 		return 0;
-	return dctx__ready(ctx);
+	if ((rc = dctx__ready(ctx)) < 0)
+		return dctx__fail(ctx, rc, "readiness report");
+	return 0;
 }
 
 /*
@@ -241,15 +249,22 @@ dctx_notify_ready(struct dctx *ctx)
 DCTX_EXPORT int
 dctx_notify_failure(struct dctx *ctx, int status, const char *msg)
 {
+	int rc;
+
 	if (status < 1 || status > 255 || msg == NULL)
-		return -EINVAL;
+		return dctx__fail(ctx, -EINVAL, "notify failure: status %d%s",
+		    status, msg == NULL ? ", no message" : "");
 	if (!ctx->is_open || ctx->start_told)
-		return -EALREADY;
+		return dctx__fail(ctx, -EALREADY, "notify failure: %s",
+		    ctx->is_open ? "readiness or a failure was reported already" :
+		    "the context is not open");
 	if (ctx->pid != getpid())
 		return 0;
 	dctx_pidfile_release(ctx->pidfile);
 	ctx->pidfile = NULL;
-	return dctx__start_failed(ctx, status, 0, msg);
+	if ((rc = dctx__start_failed(ctx, status, 0, msg)) < 0)
+		return dctx__fail(ctx, rc, "failure report");
+	return 0;
 }
 
 /*
@@ -306,5 +321,9 @@ dctx_close(struct dctx *ctx)
 	ctx->closed = 1;
 	if (open_ctx == ctx)
 		open_ctx = NULL;
+	/* Said only now: the failure report above may quote the message. */
+	if (rc < 0)
+		return dctx__fail(ctx, rc, "pidfile %s: remove",
+		    ctx->pidfile_path != NULL ? ctx->pidfile_path : "");
 	return rc;
 }

@@ -52,10 +52,10 @@ dctx_on_shutdown(struct dctx *ctx, dctx_shutdown_cb cb, void *arg)
 		return dctx__fail(ctx, -EALREADY, "shutdown step");
 	grown = realloc(ctx->steps, (ctx->nsteps + 1) * sizeof(*grown));
 	if (grown == NULL)
-		return -ENOMEM;
+		return dctx__fail(ctx, -ENOMEM, "shutdown step");
 	ctx->steps = grown;
 	if ((step = calloc(1, sizeof(*step))) == NULL)
-		return -ENOMEM;
+		return dctx__fail(ctx, -ENOMEM, "shutdown step");
 	step->ctx = ctx;
 	step->cb = cb;
 	step->arg = arg;
@@ -209,7 +209,7 @@ dctx_terminate(struct dctx *ctx, int signo)
 	struct timeval tv;
 
 	if (!ctx->is_open || ctx->base == NULL)
-		return -EINVAL;
+		return dctx__fail(ctx, -EINVAL, "terminate: the context is not open");
 	if (ctx->chain == DCTX__CHAIN_RUNNING)
 		repeat(ctx, signo);
 	if (ctx->chain != DCTX__CHAIN_IDLE)

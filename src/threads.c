@@ -161,14 +161,14 @@ dctx_thread_create(struct dctx *ctx, struct dctx_thread **out,
 		return dctx__fail(ctx, -EINVAL,
 		    "thread: needs dctx_set_threads() and an open context");
 	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return -ENOMEM;
+		return dctx__fail(ctx, -ENOMEM, "thread");
 	t->ctx = ctx;
 	t->start = start;
 	t->arg = arg;
 	t->done_ev = event_new(ctx->base, -1, 0, on_thread_done, t);
 	if (t->done_ev == NULL) {
 		free(t);
-		return -ENOMEM;
+		return dctx__fail(ctx, -ENOMEM, "thread: its event");
 	}
 	/* The new thread inherits the mask in force when it is created. */
 	worker_mask(&block);
