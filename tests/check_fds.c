@@ -94,6 +94,41 @@ START_TEST(stdout_and_stderr_go_where_they_are_told)
 }
 END_TEST
 
+/*
+ * dctx_set_stdout(ctx, 1) keeps the stdout the daemon was started with, as
+ * a shell's ">file" or a supervisor's pipe gives it: nothing is closed or
+ * replaced, and what the daemon prints lands there.
+ */
+START_TEST(stdout_1_keeps_the_current_stdout)
+{
+	const char *pf = tu_path("d.pid"), *out = tu_path("out");
+	struct tu_fd fds[64];
+	char outpath[512];
+	size_t n;
+	pid_t pid;
+	int saved;
+
+	snprintf(outpath, sizeof(outpath), "%s", out);
+	/* The helper's fd 1 is ours at the fork: point it at the file. */
+	saved = dup(1);
+	ck_assert_int_ge(saved, 0);
+	open_at(outpath, 1);
+	pid = tu_start_fg("--foreground", "--pidfile", pf, "--keep-stdout",
+	    NULL);
+	ck_assert_int_eq(dup2(saved, 1), 1);
+	close(saved);
+	ck_assert_msg(tu_wait_file_contains(outpath, "open pid", 3000),
+	    "nothing on the kept stdout; stderr: %s",
+	    tu_slurp(tu_path("fg.stderr")));
+	n = tu_fds_settled(pid, fds, 64);
+	ck_assert_uint_ge(n, 3);
+	ck_assert_str_eq(fds[0].target, "/dev/null");
+	ck_assert_str_eq(fds[1].target, outpath);
+	ck_assert_str_eq(fds[2].target, "/dev/null");
+	tu_stop_cleanly(pid);
+}
+END_TEST
+
 START_TEST(closed_stdin_is_fine_and_becomes_dev_null)
 {
 	const char *pf = tu_path("d.pid");
@@ -171,6 +206,7 @@ fds_suite(void)
 
 	tcase_add_test(tc, only_stdio_preserved_and_library_fds_stay_open);
 	tcase_add_test(tc, stdout_and_stderr_go_where_they_are_told);
+	tcase_add_test(tc, stdout_1_keeps_the_current_stdout);
 	tcase_add_test(tc, closed_stdin_is_fine_and_becomes_dev_null);
 	tcase_add_test(tc, close_all_with_nofile_at_its_hard_limit);
 	tcase_add_loop_test(tc, close_all_without_close_range, 0, 2);

@@ -477,6 +477,8 @@ main(int argc, char **argv)
 		{ "terminate-on", required_argument, NULL, 't' },
 		{ "fork-holder", required_argument, NULL, 'h' },
 		{ "start-timeout", required_argument, NULL, 'W' },
+		/* dctx_set_stdout(ctx, 1): keep the stdout we were given. */
+		{ "keep-stdout", no_argument, NULL, 1001 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -534,6 +536,7 @@ main(int argc, char **argv)
 		case 'J': retry_gid = atol(optarg); break;
 		case 'h': holder_ms = atoi(optarg); break;
 		case 'W': rc = dctx_set_start_timeout(ctx, atoi(optarg)); break;
+		case 1001: rc = dctx_set_stdout(ctx, 1); break;
 		case 'Z':
 			churn_signo = atoi(optarg);
 			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
