@@ -1,11 +1,15 @@
-/*
+/**
+ * @file
  * libdctx: a Unix daemon context (PEP 3143) that hands the daemon a libevent
  * loop to serve from.
  *
  * A program describes its daemon with the PEP 3143 attributes, calls
  * dctx_open(), then runs event_base_dispatch(dctx_base(ctx)).  Errors are
  * negative numbers: -errno, or one of the DCTX_E* codes below; dctx_errmsg()
- * says in words what failed, dctx_strerror() what a code means.
+ * says in words what failed, dctx_strerror() what a code means.  The
+ * libdctx(3) manual page is the overview; each function has a page of its
+ * own, generated from the doc comments below.  Every public name here has
+ * one: `make` fails otherwise.
  */
 #ifndef DCTX_H
 #define DCTX_H
@@ -16,6 +20,11 @@
 extern "C" {
 #endif
 
+/**
+ * Marks the functions the library exports: while the library itself is
+ * built (DCTX_BUILDING), the default visibility, everything else being
+ * hidden; empty for the programs that use it.
+ */
 #if defined(DCTX_BUILDING) && defined(__GNUC__)
 #define DCTX_EXPORT __attribute__((visibility("default")))
 #else
@@ -271,19 +280,43 @@ DCTX_EXPORT int dctx_set_pidfile(struct dctx *ctx, const char *path);
 
 /**
  * stdin: the descriptor that becomes the daemon's fd 0; -1 (the default)
- * means /dev/null.  The descriptor given is duplicated onto 0 and, unless it
- * is also preserved, closed at its own number.  dctx_set_stdout() and
- * dctx_set_stderr() do the same for 1 and 2; pass 2 to dctx_set_stderr() to
- * keep the current stderr (a foreground daemon logging to the journal).
+ * means /dev/null, and 0 keeps the current stdin as it is.  Any other
+ * descriptor is duplicated onto 0 and, unless it is also preserved
+ * (dctx_preserve_fd()), closed at its own number.
  *
  * @param ctx the context
- * @param fd an open descriptor, or -1 for /dev/null
+ * @param fd an open descriptor, 0 to keep the current stdin, or -1 for
+ *        /dev/null
  * @return 0, -EBADF when fd is not open, or DCTX_EOPEN
  */
 DCTX_EXPORT int dctx_set_stdin(struct dctx *ctx, int fd);
-/** stdout; see dctx_set_stdin(). @return as dctx_set_stdin() */
+
+/**
+ * stdout: the descriptor that becomes the daemon's fd 1; -1 (the default)
+ * means /dev/null.  Passing 1 keeps the current stdout: nothing is closed
+ * or replaced, and the daemon writes where its starter pointed fd 1 (a
+ * file, a pipe, the journal).  Any other descriptor is duplicated onto 1
+ * and, unless it is also preserved, closed at its own number.
+ *
+ * @param ctx the context
+ * @param fd an open descriptor, 1 to keep the current stdout, or -1 for
+ *        /dev/null
+ * @return 0, -EBADF when fd is not open, or DCTX_EOPEN
+ */
 DCTX_EXPORT int dctx_set_stdout(struct dctx *ctx, int fd);
-/** stderr; see dctx_set_stdin(). @return as dctx_set_stdin() */
+
+/**
+ * stderr: the descriptor that becomes the daemon's fd 2, its log; -1 (the
+ * default) means /dev/null.  Passing 2 keeps the current stderr (a
+ * foreground daemon logging to the journal under systemd).  Any other
+ * descriptor is duplicated onto 2 and, unless it is also preserved, closed
+ * at its own number.
+ *
+ * @param ctx the context
+ * @param fd an open descriptor, 2 to keep the current stderr, or -1 for
+ *        /dev/null
+ * @return 0, -EBADF when fd is not open, or DCTX_EOPEN
+ */
 DCTX_EXPORT int dctx_set_stderr(struct dctx *ctx, int fd);
 
 /**
@@ -430,7 +463,7 @@ DCTX_EXPORT int dctx_set_start_timeout(struct dctx *ctx, int ms);
  *     installed as libevent signal events.
  *  9. The daemon's pid is written into the locked pidfile, only now: who
  *     reads it may signal it at once, and finds the map live.
- * 10. The context is marked open, dctx_close() is registered to run at
+ *  10. The context is marked open, dctx_close() is registered to run at
  *     exit in this process only, the signal mask is emptied (daemon(7))
  *     and the held signals delivered, and readiness is reported (unless
  *     dctx_set_manual_ready()): to the launcher, to systemd when
@@ -674,7 +707,11 @@ DCTX_EXPORT int dctx_close(struct dctx *ctx);
 
 /**
  * What failed last, in words, naming the input: for example
- * "chdir(/srv/missing): No such file or directory".  The message has room
+ * "chdir(/srv/missing): No such file or directory".  Every call that takes
+ * a context (struct dctx) and fails sets it, whatever the failure (a
+ * refused value, memory short, a system call), so a caller may check a
+ * series of calls and print this once.  A successful call leaves it as it
+ * was, except dctx_open(), which empties it first.  The message has room
  * for 511 bytes; a longer input loses its middle to "..." (its head and
  * its tail stay), and the reason after the last ": " is always whole.
  *
