@@ -137,22 +137,31 @@ START_TEST(a_burst_of_sigterms_starts_exactly_one_chain)
 }
 END_TEST
 
-/* The first task of pid that is not its main thread. */
+/*
+ * The first task of pid that is not its main thread.  The helper starts
+ * its worker after dctx_open() has reported ready, so the launcher may
+ * exit before the thread exists: wait for it, up to 3 s.
+ */
 static pid_t
 worker_tid(pid_t pid)
 {
 	char path[64];
 	struct dirent *de;
 	pid_t tid = 0;
+	int waited;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
-	d = opendir(path);
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.' && atol(de->d_name) != pid)
-			tid = (pid_t)atol(de->d_name);
-	closedir(d);
+	for (waited = 0; tid == 0 && waited <= 3000; waited += 10) {
+		d = opendir(path);
+		ck_assert_ptr_nonnull(d);
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' && atol(de->d_name) != pid)
+				tid = (pid_t)atol(de->d_name);
+		closedir(d);
+		if (tid == 0)
+			usleep(10 * 1000);
+	}
 	return tid;
 }
 
