@@ -448,7 +448,9 @@ START_TEST(a_retried_open_resolves_its_groups_afresh)
 	    "--retry-pidfile", pf, "--retry-gid", "65532", NULL);
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	ck_assert_msg(strstr(l.err, "first open:") != NULL, "stderr: %s", l.err);
+	/* tu_launch() tracks the first --pidfile only: this one is ours too. */
 	pid = tu_read_pidfile(pf);
+	tu_track(pid);
 	ck_assert(tu_alive(pid));
 	four_times(want, sizeof(want), 65532);
 	ck_assert_str_eq(tu_status_field(pid, "Gid:"), want);
