@@ -1,7 +1,11 @@
 /*
  * echod: an echo server built on libdctx.  Every PEP 3143 attribute is a
- * long option (see --help).  The listening socket is opened before
- * dctx_open(), so a privileged port works with --user, and is preserved.
+ * long option (see --help).  The start-up order is the one the library
+ * asks for: dctx_new() before anything is opened (a closed stdin must not
+ * become our socket), the options, dctx_prepare() (the pidfile: a second
+ * instance says "already running", not "Address already in use"), then
+ * the listening socket, bound while we may still bind any port (so a
+ * privileged port works with --user) and preserved, then dctx_open().
  * SIGTERM (or SIGINT) runs the shutdown chain: stop accepting, let every
  * connection get back what it sent, close, then stop and join the worker
  * thread; a second signal or --shutdown-timeout cuts it short.
@@ -53,6 +57,8 @@ struct server {
 	int closing;
 	struct dctx_shutdown *step; /* the connections' step, while it drains */
 	struct event *drain_tick;
+	struct event *resume_ev;    /* accepting again after EMFILE */
+	int starved;                /* out of descriptors: accepts paused */
 
 	/* The worker demo: a thread that ticks until told to stop. */
 	int worker;
@@ -201,16 +207,9 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		fprintf(stderr, "echod: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (rc < 0) {
+	if (rc < 0 || (srv->worker && (rc = dctx_set_threads(ctx, 1)) < 0)) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
 		return 2;
-	}
-	if ((srv->lfd = open_listener(srv->listen_on)) < 0)
-		return 1;
-	if ((rc = dctx_preserve_fd(ctx, srv->lfd)) < 0 ||
-	    (srv->worker && (rc = dctx_set_threads(ctx, 1)) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
-		return 1;
 	}
 	return 0;
 }
@@ -229,6 +228,9 @@ conn_free(struct conn *c)
 	bufferevent_free(c->bev);
 	free(c);
 	srv->nconns--;
+	/* A descriptor is free again: do not wait for the timer. */
+	if (srv->starved && srv->listener != NULL)
+		event_active(srv->resume_ev, EV_TIMEOUT, 0);
 	/* The last connection gone ends the draining step. */
 	if (srv->closing && srv->nconns == 0 && srv->step != NULL) {
 		struct dctx_shutdown *step = srv->step;
@@ -315,6 +317,10 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)l;
 	(void)sa;
 	(void)salen;
+	if (srv->starved) {
+		srv->starved = 0;
+		fprintf(stderr, "echod: accepting again\n");
+	}
 	if (c == NULL ||
 	    (c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
@@ -332,6 +338,48 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+/*
+ * accept() failed.  Out of descriptors (EMFILE, ENFILE) or of kernel
+ * memory, the waiting connection stays in the backlog and the listener
+ * stays readable: retried at once, as libevent's listener does without
+ * this callback, accept() fails again, for ever, at full CPU.  So stop
+ * accepting, say so once, and try again a little later, or as soon as one
+ * of our connections closes.  Clients wait in the backlog meanwhile.
+ */
+#define RESUME_MS 100
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval later = { 0, RESUME_MS * 1000 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		/* A failure of this one connection (ECONNABORTED, ...). */
+		fprintf(stderr, "echod: accept: %s\n", strerror(err));
+		return;
+	}
+	evconnlistener_disable(l);
+	if (!srv->starved) {
+		srv->starved = 1;
+		fprintf(stderr, "echod: accept: %s; pausing new connections "
+		    "until a descriptor frees\n", strerror(err));
+	}
+	event_add(srv->resume_ev, &later);
+}
+
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (srv->listener != NULL)
+		evconnlistener_enable(srv->listener);
+}
+
 /* Shutdown step 1 (registered last): stop accepting, drain, close. */
 static void
 stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
@@ -344,6 +392,7 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 		evconnlistener_free(srv->listener);
 		srv->listener = NULL;
 	}
+	event_del(srv->resume_ev);
 	srv->closing = 1;
 	if (late) {
 		srv->step = NULL;
@@ -436,6 +485,12 @@ serve(struct server *srv)
 		return -1;
 	}
 	srv->lfd = -1; /* the listener owns it now */
+	srv->resume_ev = evtimer_new(base, on_resume, srv);
+	if (srv->resume_ev == NULL) {
+		fprintf(stderr, "echod: evtimer_new failed\n");
+		return -1;
+	}
+	evconnlistener_set_error_cb(srv->listener, on_accept_error);
 	if (srv->worker &&
 	    (dctx_on_shutdown(srv->ctx, stop_worker, srv) < 0 ||
 	    dctx_thread_create(srv->ctx, &srv->thread, worker_main, srv) < 0)) {
@@ -453,24 +508,34 @@ main(int argc, char **argv)
 	struct server srv;
 	int rc;
 
+	/* First of all: a closed stdin must not become our socket. */
 	memset(&srv, 0, sizeof(srv));
-	srv.lfd = -1;
-	srv.listen_on = "127.0.0.1:7777";
-	pthread_mutex_init(&srv.lock, NULL);
-	pthread_cond_init(&srv.wake, NULL);
 	if ((srv.ctx = dctx_new()) == NULL) {
 		fprintf(stderr, "echod: out of memory\n");
 		return 1;
 	}
+	srv.lfd = -1;
+	srv.listen_on = "127.0.0.1:7777";
+	pthread_mutex_init(&srv.lock, NULL);
+	pthread_cond_init(&srv.wake, NULL);
 	rc = configure(srv.ctx, &srv, argc, argv);
 	/*
 	 * Manual readiness: the launcher exits 0 only once we serve.  SIGPIPE
 	 * needs nothing: the default map ignores it, so a client gone in the
-	 * middle of a reply is an EPIPE for its connection only.
+	 * middle of a reply is an EPIPE for its connection only.  The pidfile
+	 * is ours (dctx_prepare()) before the port is bound: a second echod
+	 * is "already running", and never steals or fails on the port.
 	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
 	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
+	    dctx_prepare(srv.ctx) < 0)) {
+		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+		rc = 1;
+	}
+	if (rc == 0 && (srv.lfd = open_listener(srv.listen_on)) < 0)
+		rc = 1;
+	if (rc == 0 && (dctx_preserve_fd(srv.ctx, srv.lfd) < 0 ||
 	    dctx_open(srv.ctx) < 0)) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
 		rc = 1;
@@ -501,6 +566,8 @@ main(int argc, char **argv)
 		evconnlistener_free(srv.listener);
 	if (srv.drain_tick != NULL)
 		event_free(srv.drain_tick);
+	if (srv.resume_ev != NULL)
+		event_free(srv.resume_ev);
 	if (srv.lfd >= 0)
 		close(srv.lfd);
 	printf("echod: stopped, status %d\n", rc);

@@ -3,8 +3,10 @@
  * libdctx: a Unix daemon context (PEP 3143) that hands the daemon a libevent
  * loop to serve from.
  *
- * A program describes its daemon with the PEP 3143 attributes, calls
- * dctx_open(), then runs event_base_dispatch(dctx_base(ctx)).  Errors are
+ * A program calls dctx_new() first, describes its daemon with the PEP 3143
+ * attributes, calls dctx_prepare() (the pidfile is taken), sets up what
+ * it serves (binds its sockets), calls dctx_open(), then runs
+ * event_base_dispatch(dctx_base(ctx)).  Errors are
  * negative numbers: -errno, or one of the DCTX_E* codes below; dctx_errmsg()
  * says in words what failed, dctx_strerror() what a code means.  The
  * libdctx(3) manual page is the overview; each function has a page of its
@@ -57,6 +59,7 @@ struct dctx_thread;
 #define DCTX_EDAEMON   (-30006) /**< the daemon died before it reported */
 #define DCTX_ETHREADS  (-30007) /**< other threads run: dctx_open() refuses */
 #define DCTX_ECLOSED   (-30008) /**< the context was closed: no reopen */
+#define DCTX_EPREPARED (-30009) /**< dctx_prepare() resolved this attribute */
 
 /*
  * The exit statuses dctx_exit_status() reports.  A clean stop is 0, which is
@@ -115,13 +118,24 @@ typedef void (*dctx_shutdown_cb)(struct dctx *ctx, struct dctx_shutdown *step,
  * of a reply; ignored, the write fails with EPIPE instead.
  * dctx_unset_signal(ctx, SIGPIPE) gives it back its default action.
  *
+ * Call it first in main(), before the program opens any file or socket:
+ * it fills a closed descriptor 0, 1 or 2 with /dev/null (opened read and
+ * write, kept across exec), as OpenSSH's sanitise_stdfd() does.  A
+ * program started with stdin closed (`prog <&-`) would otherwise get fd 0
+ * back from its first socket(), which would then pass for stdin (for an
+ * inetd socket even, see dctx_set_detach_process()) and be replaced by
+ * /dev/null in dctx_open()'s stdio step.  Where /dev/null cannot be
+ * opened, the holes stay, and dctx_prepare() fails saying so.
+ *
  * @return the context, or NULL when memory is short
  */
 DCTX_EXPORT struct dctx *dctx_new(void);
 
 /**
- * Free a context.  An open context is closed first (dctx_close()).  The
- * event base is freed too: free your own events on it before.
+ * Free a context.  An open context is closed first (dctx_close()); a
+ * prepared one that was never opened (dctx_prepare()) releases its
+ * pidfile, which is removed.  The event base is freed too: free your own
+ * events on it before.
  *
  * @param ctx the context; NULL is a no-op
  */
@@ -194,9 +208,13 @@ DCTX_EXPORT int dctx_set_umask(struct dctx *ctx, mode_t mask);
  * The ids and groups are resolved afresh by every dctx_open(), so a retry
  * after a failed open uses the settings of the moment.
  *
+ * The ids are resolved by dctx_prepare() (or dctx_open()), so this
+ * setter, dctx_set_gid(), dctx_set_user() and dctx_set_group() refuse a
+ * change after dctx_prepare() with DCTX_EPREPARED.
+ *
  * @param ctx the context
  * @param uid the user id; (uid_t)-1 means no change
- * @return 0 or DCTX_EOPEN
+ * @return 0, DCTX_EOPEN, or DCTX_EPREPARED
  */
 DCTX_EXPORT int dctx_set_uid(struct dctx *ctx, uid_t uid);
 
@@ -205,7 +223,7 @@ DCTX_EXPORT int dctx_set_uid(struct dctx *ctx, uid_t uid);
  *
  * @param ctx the context
  * @param gid the group id; (gid_t)-1 means no change
- * @return 0 or DCTX_EOPEN
+ * @return 0, DCTX_EOPEN, or DCTX_EPREPARED
  */
 DCTX_EXPORT int dctx_set_gid(struct dctx *ctx, gid_t gid);
 
@@ -217,7 +235,7 @@ DCTX_EXPORT int dctx_set_gid(struct dctx *ctx, gid_t gid);
  *
  * @param ctx the context
  * @param name a user name
- * @return 0, -EINVAL, -ENOMEM, or DCTX_EOPEN
+ * @return 0, -EINVAL, -ENOMEM, DCTX_EOPEN, or DCTX_EPREPARED
  */
 DCTX_EXPORT int dctx_set_user(struct dctx *ctx, const char *name);
 
@@ -226,7 +244,7 @@ DCTX_EXPORT int dctx_set_user(struct dctx *ctx, const char *name);
  *
  * @param ctx the context
  * @param name a group name
- * @return 0, -EINVAL, -ENOMEM, or DCTX_EOPEN
+ * @return 0, -EINVAL, -ENOMEM, DCTX_EOPEN, or DCTX_EPREPARED
  */
 DCTX_EXPORT int dctx_set_group(struct dctx *ctx, const char *name);
 
@@ -259,7 +277,10 @@ DCTX_EXPORT int dctx_set_detach_process(struct dctx *ctx, enum dctx_detach mode)
 
 /**
  * files_preserve: keep this descriptor open across dctx_open(), at the same
- * number.  Every other descriptor above 2 is closed.
+ * number.  Every other descriptor above 2 is closed.  Allowed after
+ * dctx_prepare(): that is where a server preserves the socket it bound
+ * once the pidfile was its own.  dctx_open() checks again that every
+ * preserved descriptor is still open.
  *
  * @param ctx the context
  * @param fd an open descriptor above 2
@@ -269,12 +290,25 @@ DCTX_EXPORT int dctx_preserve_fd(struct dctx *ctx, int fd);
 
 /**
  * pidfile: a path to create, lock and write the daemon's pid into.  See
- * dctx_pidfile_acquire() for what that means; dctx_open() acquires it
- * before the fork, so that its errors reach the shell.
+ * dctx_pidfile_acquire() for what that means; dctx_prepare() (or
+ * dctx_open()) locks it before the fork, so that its errors reach the
+ * shell, and refuses to change it afterwards (DCTX_EPREPARED).
+ *
+ * Where the daemon drops privileges (a user, uid or gid), its pidfile
+ * should lie in a directory the dropped ids may write: a daemon cannot
+ * remove a file from a directory it cannot write (root's /run), nor from a
+ * sticky one (/tmp) it does not own, so at exit it empties the file
+ * instead, and an empty file is left behind (start-stop-daemon --status
+ * then answers 4, "unable to determine").  dctx_prepare() sees this
+ * before the drop and warns once on stderr ("warning: pidfile PATH: user
+ * NAME (uid N) cannot remove files from DIR, ..."); the start goes on.
+ * The remedy is a directory of the daemon's own: `install -d -o NAME
+ * /run/NAME` in the init script, or systemd's RuntimeDirectory=NAME, with
+ * the pidfile inside it.
  *
  * @param ctx the context
  * @param path a path, or NULL for none
- * @return 0, -ENOMEM, or DCTX_EOPEN
+ * @return 0, -ENOMEM, DCTX_EOPEN, or DCTX_EPREPARED
  */
 DCTX_EXPORT int dctx_set_pidfile(struct dctx *ctx, const char *path);
 
@@ -427,7 +461,44 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
 DCTX_EXPORT int dctx_set_start_timeout(struct dctx *ctx, int ms);
 
 /**
- * Become a daemon.  In this order:
+ * Take the pidfile, and do what else must come before the program's own
+ * set-up: dctx_open()'s steps 1 and 2, now, in the calling process (the
+ * checks, the thread rule, the user and groups resolved, /dev/null and
+ * the $NOTIFY_SOCKET opened, the pidfile locked, the warning about a
+ * pidfile the dropped user cannot remove).  A server calls it before it
+ * binds its sockets, so that a second instance started with the same
+ * command line says "pidfile PATH: already running (pid N)", not "Address
+ * already in use"; it then binds, preserves the socket
+ * (dctx_preserve_fd()) and calls dctx_open(), which carries on from step
+ * 3, after checking again the thread rule and the preserved descriptors.
+ * A program that does not call it gets the same steps from dctx_open().
+ *
+ * Until dctx_open(), the pidfile is locked and empty: dctx_pidfile_holder()
+ * answers DCTX_ERUNNING with no pid.  Attributes resolved here (the user,
+ * group, uid, gid and pidfile) can no longer change: their setters fail
+ * with DCTX_EPREPARED.  The others (files_preserve, stdio, umask, chroot,
+ * the signal map, ...) can.  dctx_free() of a context that was prepared
+ * and never opened removes the pidfile; a failed dctx_open() after it
+ * releases everything, as any failed open does, and may be retried (it
+ * then prepares again).
+ *
+ * A failure leaves nothing behind, and is reported as a failed dctx_open()
+ * reports one before the fork: the pidfile is not taken (or released),
+ * systemd gets "STATUS=" and "ERRNO=" when $NOTIFY_SOCKET is set, and the
+ * code returns with dctx_errmsg() set.
+ *
+ * @param ctx the context
+ * @return 0 (also when already prepared or open), or a negative code with
+ *         dctx_errmsg() set: those of dctx_open()'s steps 1 and 2, such as
+ *         DCTX_ERUNNING, DCTX_ENOUSER, DCTX_ETHREADS, DCTX_ECLOSED
+ */
+DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
+
+/**
+ * Become a daemon.  In this order (steps 1 and 2 are skipped when
+ * dctx_prepare() ran them, but for the checks that must hold at the fork:
+ * the thread rule, an open context in the process, and the preserved
+ * descriptors):
  *  1. An open context returns 0 at once; a closed one fails with
  *     DCTX_ECLOSED (see below).  A process with threads other than the
  *     caller fails with DCTX_ETHREADS (see below).  The configuration is
@@ -751,14 +822,44 @@ DCTX_EXPORT int dctx_pidfile_acquire(struct dctx_pidfile **out, const char *path
 
 /**
  * PidFile.release: remove the file and free pf.  Only the process that
- * acquired it removes the file; in another (a forked child) this only
- * closes.  Where the directory is not writable any more, the file is
- * emptied instead.
+ * acquired it (or last called dctx_pidfile_write()) removes the file; in
+ * another (a forked child) this only closes.  Where the directory is not
+ * writable any more (a daemon that dropped privileges, see
+ * dctx_set_pidfile()), the file is emptied instead, and stays.
  *
  * @param pf the pidfile; NULL is a no-op
  * @return 0 or -errno
  */
 DCTX_EXPORT int dctx_pidfile_release(struct dctx_pidfile *pf);
+
+/**
+ * Write the calling process's pid into the pidfile again, as FreeBSD's
+ * pidfile_write() does, and make the caller its owner: the one whose
+ * dctx_pidfile_release() removes it.  For a program that acquires the
+ * pidfile, then forks and lets the parent exit: the lock is shared with
+ * the child (flock() belongs to the open file description), but the file
+ * still names the parent, a dead pid, until the child calls this.  The
+ * parent should leave with dctx_pidfile_close(), which leaves the file.
+ * The caller is the owner from then on even if the write fails (it holds
+ * the lock, and what the file says is its to mend or remove).
+ *
+ * @param pf the pidfile
+ * @return 0, -EINVAL for NULL, or -errno from the write
+ */
+DCTX_EXPORT int dctx_pidfile_write(struct dctx_pidfile *pf);
+
+/**
+ * Close the pidfile and free pf without removing the file, as FreeBSD's
+ * pidfile_close(): the file keeps what it says.  The lock goes with the
+ * last descriptor of its open file description: a process forked from the
+ * caller that still has it (and calls dctx_pidfile_write()) keeps holding
+ * it; otherwise the lock is released and the file left is stale, which
+ * the next dctx_pidfile_acquire() takes over.
+ *
+ * @param pf the pidfile; NULL is a no-op
+ * @return 0, or -errno from close()
+ */
+DCTX_EXPORT int dctx_pidfile_close(struct dctx_pidfile *pf);
 
 /**
  * Who holds the lock on a pidfile: the way a "status" or "stop" command

@@ -2,6 +2,8 @@
  * The context's attributes: construction, the PEP 3143 setters, and the
  * error words.  Every setter refuses to change an open context, since PEP
  * 3143 says changes after open() have no effect, and silence would hide it.
+ * For the same reason the attributes dctx_prepare() resolves (the ids and
+ * the pidfile) are refused between dctx_prepare() and dctx_open().
  */
 #include "config.h"
 
@@ -20,9 +22,15 @@
 DCTX_EXPORT struct dctx *
 dctx_new(void)
 {
-	struct dctx *ctx = calloc(1, sizeof(*ctx));
+	struct dctx *ctx;
 
-	if (ctx == NULL)
+	/*
+	 * First, before the program opens anything of its own: see
+	 * dctx__fill_stdio().  A failure (no /dev/null) is not reported
+	 * here; dctx_prepare() fills the holes again and says what failed.
+	 */
+	(void)dctx__fill_stdio();
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		return NULL;
 	ctx->workdir = strdup("/");
 	if (ctx->workdir == NULL) {
@@ -53,6 +61,9 @@ dctx_free(struct dctx *ctx)
 	if (ctx == NULL)
 		return;
 	dctx_close(ctx);
+	/* Prepared but never opened: the pidfile is ours to remove. */
+	dctx_pidfile_release(ctx->pidfile);
+	ctx->pidfile = NULL;
 	dctx__base_own(ctx);
 	dctx__shutdown_free(ctx);
 	if (ctx->base != NULL)
@@ -269,6 +280,8 @@ dctx_set_uid(struct dctx *ctx, uid_t uid)
 {
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "uid");
+	if (ctx->prepared)
+		return dctx__fail(ctx, DCTX_EPREPARED, "uid");
 	ctx->uid = uid;
 	return 0;
 }
@@ -278,6 +291,8 @@ dctx_set_gid(struct dctx *ctx, gid_t gid)
 {
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "gid");
+	if (ctx->prepared)
+		return dctx__fail(ctx, DCTX_EPREPARED, "gid");
 	ctx->gid = gid;
 	return 0;
 }
@@ -287,6 +302,8 @@ dctx_set_user(struct dctx *ctx, const char *name)
 {
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "user");
+	if (ctx->prepared)
+		return dctx__fail(ctx, DCTX_EPREPARED, "user");
 	if (name == NULL || name[0] == '\0')
 		return dctx__fail(ctx, -EINVAL, "user: empty name");
 	if (set_string(&ctx->user, name) < 0)
@@ -299,6 +316,8 @@ dctx_set_group(struct dctx *ctx, const char *name)
 {
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "group");
+	if (ctx->prepared)
+		return dctx__fail(ctx, DCTX_EPREPARED, "group");
 	if (name == NULL || name[0] == '\0')
 		return dctx__fail(ctx, -EINVAL, "group: empty name");
 	if (set_string(&ctx->group, name) < 0)
@@ -349,6 +368,8 @@ dctx_set_pidfile(struct dctx *ctx, const char *path)
 {
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "pidfile");
+	if (ctx->prepared)
+		return dctx__fail(ctx, DCTX_EPREPARED, "pidfile");
 	if (path != NULL && path[0] == '\0')
 		return dctx__fail(ctx, -EINVAL, "pidfile: empty path");
 	if (set_string(&ctx->pidfile_path, path) < 0)
@@ -455,6 +476,8 @@ dctx_strerror(int code)
 		return "other threads are running; start them after dctx_open";
 	case DCTX_ECLOSED:
 		return "a closed context cannot be opened again";
+	case DCTX_EPREPARED:
+		return "resolved by dctx_prepare(): set it before";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

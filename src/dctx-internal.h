@@ -75,6 +75,7 @@ struct dctx {
 	gid_t *groups;
 	int ngroups;
 	int devnull;
+	int prepared;       /* steps 1-2 done (dctx_prepare()), not open yet */
 
 	/* The open daemon. */
 	int is_open;
@@ -115,6 +116,8 @@ int dctx__pidfile_fd(const struct dctx_pidfile *pf);
 int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
 void dctx__pidfile_forget(struct dctx_pidfile *pf);
 void dctx__pidfile_remove_stale(const char *path);
+void dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
+    const struct dctx *ctx);
 
 /* detach.c */
 int dctx__should_detach(const struct dctx *ctx);
@@ -134,6 +137,7 @@ int dctx__start_failed(struct dctx *ctx, int status, int code,
 int dctx__setup_process(struct dctx *ctx);
 
 /* fds.c */
+int dctx__fill_stdio(void);
 int dctx__close_fds(const int *keep, size_t nkeep);
 int dctx__setup_fds(struct dctx *ctx);
 

@@ -93,6 +93,30 @@ close_by_loop(const int *keep, size_t nkeep)
 	return 0;
 }
 
+/*
+ * Fill a closed 0, 1 or 2 with /dev/null.  A program started with one of
+ * them closed (`prog <&-`, a careless supervisor) would otherwise get it
+ * back from its next open(): its listening socket on fd 0 is taken for
+ * stdin, for an inetd socket even, and the stdio step later puts
+ * /dev/null over it.  OpenSSH's sanitise_stdfd() does the same.  The
+ * descriptors stay across exec, as stdio should.  Holes are filled from 0
+ * up, so each open() returns the number it fills.
+ */
+int
+dctx__fill_stdio(void)
+{
+	int fd, saved = errno, rc = 0;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) < 0) {
+			rc = -errno;
+			break;
+		}
+	errno = saved;
+	return rc;
+}
+
 /* Close every descriptor above 2 but those in keep_in. */
 int
 dctx__close_fds(const int *keep_in, size_t nkeep)

@@ -56,14 +56,15 @@ make_base(struct dctx *ctx)
 }
 
 /*
- * Steps 1-3: what may fail while the caller can still be told.  On failure
- * the caller unwinds what was made.
+ * The checks of step 1 that must hold at the fork itself: dctx_open()
+ * repeats them after a dctx_prepare(), since the program ran its own
+ * set-up in between (a thread started, a preserved descriptor closed).
  */
 static int
-prepare(struct dctx *ctx)
+check_now(struct dctx *ctx)
 {
 	size_t i;
-	int rc, fd;
+	int rc;
 
 	if (open_ctx != NULL)
 		return dctx__fail(ctx, DCTX_EOPEN,
@@ -75,27 +76,43 @@ prepare(struct dctx *ctx)
 		if (fcntl(ctx->preserve[i], F_GETFD) < 0)
 			return dctx__fail(ctx, -EBADF, "files_preserve fd %d",
 			    ctx->preserve[i]);
-	if ((rc = dctx__resolve_ids(ctx)) < 0)
+	return 0;
+}
+
+/*
+ * Steps 1-2: what may fail while the caller can still be told, and what
+ * must precede the program's own set-up (dctx_prepare()).  On failure the
+ * caller unwinds what was made.
+ */
+static int
+prepare(struct dctx *ctx)
+{
+	int rc;
+
+	if ((rc = check_now(ctx)) < 0 || (rc = dctx__resolve_ids(ctx)) < 0)
 		return rc;
 	/*
 	 * A closed 0, 1 or 2 would be the number our next open() gets, and
-	 * the stdio step would then overwrite the pidfile or the pipe: fill
-	 * the holes with /dev/null first (OpenSSH's sanitise_stdfd does the
-	 * same).  Open /dev/null now, too, while it is reachable: a chroot
-	 * may have none.
+	 * the stdio step would then overwrite the pidfile or the pipe.
+	 * dctx_new() filled the holes already; a program that closed one
+	 * since, or whose dctx_new() found no /dev/null, gets them filled
+	 * here, or the error.  Open /dev/null now, too, while it is
+	 * reachable: a chroot may have none.
 	 */
-	for (fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
-			return dctx__fail(ctx, -errno, "open(/dev/null)");
+	if ((rc = dctx__fill_stdio()) < 0)
+		return dctx__fail(ctx, rc, "open(/dev/null)");
 	ctx->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (ctx->devnull < 0)
 		return dctx__fail(ctx, -errno, "open(/dev/null)");
 	if ((rc = dctx__notify_open(ctx)) < 0)
 		return rc;
-	if (ctx->pidfile_path != NULL)
-		return dctx__pidfile_open(&ctx->pidfile, ctx->pidfile_path,
-		    ctx->errmsg, sizeof(ctx->errmsg));
-	return 0;
+	if (ctx->pidfile_path == NULL)
+		return 0;
+	rc = dctx__pidfile_open(&ctx->pidfile, ctx->pidfile_path,
+	    ctx->errmsg, sizeof(ctx->errmsg));
+	if (rc == 0 && ctx->change_ids)
+		dctx__pidfile_check_removable(ctx->pidfile, ctx);
+	return rc;
 }
 
 /*
@@ -177,12 +194,45 @@ open_failed(struct dctx *ctx, int rc)
 		ctx->devnull = -1;
 	}
 	stderr_done(ctx, 1);
+	ctx->prepared = 0;
 	dctx__start_failed(ctx, 1, rc, ctx->errmsg);
 	if (ctx->notify_fd >= 0) {
 		close(ctx->notify_fd);
 		ctx->notify_fd = -1;
 	}
 	return rc;
+}
+
+/*
+ * Steps 1-2 on their own, once.  A context opens once: after dctx_close()
+ * the process is a daemon already, its pidfile released and its shutdown
+ * chain finished, so a second open would half work (dctx.h, the reopen
+ * rule).
+ */
+static int
+prepare_once(struct dctx *ctx, const char *caller)
+{
+	int rc;
+
+	if (ctx->prepared)
+		return 0;
+	ctx->errmsg[0] = '\0';
+	if (ctx->closed)
+		return dctx__fail(ctx, DCTX_ECLOSED, "%s after dctx_close",
+		    caller);
+	ctx->start_told = 0;
+	if ((rc = prepare(ctx)) < 0)
+		return open_failed(ctx, rc);
+	ctx->prepared = 1;
+	return 0;
+}
+
+DCTX_EXPORT int
+dctx_prepare(struct dctx *ctx)
+{
+	if (ctx->is_open)
+		return 0;
+	return prepare_once(ctx, "dctx_prepare");
 }
 
 DCTX_EXPORT int
@@ -193,17 +243,12 @@ dctx_open(struct dctx *ctx)
 
 	if (ctx->is_open)
 		return 0;
-	ctx->errmsg[0] = '\0';
-	/*
-	 * A context opens once: after dctx_close() the process is a daemon
-	 * already, its pidfile released and its shutdown chain finished, so
-	 * a second open would half work (dctx.h, the reopen rule).
-	 */
-	if (ctx->closed)
-		return dctx__fail(ctx, DCTX_ECLOSED, "dctx_open after dctx_close");
-	ctx->start_told = 0;
-	if ((rc = prepare(ctx)) < 0)
-		return open_failed(ctx, rc);
+	if (ctx->prepared) {
+		ctx->errmsg[0] = '\0';
+		if ((rc = check_now(ctx)) < 0)
+			return open_failed(ctx, rc);
+	} else if ((rc = prepare_once(ctx, "dctx_open")) < 0)
+		return rc;
 	ctx->detached = dctx__should_detach(ctx);
 	if (ctx->detached && (rc = dctx__detach(ctx)) < 0)
 		return open_failed(ctx, rc);
@@ -218,6 +263,7 @@ dctx_open(struct dctx *ctx)
 	}
 	stderr_done(ctx, 0);
 	ctx->pid = getpid();
+	ctx->prepared = 0;
 	ctx->is_open = 1;
 	open_ctx = ctx;
 	if (!registered && atexit(close_at_exit) == 0)

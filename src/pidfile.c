@@ -387,6 +387,68 @@ dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root)
 	}
 }
 
+/* Whether the ids the daemon drops to may write into a directory. */
+static int
+may_write(const struct stat *st, uid_t uid, gid_t gid, const gid_t *groups,
+    int ngroups)
+{
+	int i, member = st->st_gid == gid;
+
+	for (i = 0; i < ngroups && !member; i++)
+		member = groups[i] == st->st_gid;
+	if (st->st_uid == uid)
+		return (st->st_mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR);
+	if (member)
+		return (st->st_mode & (S_IWGRP | S_IXGRP)) == (S_IWGRP | S_IXGRP);
+	return (st->st_mode & (S_IWOTH | S_IXOTH)) == (S_IWOTH | S_IXOTH);
+}
+
+/*
+ * Before the privilege drop: will the daemon be able to remove its
+ * pidfile at exit?  Not from a directory its new ids cannot write (root's
+ * /run), nor from a sticky one (/tmp) where neither the directory nor the
+ * file (made by us, before the drop) is its own.  Then release() can only
+ * empty the file, and tools that read it find an empty file where they
+ * expected none: start-stop-daemon --status says 4, "unable to
+ * determine".  Nothing fails; the operator is told once, with the usual
+ * remedy.  Access control lists are not read: a directory they open to
+ * the user still draws the warning, which then says too much, not too
+ * little.
+ */
+void
+dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
+    const struct dctx *ctx)
+{
+	uid_t uid = ctx->run_uid != (uid_t)-1 ? ctx->run_uid : geteuid();
+	gid_t gid = ctx->run_gid != (gid_t)-1 ? ctx->run_gid : getegid();
+	struct stat dst, fst;
+	char *copy, who[96];
+	int ok;
+
+	/* uid 0 keeps its capabilities, CAP_DAC_OVERRIDE among them. */
+	if (uid == 0 || pf->dirfd < 0 || fstat(pf->dirfd, &dst) < 0 ||
+	    fstat(pf->fd, &fst) < 0)
+		return;
+	ok = may_write(&dst, uid, gid, ctx->groups, ctx->ngroups);
+	if (ok && (dst.st_mode & S_ISVTX) && dst.st_uid != uid &&
+	    fst.st_uid != uid)
+		ok = 0;
+	if (ok || (copy = strdup(pf->path)) == NULL)
+		return;
+	if (ctx->user != NULL)
+		snprintf(who, sizeof(who), "user %s (uid %ju)", ctx->user,
+		    (uintmax_t)uid);
+	else
+		snprintf(who, sizeof(who), "uid %ju", (uintmax_t)uid);
+	fprintf(stderr, "%s: warning: pidfile %s: %s cannot remove files "
+	    "from %s, so the pidfile will be emptied at exit, not removed; "
+	    "use a directory the daemon's user owns (install -d -o %s "
+	    "/run/NAME, or systemd's RuntimeDirectory=NAME)\n",
+	    program_invocation_short_name, pf->path, who, dirname(copy),
+	    ctx->user != NULL ? ctx->user : "USER");
+	free(copy);
+}
+
 void
 dctx__pidfile_adopt(struct dctx_pidfile *pf)
 {
@@ -469,6 +531,34 @@ dctx_pidfile_acquire(struct dctx_pidfile **out, const char *path)
 	}
 	*out = pf;
 	return 0;
+}
+
+DCTX_EXPORT int
+dctx_pidfile_write(struct dctx_pidfile *pf)
+{
+	char err[256];
+
+	if (pf == NULL)
+		return -EINVAL;
+	return dctx__pidfile_write(pf, err, sizeof(err));
+}
+
+DCTX_EXPORT int
+dctx_pidfile_close(struct dctx_pidfile *pf)
+{
+	int rc = 0;
+
+	if (pf == NULL)
+		return 0;
+	if (close(pf->fd) < 0 && errno != EINTR)
+		rc = -errno;
+	pf->fd = -1;
+	if (pf->dirfd >= 0)
+		close(pf->dirfd);
+	free(pf->name);
+	free(pf->path);
+	free(pf);
+	return rc;
 }
 
 DCTX_EXPORT int

@@ -527,6 +527,147 @@ START_TEST(a_long_pidfile_path_keeps_the_reason)
 }
 END_TEST
 
+/*
+ * FreeBSD's pattern, through the pidfile API alone (tests/pidfile-helper):
+ * acquire, fork, the parent exits.  The child's dctx_pidfile_write() makes
+ * the file name it, and makes it the owner that removes the file.
+ */
+START_TEST(a_forked_child_rewrites_the_pid_and_owns_the_file)
+{
+	const char *pf = tu_path("p.pid");
+	struct launch l;
+	long child = 0;
+
+	tu_program = PIDFILE_HELPER_PATH;
+	tu_launch(&l, "--pidfile", pf, "--fork-write", NULL);
+	ck_assert_msg(l.status == 0, "helper: %d %s", l.status, l.err);
+	ck_assert_int_eq(sscanf(l.err, "child %ld", &child), 1);
+	tu_track((pid_t)child);
+	/* The parent is gone; the file names the live child, who holds it. */
+	ck_assert(tu_alive((pid_t)child));
+	ck_assert_int_eq(tu_read_pidfile(pf), child);
+	ck_assert_int_eq(holder_of(pf), child);
+	/* Its release removes the file: it is the owner now. */
+	ck_assert_int_eq(kill((pid_t)child, SIGTERM), 0);
+	ck_assert_int_eq(tu_wait_gone((pid_t)child, 3000), 0);
+	ck_assert_int_ne(access(pf, F_OK), 0);
+}
+END_TEST
+
+/* Without the rewrite, what a program could do before: a dead pid. */
+START_TEST(without_the_rewrite_the_file_names_the_dead_parent)
+{
+	const char *pf = tu_path("p.pid");
+	struct launch l;
+	long child = 0;
+	pid_t named;
+
+	tu_program = PIDFILE_HELPER_PATH;
+	tu_launch(&l, "--pidfile", pf, "--fork", NULL);
+	ck_assert_msg(l.status == 0, "helper: %d %s", l.status, l.err);
+	ck_assert_int_eq(sscanf(l.err, "child %ld", &child), 1);
+	tu_track((pid_t)child);
+	named = tu_read_pidfile(pf);
+	ck_assert_int_ne(named, child);
+	ck_assert(!tu_alive(named));
+	/* The child holds the lock, but is not the owner: the file stays. */
+	ck_assert_int_eq(kill((pid_t)child, SIGTERM), 0);
+	ck_assert_int_eq(tu_wait_gone((pid_t)child, 3000), 0);
+	ck_assert_int_eq(access(pf, F_OK), 0);
+}
+END_TEST
+
+/* dctx_pidfile_close(): the file and what it says stay; the lock goes. */
+START_TEST(close_leaves_the_file_and_its_content)
+{
+	const char *pf = tu_path("p.pid");
+	struct launch l;
+	pid_t named;
+
+	tu_program = PIDFILE_HELPER_PATH;
+	tu_launch(&l, "--pidfile", pf, "--close", NULL);
+	ck_assert_msg(l.status == 0, "helper: %d %s", l.status, l.err);
+	named = tu_read_pidfile(pf);
+	ck_assert_int_gt(named, 0);
+	ck_assert(!tu_alive(named));
+	{
+		char want[32];
+		snprintf(want, sizeof(want), "%ld\n", (long)named);
+		ck_assert_str_eq(tu_slurp(pf), want);
+	}
+	/* Nobody holds it: a stale file, which the next start takes over. */
+	ck_assert_int_eq(holder_of(pf), 0);
+}
+END_TEST
+
+/*
+ * dctx_prepare() takes the pidfile and keeps it, locked and empty, until
+ * dctx_open(); a program that gives up then (its bind failed) frees the
+ * context, which removes the file.  In between, the ids and the pidfile
+ * are frozen, the other attributes are not.
+ */
+START_TEST(a_prepared_context_holds_the_pidfile_until_freed)
+{
+	const char *pf = tu_path("d.pid"), *marker = tu_path("pause");
+	const char *err;
+	struct launch l;
+	pid_t pid, holder = -1;
+	int i;
+
+	setenv("DCTX_HELPER_PAUSE_FILE", marker, 1);
+	pid = tu_start_fg("--pidfile", pf, "--prepare-and-free", NULL);
+	for (i = 0; i < 2000 && access(marker, F_OK) != 0; i++)
+		usleep(1000);
+	unsetenv("DCTX_HELPER_PAUSE_FILE");
+	ck_assert_int_eq(access(marker, F_OK), 0);
+	/* Locked, no pid yet; another start is refused. */
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &holder), DCTX_ERUNNING);
+	ck_assert_int_eq(holder, 0);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "already running") != NULL, "stderr: %s",
+	    l.err);
+	ck_assert_int_eq(unlink(marker), 0);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	ck_assert_int_ne(access(pf, F_OK), 0);
+	err = tu_slurp(tu_path("fg.stderr"));
+	ck_assert_msg(strstr(err, "set_user -30009 user: resolved by "
+	    "dctx_prepare(): set it before") != NULL, "stderr: %s", err);
+	ck_assert(strstr(err, "set_uid -30009 uid: ") != NULL);
+	ck_assert(strstr(err, "set_gid -30009 gid: ") != NULL);
+	ck_assert(strstr(err, "set_group -30009 group: ") != NULL);
+	ck_assert(strstr(err, "set_pidfile -30009 pidfile: ") != NULL);
+	ck_assert(strstr(err, "set_umask 0\n") != NULL);
+	ck_assert(strstr(err, "preserve_fd 0\n") != NULL);
+}
+END_TEST
+
+/* A failed dctx_prepare() leaves the holder's file as it was. */
+START_TEST(a_failed_prepare_leaves_nothing_behind)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+	char want[64];
+	pid_t first;
+
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 0);
+	first = tu_read_pidfile(pf);
+	tu_launch(&l, "--pidfile", pf, "--prepare", NULL);
+	ck_assert_int_eq(l.status, 1);
+	snprintf(want, sizeof(want), "already running (pid %ld)", (long)first);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert_int_eq(tu_read_pidfile(pf), first);
+	ck_assert_int_eq(holder_of(pf), first);
+	/* And a prepared start that goes on opens as usual. */
+	tu_stop_cleanly(first);
+	tu_launch(&l, "--pidfile", pf, "--prepare", NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	ck_assert(tu_alive(tu_read_pidfile(pf)));
+	ck_assert_int_eq(holder_of(pf), tu_read_pidfile(pf));
+}
+END_TEST
+
 static Suite *
 pidfile_suite(void)
 {
@@ -558,6 +699,11 @@ pidfile_suite(void)
 	    (int)(sizeof(not_pids) / sizeof(not_pids[0])));
 	tcase_add_test(tc, holder_gives_the_pid_apart_from_the_error);
 	tcase_add_loop_test(tc, a_long_pidfile_path_keeps_the_reason, 0, 2);
+	tcase_add_test(tc, a_forked_child_rewrites_the_pid_and_owns_the_file);
+	tcase_add_test(tc, without_the_rewrite_the_file_names_the_dead_parent);
+	tcase_add_test(tc, close_leaves_the_file_and_its_content);
+	tcase_add_test(tc, a_prepared_context_holds_the_pidfile_until_freed);
+	tcase_add_test(tc, a_failed_prepare_leaves_nothing_behind);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,11 +12,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
 static struct passwd nobody;
+
+/*
+ * What dpkg's start-stop-daemon --status says of a pidfile: 0 running, 3
+ * not running, 4 unable to determine (an empty file); -1 without it.
+ */
+static int
+ssd_status(const char *pidfile)
+{
+	char cmd[600];
+	int st;
+
+	if (access("/usr/sbin/start-stop-daemon", X_OK) != 0 &&
+	    access("/sbin/start-stop-daemon", X_OK) != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "PATH=/usr/sbin:/sbin:$PATH "
+	    "start-stop-daemon --status --pidfile '%s'", pidfile);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 
 /* "65534\t65534\t65534\t65534" for one id in all four places. */
 static void
@@ -106,9 +126,20 @@ START_TEST(pidfile_in_a_root_directory_is_written_then_emptied)
 	struct stat st;
 	pid_t pid;
 
+	char want[600];
+	int ssd;
+
 	/* The directory is root's, 0755: the dropped daemon cannot unlink. */
 	tu_launch(&l, "--pidfile", pf, "--user", nobody.pw_name, NULL);
 	ck_assert_int_eq(l.status, 0);
+	/* The operator is told so, once, before the fork, with the remedy. */
+	snprintf(want, sizeof(want), "warning: pidfile %s: user %s (uid %ld) "
+	    "cannot remove files from %s, so the pidfile will be emptied at "
+	    "exit, not removed; use a directory the daemon's user owns", pf,
+	    nobody.pw_name, (long)nobody.pw_uid, tu_dir());
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert(strstr(l.err, "RuntimeDirectory=") != NULL);
+	ck_assert(strstr(strstr(l.err, "warning") + 1, "warning") == NULL);
 	pid = tu_read_pidfile(pf);
 	ck_assert(tu_alive(pid));
 	ck_assert_int_eq(stat(pf, &st), 0);
@@ -116,6 +147,54 @@ START_TEST(pidfile_in_a_root_directory_is_written_then_emptied)
 	tu_stop_cleanly(pid);
 	/* Not removable, so emptied: nobody reads a live pid from it. */
 	ck_assert_int_eq(access(pf, F_OK), 0);
+	ck_assert_str_eq(tu_slurp(pf), "");
+	/* Which start-stop-daemon cannot read: 4, "unable to determine". */
+	if ((ssd = ssd_status(pf)) != -1)
+		ck_assert_int_eq(ssd, 4);
+}
+END_TEST
+
+/* The remedy: a directory of the daemon's user.  No warning, no file left. */
+START_TEST(a_pidfile_in_the_users_own_directory_is_removed)
+{
+	const char *run = tu_path("run"), *pf = tu_path("run/d.pid");
+	struct launch l;
+	pid_t pid;
+	int ssd;
+
+	ck_assert_int_eq(mkdir(run, 0755), 0);
+	ck_assert_int_eq(chown(run, nobody.pw_uid, nobody.pw_gid), 0);
+	tu_launch(&l, "--pidfile", pf, "--user", nobody.pw_name, NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	ck_assert_msg(strstr(l.err, "warning") == NULL, "stderr: %s", l.err);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_alive(pid));
+	tu_stop_cleanly(pid);
+	ck_assert_int_ne(access(pf, F_OK), 0);
+	/* start-stop-daemon: 3, "not running". */
+	if ((ssd = ssd_status(pf)) != -1)
+		ck_assert_int_eq(ssd, 3);
+}
+END_TEST
+
+/*
+ * In a sticky directory (/tmp) that is not its own, the daemon cannot
+ * remove the file root made for it either, however open the directory.
+ */
+START_TEST(a_sticky_directory_not_the_users_draws_the_warning)
+{
+	const char *tmp = tu_path("tmp"), *pf = tu_path("tmp/d.pid");
+	struct launch l;
+	pid_t pid;
+
+	ck_assert_int_eq(mkdir(tmp, 0755), 0);
+	ck_assert_int_eq(chmod(tmp, 01777), 0);
+	tu_launch(&l, "--pidfile", pf, "--user", nobody.pw_name, NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	ck_assert_msg(strstr(l.err, "cannot remove files from") != NULL,
+	    "stderr: %s", l.err);
+	pid = tu_read_pidfile(pf);
+	tu_stop_cleanly(pid);
 	ck_assert_str_eq(tu_slurp(pf), "");
 }
 END_TEST
@@ -369,7 +448,9 @@ START_TEST(a_retried_open_resolves_its_groups_afresh)
 	    "--retry-pidfile", pf, "--retry-gid", "65532", NULL);
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	ck_assert_msg(strstr(l.err, "first open:") != NULL, "stderr: %s", l.err);
+	/* tu_launch() tracks the first --pidfile only: this one is ours too. */
 	pid = tu_read_pidfile(pf);
+	tu_track(pid);
 	ck_assert(tu_alive(pid));
 	four_times(want, sizeof(want), 65532);
 	ck_assert_str_eq(tu_status_field(pid, "Gid:"), want);
@@ -388,6 +469,8 @@ privileges_suite(void)
 	tcase_add_test(tc, a_bare_uid_takes_the_users_group_not_roots);
 	tcase_add_test(tc, an_unknown_uid_without_a_gid_is_refused);
 	tcase_add_test(tc, pidfile_in_a_root_directory_is_written_then_emptied);
+	tcase_add_test(tc, a_pidfile_in_the_users_own_directory_is_removed);
+	tcase_add_test(tc, a_sticky_directory_not_the_users_draws_the_warning);
 	tcase_add_test(tc, a_pidfile_inside_the_jail_is_removed);
 	tcase_add_test(tc, a_symlink_in_the_pidfile_path_cannot_aim_removal_at_a_decoy);
 	tcase_add_test(tc, unknown_user_fails_before_the_fork);

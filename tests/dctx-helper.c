@@ -429,6 +429,38 @@ deny_close_range(int err)
 #endif
 }
 
+/*
+ * After dctx_prepare(): say on stderr what the setters answer now (the
+ * ids and the pidfile are frozen, the rest is not, and a descriptor
+ * opened now may be preserved), wait at pause_point() so that the test
+ * can look at the pidfile, then free the context without opening it.
+ */
+static int
+prepared_and_free(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), rc;
+
+	rc = dctx_set_user(ctx, "root");
+	fprintf(stderr, "set_user %d %s\n", rc, dctx_errmsg(ctx));
+	rc = dctx_set_uid(ctx, 0);
+	fprintf(stderr, "set_uid %d %s\n", rc, dctx_errmsg(ctx));
+	rc = dctx_set_gid(ctx, 0);
+	fprintf(stderr, "set_gid %d %s\n", rc, dctx_errmsg(ctx));
+	rc = dctx_set_group(ctx, "root");
+	fprintf(stderr, "set_group %d %s\n", rc, dctx_errmsg(ctx));
+	rc = dctx_set_pidfile(ctx, "/nonexistent/other.pid");
+	fprintf(stderr, "set_pidfile %d %s\n", rc, dctx_errmsg(ctx));
+	rc = dctx_set_umask(ctx, 022);
+	fprintf(stderr, "set_umask %d\n", rc);
+	rc = dctx_preserve_fd(ctx, fd);
+	fprintf(stderr, "preserve_fd %d\n", rc);
+	fflush(stderr);
+	pause_point();
+	dctx_free(ctx);
+	close(fd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -479,6 +511,8 @@ main(int argc, char **argv)
 		{ "start-timeout", required_argument, NULL, 'W' },
 		/* dctx_set_stdout(ctx, 1): keep the stdout we were given. */
 		{ "keep-stdout", no_argument, NULL, 1001 },
+		{ "prepare", no_argument, NULL, 'Q' },
+		{ "prepare-and-free", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -489,7 +523,7 @@ main(int argc, char **argv)
 	int thread_before = 0, try_regain = 0, reopen = 0;
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
-	int holder_ms = 0;
+	int holder_ms = 0, prepare = 0;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
 
@@ -537,6 +571,8 @@ main(int argc, char **argv)
 		case 'h': holder_ms = atoi(optarg); break;
 		case 'W': rc = dctx_set_start_timeout(ctx, atoi(optarg)); break;
 		case 1001: rc = dctx_set_stdout(ctx, 1); break;
+		case 'Q': prepare = 1; break;
+		case 'q': prepare = 2; break;
 		case 'Z':
 			churn_signo = atoi(optarg);
 			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
@@ -576,6 +612,17 @@ main(int argc, char **argv)
 		dctx_free(ctx);
 		return 2;
 	}
+	/*
+	 * dctx_prepare() first, as a server that binds before dctx_open()
+	 * does; with --prepare-and-free, the program then gives up.
+	 */
+	if (prepare && dctx_prepare(ctx) < 0) {
+		fprintf(stderr, "dctx-helper: %s\n", dctx_errmsg(ctx));
+		dctx_free(ctx);
+		return 1;
+	}
+	if (prepare == 2)
+		return prepared_and_free();
 	/* A thread some library started before the program daemonizes. */
 	if (thread_before && pthread_create(&plain, NULL, idle_main, NULL) != 0)
 		return 1;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,6 +28,8 @@ static int pathnext;
 static pid_t tracked[MAX_TRACKED];
 static int ntracked;
 int tu_stdin_fd = -1;
+int tu_close_stdio;
+long tu_nofile;
 const char *tu_program = HELPER_PATH;
 
 /*
@@ -155,6 +158,8 @@ tu_setup(void)
 	ntracked = 0;
 	stray_note("dir", dir);
 	tu_stdin_fd = -1;
+	tu_close_stdio = 0;
+	tu_nofile = 0;
 }
 
 
@@ -251,6 +256,15 @@ spawn(char **argv, int errfd)
 			dup2(tu_stdin_fd >= 0 ? tu_stdin_fd :
 			    open("/dev/null", O_RDWR), 0);
 		dup2(errfd, 2);
+		if (tu_close_stdio & (1 << 1))
+			close(1);
+		if (tu_close_stdio & (1 << 2))
+			close(2);
+		if (tu_nofile > 0) {
+			struct rlimit rl = { (rlim_t)tu_nofile, (rlim_t)tu_nofile };
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(126);
+		}
 		execv(argv[0], argv);
 		_exit(127);
 	}

@@ -43,6 +43,13 @@ extern const char *tu_program;
  * -2 a closed fd 0. */
 extern int tu_stdin_fd;
 
+/* Bits 1 << 1 and 1 << 2: close fd 1 or 2 too in the next launches (the
+ * launcher's stderr is then lost: tu_launch() reads nothing). */
+extern int tu_close_stdio;
+
+/* The RLIMIT_NOFILE (soft and hard) of the next launches; 0 keeps ours. */
+extern long tu_nofile;
+
 /* 1 when every child (daemons included, we are their subreaper) is reaped
  * within ms: nothing was left running. */
 int tu_no_children(int ms);
