@@ -30,6 +30,7 @@
 #include <event2/util.h>
 
 #include "dctx.h"
+#include "echod-args.h"
 
 struct conn {
 	struct server *srv;
@@ -108,16 +109,18 @@ static int
 open_listener(const char *spec)
 {
 	struct sockaddr_storage ss;
-	int len = (int)sizeof(ss), fd, one = 1;
+	socklen_t len;
+	const char *why;
+	int fd, one = 1;
 
-	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &len) < 0) {
-		fprintf(stderr, "echod: --listen %s: not an ADDRESS:PORT\n", spec);
+	if ((why = echod_parse_listen(spec, &ss, &len)) != NULL) {
+		fprintf(stderr, "echod: --listen %s: %s\n", spec, why);
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    listen(fd, 128) < 0) {
 		fprintf(stderr, "echod: --listen %s: %s\n", spec, strerror(errno));
 		if (fd >= 0)
@@ -127,6 +130,21 @@ open_listener(const char *spec)
 	return fd;
 }
 
+/* Refuse an option's value, quoting what the operator typed. */
+static int
+refuse(const char *opt, const char *value, const char *why)
+{
+	fprintf(stderr, "echod: --%s %s: %s\n", opt, value, why);
+	return 2;
+}
+
+/*
+ * The command line.  Values are checked here, before they reach the
+ * library or any cast (echod-args.c), and a contradiction is refused
+ * rather than settled by the order of the options: --foreground and
+ * --detach are two setter calls to the library, which can only keep the
+ * last one.
+ */
 static int
 configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 {
@@ -149,9 +167,11 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char *end;
-	int c, rc = 0, fd;
-	long n;
+	struct sockaddr_storage ss;
+	const char *why;
+	socklen_t sslen;
+	int c, rc = 0, fd, n, foreground = 0, detach = 0;
+	mode_t mask;
 
 	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -160,16 +180,19 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		case 'g': rc = dctx_set_group(ctx, optarg); break;
 		case 'r': rc = dctx_set_chroot_directory(ctx, optarg); break;
 		case 'w': rc = dctx_set_working_directory(ctx, optarg); break;
-		case 'f': rc = dctx_set_detach_process(ctx, DCTX_DETACH_NO); break;
-		case 'd': rc = dctx_set_detach_process(ctx, DCTX_DETACH_YES); break;
+		case 'f':
+			foreground = 1;
+			rc = dctx_set_detach_process(ctx, DCTX_DETACH_NO);
+			break;
+		case 'd':
+			detach = 1;
+			rc = dctx_set_detach_process(ctx, DCTX_DETACH_YES);
+			break;
 		case 'c': rc = dctx_set_prevent_core(ctx, 0); break;
 		case 'm':
-			n = strtol(optarg, &end, 8);
-			if (*end != '\0' || end == optarg) {
-				fprintf(stderr, "echod: --umask %s: not an octal mode\n", optarg);
-				return 2;
-			}
-			rc = dctx_set_umask(ctx, (mode_t)n);
+			if ((why = echod_parse_umask(optarg, &mask)) != NULL)
+				return refuse("umask", optarg, why);
+			rc = dctx_set_umask(ctx, mask);
 			break;
 		case 'o':
 		case 'e':
@@ -178,22 +201,20 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			rc = c == 'o' ? dctx_set_stdout(ctx, fd) : dctx_set_stderr(ctx, fd);
 			break;
 		case 'k':
-			n = strtol(optarg, &end, 10);
-			if (*end != '\0' || end == optarg || n < 0 || n > 1 << 30) {
-				fprintf(stderr, "echod: --preserve-fd %s: not a descriptor\n", optarg);
-				return 2;
-			}
-			rc = dctx_preserve_fd(ctx, (int)n);
+			if ((why = echod_parse_fd(optarg, &n)) != NULL)
+				return refuse("preserve-fd", optarg, why);
+			rc = dctx_preserve_fd(ctx, n);
 			break;
-		case 'l': srv->listen_on = optarg; break;
+		case 'l':
+			if ((why = echod_parse_listen(optarg, &ss, &sslen)) != NULL)
+				return refuse("listen", optarg, why);
+			srv->listen_on = optarg;
+			break;
 		case 'W': srv->worker = 1; break;
 		case 't':
-			n = strtol(optarg, &end, 10);
-			if (*end != '\0' || end == optarg || n < 0 || n > 1 << 30) {
-				fprintf(stderr, "echod: --shutdown-timeout %s: not a number of ms\n", optarg);
-				return 2;
-			}
-			rc = dctx_set_shutdown_timeout(ctx, (int)n);
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("shutdown-timeout", optarg, why);
+			rc = dctx_set_shutdown_timeout(ctx, n);
 			break;
 		case 'h':
 			usage(stdout);
@@ -209,6 +230,11 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 	}
 	if (rc < 0 || (srv->worker && (rc = dctx_set_threads(ctx, 1)) < 0)) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
+		return 2;
+	}
+	if (foreground && detach) {
+		fprintf(stderr, "echod: --foreground and --detach contradict "
+		    "each other: give one of them\n");
 		return 2;
 	}
 	return 0;

@@ -176,11 +176,16 @@ DCTX_EXPORT int dctx_set_working_directory(struct dctx *ctx, const char *path);
 DCTX_EXPORT const char *dctx_working_directory(const struct dctx *ctx);
 
 /**
- * umask: the file mode creation mask of the daemon (0 by default).
+ * umask: the file mode creation mask of the daemon (0 by default).  A
+ * value with other bits than the permission bits is refused, never cut
+ * down to them.  A caller parsing a number typed by an operator must check
+ * its range before the cast to mode_t (32 bits on Linux): 040000000000
+ * arrives here as 0, and nothing can tell it from a 0 that was meant.
  *
  * @param ctx the context
  * @param mask permission bits only (at most 0777)
- * @return 0, -EINVAL for other bits, or DCTX_EOPEN
+ * @return 0, -EINVAL for other bits ("umask 01777: not a mode from 0 to
+ *         0777"), or DCTX_EOPEN
  */
 DCTX_EXPORT int dctx_set_umask(struct dctx *ctx, mode_t mask);
 
@@ -212,6 +217,17 @@ DCTX_EXPORT int dctx_set_umask(struct dctx *ctx, mode_t mask);
  * setter, dctx_set_gid(), dctx_set_user() and dctx_set_group() refuse a
  * change after dctx_prepare() with DCTX_EPREPARED.
  *
+ * The uid 0 rule: a uid, or a user (dctx_set_user()), that resolves to
+ * uid 0 is refused by dctx_open() at step 1, before anything changes, with
+ * -EINVAL.  From root it is a drop that drops nothing ("user 'toor' is
+ * uid 0: dropping to it drops nothing"): an alias of root, or a uid 0 left
+ * in a template, would keep full root while the configuration reads as if
+ * it had been shed.  From another uid it would be a rise, not a drop
+ * ("uid 0: a daemon is never raised to root"): it fails without
+ * CAP_SETUID and with it makes the daemon root.  A program that means to
+ * stay root sets no uid.  The gid is not concerned: gid 0 grants no
+ * power a uid does not.
+ *
  * @param ctx the context
  * @param uid the user id; (uid_t)-1 means no change
  * @return 0, DCTX_EOPEN, or DCTX_EPREPARED
@@ -231,7 +247,8 @@ DCTX_EXPORT int dctx_set_gid(struct dctx *ctx, gid_t gid);
  * Run as a named user: its uid, its primary group (unless dctx_set_gid() or
  * dctx_set_group() chose one) and its supplementary groups.  The name is
  * resolved by dctx_open(), before any chroot; an unknown name fails there
- * with DCTX_ENOUSER and "user 'name': no such user or group".
+ * with DCTX_ENOUSER and "user 'name': no such user or group", and a name
+ * of uid 0 with -EINVAL (the uid 0 rule, under dctx_set_uid()).
  *
  * @param ctx the context
  * @param name a user name
@@ -269,6 +286,11 @@ DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
  * socket on stdin does not count, and a closed stdin is fine.  A service
  * with systemd's Type=forking must choose DCTX_DETACH_YES.
  *
+ * A later call replaces an earlier one, as with every setter: the library
+ * sees one mode at a time and cannot tell a contradiction from a change of
+ * mind.  A program whose command line has both a "foreground" and a
+ * "detach" option must refuse the pair itself, as echod does.
+ *
  * @param ctx the context
  * @param mode DCTX_DETACH_AUTO, DCTX_DETACH_NO or DCTX_DETACH_YES
  * @return 0, -EINVAL, or DCTX_EOPEN
@@ -292,7 +314,9 @@ DCTX_EXPORT int dctx_preserve_fd(struct dctx *ctx, int fd);
  * pidfile: a path to create, lock and write the daemon's pid into.  See
  * dctx_pidfile_acquire() for what that means; dctx_prepare() (or
  * dctx_open()) locks it before the fork, so that its errors reach the
- * shell, and refuses to change it afterwards (DCTX_EPREPARED).
+ * shell, and refuses to change it afterwards (DCTX_EPREPARED).  A path of
+ * PATH_MAX bytes or more (4096 on Linux) is refused here: the file could
+ * be made, through its directory, but no reader could open it by its name.
  *
  * Where the daemon drops privileges (a user, uid or gid), its pidfile
  * should lie in a directory the dropped ids may write: a daemon cannot
@@ -308,7 +332,9 @@ DCTX_EXPORT int dctx_preserve_fd(struct dctx *ctx, int fd);
  *
  * @param ctx the context
  * @param path a path, or NULL for none
- * @return 0, -ENOMEM, DCTX_EOPEN, or DCTX_EPREPARED
+ * @return 0, -EINVAL for "", -ENAMETOOLONG for a path longer than
+ *         PATH_MAX - 1 (dctx_errmsg() names it, shortened in the middle,
+ *         and says its length), -ENOMEM, DCTX_EOPEN, or DCTX_EPREPARED
  */
 DCTX_EXPORT int dctx_set_pidfile(struct dctx *ctx, const char *path);
 
@@ -544,7 +570,10 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     do not take it for theirs; the shutdown chain later sends
  *     "STOPPING=1"), and to s6 (dctx_set_notification_fd()).
  *
- * $NOTIFY_SOCKET: a path or "@abstract" name.  One that cannot be reached
+ * $NOTIFY_SOCKET: a path or "@abstract" name (at least one byte after the
+ * "@"; either fitting sun_path, 107 bytes for a path, 108 with the "@"
+ * for a name; anything else is an address that cannot be reached).  One
+ * that cannot be reached
  * (a stale variable inherited from a service's shell) or a "vsock:"
  * address (not supported) is not an error, as with sd_notify(3): one
  * warning "NOTIFY_SOCKET ADDR: REASON; no service manager will be told"
@@ -813,7 +842,9 @@ DCTX_EXPORT const char *dctx_strerror(int code);
  * @param out receives the pidfile; untouched on failure
  * @param path the file's path
  * @return 0, DCTX_ERUNNING when another process holds the lock (see
- *         dctx_pidfile_holder()), -ELOOP for a symbolic link, -EISDIR or
+ *         dctx_pidfile_holder()), -EINVAL for NULL or "", -ENAMETOOLONG
+ *         for a path longer than PATH_MAX - 1 (see dctx_set_pidfile()),
+ *         -ELOOP for a symbolic link, -EISDIR or
  *         -EINVAL for something that is not a regular file, -EMLINK for a
  *         file with more than one hard link, -EPERM for a file owned by
  *         another user, -errno otherwise

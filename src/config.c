@@ -269,8 +269,15 @@ dctx_set_umask(struct dctx *ctx, mode_t mask)
 {
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "umask");
+	/*
+	 * Only the permission bits mean anything to umask(2), which would
+	 * drop the others silently.  A value that did not fit mode_t was cut
+	 * down before it got here (040000000000 is 0): that check belongs to
+	 * the caller's parser, before its cast.
+	 */
 	if (mask & ~(mode_t)0777)
-		return dctx__fail(ctx, -EINVAL, "umask %#o", (unsigned)mask);
+		return dctx__fail(ctx, -EINVAL,
+		    "umask %#o: not a mode from 0 to 0777", (unsigned)mask);
 	ctx->umask = mask;
 	return 0;
 }
@@ -366,12 +373,17 @@ dctx_preserve_fd(struct dctx *ctx, int fd)
 DCTX_EXPORT int
 dctx_set_pidfile(struct dctx *ctx, const char *path)
 {
+	int rc;
+
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "pidfile");
 	if (ctx->prepared)
 		return dctx__fail(ctx, DCTX_EPREPARED, "pidfile");
 	if (path != NULL && path[0] == '\0')
 		return dctx__fail(ctx, -EINVAL, "pidfile: empty path");
+	if (path != NULL && (rc = dctx__pidfile_check_path(path, ctx->errmsg,
+	    sizeof(ctx->errmsg))) < 0)
+		return rc;
 	if (set_string(&ctx->pidfile_path, path) < 0)
 		return dctx__fail(ctx, -ENOMEM, "pidfile");
 	return 0;

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "dctx.h"
@@ -107,6 +108,8 @@ void dctx__errfmt(char *buf, size_t len, const char *reason,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* pidfile.c */
+int dctx__parse_pid(const char *buf, size_t len, pid_t *pid);
+int dctx__pidfile_check_path(const char *path, char *err, size_t errlen);
 int dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
     char *err, size_t errlen);
 int dctx__pidfile_write(struct dctx_pidfile *pf, char *err, size_t errlen);
@@ -126,6 +129,9 @@ int dctx__report(struct dctx *ctx, int status, const char *msg);
 int dctx__write_nosigpipe(int fd, const void *buf, size_t len);
 
 /* readiness.c */
+struct sockaddr_un;
+int dctx__notify_address(const char *addr, struct sockaddr_un *sun,
+    socklen_t *len);
 int dctx__notify_open(struct dctx *ctx);
 int dctx__notify(struct dctx *ctx, const char *msg);
 int dctx__ready(struct dctx *ctx);

@@ -81,29 +81,63 @@ pid_max(void)
 }
 
 /*
- * Read the pid a pidfile holds; 0 when it holds none (yet).  A pid is
- * digits, then a newline (bytes after it are a longer pid being replaced,
- * see dctx__pidfile_write()) or the end, and a value below pid_max: what
- * does not fit is no pid, and must not be cut down to one (4294967297 as
- * a pid_t is 1), since the tools that read it send signals to it.
+ * Parse the pid a pidfile holds, from the len bytes at buf: digits, then a
+ * newline (bytes after it are a longer pid being replaced, see
+ * dctx__pidfile_write()) or the end.  What does not fit an int is no pid,
+ * and must not be cut down to one (4294967297 as a pid_t is 1), since the
+ * tools that read it send signals to it.  Pure, for the fuzz target.
+ * Returns 0 with *pid above 0, or -EINVAL.
  */
+int
+dctx__parse_pid(const char *buf, size_t len, pid_t *pid)
+{
+	long long value = 0; /* INT_MAX * 10 + 9 fits, even where long is 32 bits */
+	size_t i;
+
+	for (i = 0; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		value = value * 10 + (buf[i] - '0');
+		if (value > INT_MAX)
+			return -EINVAL;
+	}
+	if (i == 0 || (i < len && buf[i] != '\n') || value <= 0)
+		return -EINVAL;
+	*pid = (pid_t)value;
+	return 0;
+}
+
+/* Read the pid a pidfile holds; 0 when it holds none (yet), or one at or
+ * above the kernel's pid_max, which no process can have. */
 static pid_t
 read_pid(int fd)
 {
 	char buf[32];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0), i;
-	long long pid = 0; /* INT_MAX * 10 + 9 fits, even where long is 32 bits */
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	pid_t pid;
 
-	for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
-		pid = pid * 10 + (buf[i] - '0');
-		if (pid > INT_MAX)
-			return 0;
-	}
-	if (i == 0 || (i < n && buf[i] != '\n'))
+	if (n <= 0 || dctx__parse_pid(buf, (size_t)n, &pid) < 0 ||
+	    pid >= pid_max())
 		return 0;
-	if (pid <= 0 || pid >= pid_max())
+	return pid;
+}
+
+/*
+ * A path of PATH_MAX bytes or more can still be made, through the opened
+ * directory and openat(), but no reader can open it by its name: every
+ * tool that looks for the daemon would fail with ENAMETOOLONG.  Refuse it
+ * before anything is made; err says which path (shortened in the middle)
+ * and why.
+ */
+int
+dctx__pidfile_check_path(const char *path, char *err, size_t errlen)
+{
+	size_t len = strlen(path);
+
+	if (len < PATH_MAX)
 		return 0;
-	return (pid_t)pid;
+	dctx__errfmt(err, errlen, strerror(ENAMETOOLONG),
+	    "pidfile %s: %zu bytes, more than PATH_MAX - 1 (%d)", path, len,
+	    PATH_MAX - 1);
+	return -ENAMETOOLONG;
 }
 
 /*
@@ -270,6 +304,8 @@ dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
 	char why[64] = "";
 	int rc, created = 0;
 
+	if ((rc = dctx__pidfile_check_path(path, err, errlen)) < 0)
+		return rc;
 	if ((pf = calloc(1, sizeof(*pf))) == NULL)
 		return -ENOMEM;
 	pf->fd = pf->dirfd = -1;

@@ -83,6 +83,27 @@ lookup_group(const char *name, gid_t *gid)
 	return res != NULL ? 0 : DCTX_ENOUSER;
 }
 
+/*
+ * A uid or user that resolves to uid 0 is refused, whoever we are.  From
+ * root it is a drop that drops nothing: an alias of root ("toor") or a
+ * --uid 0 taken from a template keeps every power while the configuration
+ * reads as if it had been shed, and nothing would ever say so.  From
+ * another uid it is not a drop at all but a rise, which fails without
+ * CAP_SETUID and with it makes the daemon root: no daemon setting should
+ * do that.  A program that means to stay root sets no uid.
+ */
+static int
+refuse_uid0(struct dctx *ctx)
+{
+	const char *why = geteuid() == 0 ? "dropping to it drops nothing" :
+	    "a daemon is never raised to root";
+
+	if (ctx->uid == (uid_t)-1 && ctx->user != NULL)
+		return dctx__fail(ctx, -EINVAL, "user '%s' is uid 0: %s",
+		    ctx->user, why);
+	return dctx__fail(ctx, -EINVAL, "uid 0: %s", why);
+}
+
 int
 dctx__resolve_ids(struct dctx *ctx)
 {
@@ -146,6 +167,8 @@ dctx__resolve_ids(struct dctx *ctx)
 			return dctx__fail(ctx, rc, "uid %ld without a gid",
 			    (long)ctx->run_uid);
 	}
+	if (ctx->run_uid == 0)
+		return refuse_uid0(ctx);
 	ctx->change_ids = ctx->run_uid != (uid_t)-1 || ctx->run_gid != (gid_t)-1;
 	if (!ctx->change_ids)
 		return 0;

@@ -35,32 +35,46 @@ dctx_set_notification_fd(struct dctx *ctx, int fd)
 }
 
 /*
- * Connect a datagram socket to the address $NOTIFY_SOCKET names: a path
- * ("/...") or an abstract name ("@...").  systemd also knows "vsock:"
- * addresses, for a service manager outside a virtual machine; a daemon
- * inside one is rare, so that form is refused with -EAFNOSUPPORT and the
- * caller treats it like any address it cannot reach.
+ * Turn the address $NOTIFY_SOCKET names into a socket address: a path
+ * ("/...", with its NUL) or an abstract name ("@...": a leading NUL, no
+ * trailing one, and at least one byte of name).  systemd also knows
+ * "vsock:" addresses, for a service manager outside a virtual machine; a
+ * daemon inside one is rare, so that form is refused with -EAFNOSUPPORT
+ * and the caller treats it like any address it cannot reach.  Anything
+ * else, or a name too long for sun_path, is -EINVAL.  Pure: the
+ * environment is outside input, and this is its fuzz target.
  */
+int
+dctx__notify_address(const char *addr, struct sockaddr_un *sun,
+    socklen_t *len)
+{
+	size_t n = strlen(addr);
+
+	if (strncmp(addr, "vsock", 5) == 0)
+		return -EAFNOSUPPORT;
+	if (addr[0] == '/' ? n >= sizeof(sun->sun_path) :
+	    addr[0] != '@' || n < 2 || n > sizeof(sun->sun_path))
+		return -EINVAL;
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, addr, n);
+	if (addr[0] == '@')
+		sun->sun_path[0] = '\0';
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+	    (addr[0] == '/'));
+	return 0;
+}
+
+/* Connect a datagram socket to the address $NOTIFY_SOCKET names. */
 static int
 notify_connect(const char *path, int *out)
 {
 	struct sockaddr_un sun;
-	size_t len = strlen(path);
 	socklen_t salen;
 	int fd, rc;
 
-	if (strncmp(path, "vsock", 5) == 0)
-		return -EAFNOSUPPORT;
-	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sun.sun_path))
-		return -EINVAL;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, len);
-	/* "@name" is an abstract socket: a leading NUL, no trailing one. */
-	if (path[0] == '@')
-		sun.sun_path[0] = '\0';
-	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
-	    (path[0] == '/'));
+	if ((rc = dctx__notify_address(path, &sun, &salen)) < 0)
+		return rc;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

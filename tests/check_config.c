@@ -150,6 +150,45 @@ START_TEST(a_long_input_keeps_the_reason)
 }
 END_TEST
 
+/*
+ * A pidfile path of PATH_MAX bytes or more whose directory (the test's,
+ * spelled with many "./") opens: the setter and dctx_pidfile_acquire()
+ * refuse it, and no file is made where the name would have led.
+ */
+START_TEST(a_pidfile_path_too_long_is_refused)
+{
+	struct dctx_pidfile *pf = NULL;
+	struct dctx *ctx = dctx_new();
+	char path[4400], want[128];
+	const char *msg;
+	size_t n;
+
+	n = (size_t)snprintf(path, sizeof(path), "%s/", tu_dir());
+	while (n < 3900) {
+		memcpy(path + n, "./", 2);
+		n += 2;
+	}
+	memset(path + n, 'p', 200);
+	path[n + 200] = '\0';
+	ck_assert_int_eq(dctx_set_pidfile(ctx, path), -ENAMETOOLONG);
+	msg = dctx_errmsg(ctx);
+	snprintf(want, sizeof(want), "ppp: %zu bytes, more than PATH_MAX - 1 "
+	    "(4095): File name too long", strlen(path));
+	ck_assert_msg(strncmp(msg, "pidfile /tmp/", 13) == 0 &&
+	    strstr(msg, "/./...") != NULL && strlen(msg) > strlen(want) &&
+	    strcmp(msg + strlen(msg) - strlen(want), want) == 0, "%s", msg);
+	ck_assert_int_eq(dctx_set_umask(ctx, 01777), -EINVAL);
+	ck_assert_str_eq(dctx_errmsg(ctx),
+	    "umask 01777: not a mode from 0 to 0777: Invalid argument");
+	dctx_free(ctx);
+	ck_assert_int_eq(dctx_pidfile_acquire(&pf, path), -ENAMETOOLONG);
+	ck_assert_ptr_null(pf);
+	memset(path, 'p', 200);
+	path[200] = '\0';
+	ck_assert_int_ne(access(tu_path(path), F_OK), 0);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -162,6 +201,7 @@ config_suite(void)
 	tcase_add_test(tc, error_codes_have_words);
 	tcase_add_test(tc, setters_after_open_are_refused);
 	tcase_add_test(tc, a_long_input_keeps_the_reason);
+	tcase_add_test(tc, a_pidfile_path_too_long_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,7 +11,9 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +388,36 @@ become(const char *spec)
 	}
 }
 
+/*
+ * A number option: digits of base 8 or 10 (a leading '-' where min is
+ * negative) and nothing else, from min to max, or the helper exits 2
+ * quoting what it was given.  The range is the option's type, so nothing
+ * wraps on the way to the library; whether the value makes sense is the
+ * library's to say, and what the tests watch.
+ */
+static long long
+number(const char *opt, const char *s, int base, long long min,
+    long long max)
+{
+	int neg = s[0] == '-' && min < 0;
+	long long bound = neg ? -min : max, v = 0;
+	const char *p = s + neg;
+
+	/* Stop as soon as the value passes its bound: no overflow. */
+	for (; *p >= '0' && *p < '0' + base && v <= bound; p++)
+		v = v * base + (*p - '0');
+	if (p == s + neg || *p != '\0' || v > bound) {
+		if (base == 8)
+			fprintf(stderr, "dctx-helper: --%s %s: not an octal "
+			    "number from 0 to %#llo\n", opt, s, max);
+		else
+			fprintf(stderr, "dctx-helper: --%s %s: not a number "
+			    "from %lld to %lld\n", opt, s, min, max);
+		exit(2);
+	}
+	return neg ? -v : v;
+}
+
 /* Remap a signal every millisecond, between a callback and ignore. */
 static void
 churn(evutil_socket_t fd, short what, void *arg)
@@ -521,6 +553,7 @@ main(int argc, char **argv)
 	int later[8], later_kind[8], nlater = 0, thread = 0;
 	int child_frees = 0, ready_delay = 0, churn_signo = 0, plain_thread = 0;
 	int thread_before = 0, try_regain = 0, reopen = 0;
+	int foreground = 0, detach = 0;
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
 	int holder_ms = 0, prepare = 0;
@@ -535,16 +568,34 @@ main(int argc, char **argv)
 		case 'p': rc = dctx_set_pidfile(ctx, optarg); break;
 		case 'u': rc = dctx_set_user(ctx, optarg); break;
 		case 'g': rc = dctx_set_group(ctx, optarg); break;
-		case 'U': rc = dctx_set_uid(ctx, (uid_t)atol(optarg)); break;
-		case 'G': rc = dctx_set_gid(ctx, (gid_t)atol(optarg)); break;
+		case 'U':
+			rc = dctx_set_uid(ctx, (uid_t)number("uid", optarg, 10,
+			    0, UINT32_MAX - 1));
+			break;
+		case 'G':
+			rc = dctx_set_gid(ctx, (gid_t)number("gid", optarg, 10,
+			    0, UINT32_MAX - 1));
+			break;
 		case 'r': rc = dctx_set_chroot_directory(ctx, optarg); break;
 		case 'w': rc = dctx_set_working_directory(ctx, optarg); break;
-		case 'm': rc = dctx_set_umask(ctx, (mode_t)strtol(optarg, NULL, 8)); break;
-		case 'f': rc = dctx_set_detach_process(ctx, DCTX_DETACH_NO); break;
-		case 'd': rc = dctx_set_detach_process(ctx, DCTX_DETACH_YES); break;
+		case 'm':
+			rc = dctx_set_umask(ctx, (mode_t)number("umask", optarg,
+			    8, 0, UINT32_MAX));
+			break;
+		case 'f':
+			foreground = 1;
+			rc = dctx_set_detach_process(ctx, DCTX_DETACH_NO);
+			break;
+		case 'd':
+			detach = 1;
+			rc = dctx_set_detach_process(ctx, DCTX_DETACH_YES);
+			break;
 		case 'o': rc = dctx_set_stdout(ctx, open_file(optarg)); break;
 		case 'e': rc = dctx_set_stderr(ctx, open_file(optarg)); break;
-		case 'k': rc = dctx_preserve_fd(ctx, atoi(optarg)); break;
+		case 'k':
+			rc = dctx_preserve_fd(ctx, (int)number("preserve-fd",
+			    optarg, 10, INT_MIN, INT_MAX));
+			break;
 		case 'c': rc = dctx_set_prevent_core(ctx, 0); break;
 		case 'L':
 			n = atoi(optarg);
@@ -560,7 +611,10 @@ main(int argc, char **argv)
 		case 'F': fork_child = 1; break;
 		case 'C': fork_child = child_frees = 1; break;
 		case 'R': ready_delay = atoi(optarg); break;
-		case 'n': rc = dctx_set_notification_fd(ctx, atoi(optarg)); break;
+		case 'n':
+			rc = dctx_set_notification_fd(ctx, (int)number(
+			    "notification-fd", optarg, 10, INT_MIN, INT_MAX));
+			break;
 		case 'P': plain_thread = 1; break;
 		case 'b': become(optarg); break;
 		case 'B': thread_before = 1; break;
@@ -569,7 +623,10 @@ main(int argc, char **argv)
 		case 'j': retry_pidfile = optarg; break;
 		case 'J': retry_gid = atol(optarg); break;
 		case 'h': holder_ms = atoi(optarg); break;
-		case 'W': rc = dctx_set_start_timeout(ctx, atoi(optarg)); break;
+		case 'W':
+			rc = dctx_set_start_timeout(ctx, (int)number(
+			    "start-timeout", optarg, 10, INT_MIN, INT_MAX));
+			break;
 		case 1001: rc = dctx_set_stdout(ctx, 1); break;
 		case 'Q': prepare = 1; break;
 		case 'q': prepare = 2; break;
@@ -591,7 +648,10 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'T': rc = dctx_set_shutdown_timeout(ctx, atoi(optarg)); break;
+		case 'T':
+			rc = dctx_set_shutdown_timeout(ctx, (int)number(
+			    "shutdown-timeout", optarg, 10, INT_MIN, INT_MAX));
+			break;
 		case 'l':
 		case 'i':
 		case 'x':
@@ -609,6 +669,13 @@ main(int argc, char **argv)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "dctx-helper: %s\n", dctx_errmsg(ctx));
+		dctx_free(ctx);
+		return 2;
+	}
+	/* As echod: the library keeps the last of two setter calls. */
+	if (foreground && detach) {
+		fprintf(stderr, "dctx-helper: --foreground and --detach "
+		    "contradict each other\n");
 		dctx_free(ctx);
 		return 2;
 	}

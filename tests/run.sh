@@ -2,12 +2,13 @@
 # The whole test suite, from a fresh Debian machine: install what is
 # missing, build with warnings as errors, run `make check`, then build the
 # release tarball with -fsanitize=address,undefined and run it again there,
-# then `make distcheck`.  Check's summary lines are printed from the logs,
+# then `make distcheck`; between the two, every fuzz target runs for 10 s
+# (`make fuzz`) where clang can build it.  Check's summary lines are printed from the logs,
 # where automake hides them.  Exits non-zero on any failure.
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="autoconf automake libtool pkg-config make gcc libevent-dev check doxygen valgrind python3"
+packages="autoconf automake libtool pkg-config make gcc libevent-dev check doxygen valgrind python3 clang"
 missing=""
 for p in $packages; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -46,6 +47,22 @@ status=0
 make -s -j"$jobs" check || status=1
 summaries .
 [ $status -eq 0 ] || { echo "tests: $passed passed, $failed failed"; echo "make check failed"; exit 1; }
+
+# libFuzzer comes with clang's runtime package (libclang-rt-N-dev on
+# Debian 12, a Recommends of clang that --no-install-recommends skips).
+echo "== fuzz: each target ${FUZZ_SECONDS:-10} s"
+if command -v clang >/dev/null 2>&1; then
+	if ! make -s fuzz-build >/dev/null 2>&1; then
+		rt="libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+		echo "== installing: $rt (libFuzzer)"
+		if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=""; fi
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$rt" || true
+	fi
+	make -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ||
+		{ echo "fuzzing found a crash (fuzz/out/)"; exit 1; }
+else
+	echo "fuzz: skipped, no clang"
+fi
 
 echo "== sanitizers: -fsanitize=address,undefined"
 make -s dist >/dev/null

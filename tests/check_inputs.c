@@ -1,0 +1,294 @@
+/*
+ * Bad input, one row each: what the operator types to echod or the test
+ * helper, the exit status and the message that must come back, and proof
+ * that nothing was left behind (no pidfile, no process, no file in the
+ * test's directory).  The rows run as one Check loop test.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+enum prog { HELPER, ECHOD };
+
+/*
+ * Placeholders in args: "@PID" the test's pidfile (given before the row's
+ * own arguments, so a row's --pidfile replaces it), "@LONG" a pidfile path
+ * of more than PATH_MAX - 1 bytes whose directory can be opened, "@LISTEN"
+ * a free port on 127.0.0.1, "@ALIAS" a name of uid 0 other than root (the
+ * row is skipped where there is none).
+ */
+struct row {
+	enum prog prog;
+	int root_only;
+	const char *args[8];
+	int status;
+	const char *message;
+};
+
+static const struct row rows[] = {
+	/* echod's values: refused by its parser, quoting the text. */
+	{ ECHOD, 0, { "--umask", "40000000000" }, 2,
+	    "echod: --umask 40000000000: not an octal mode from 0 to 0777\n" },
+	{ ECHOD, 0, { "--umask", "-1" }, 2,
+	    "echod: --umask -1: not an octal mode from 0 to 0777\n" },
+	{ ECHOD, 0, { "--umask", "8" }, 2, "echod: --umask 8: not an octal" },
+	{ ECHOD, 0, { "--umask", "0778" }, 2, "echod: --umask 0778: not an octal" },
+	{ ECHOD, 0, { "--umask", "abc" }, 2, "echod: --umask abc: not an octal" },
+	{ ECHOD, 0, { "--umask", "" }, 2, "echod: --umask : not an octal" },
+	{ ECHOD, 0, { "--umask", " 22" }, 2, "echod: --umask  22: not an octal" },
+	{ ECHOD, 0, { "--foreground", "--detach" }, 2,
+	    "echod: --foreground and --detach contradict each other" },
+	{ ECHOD, 0, { "--pidfile", "@LONG" }, 2,
+	    "bytes, more than PATH_MAX - 1 (4095): File name too long\n" },
+	{ ECHOD, 0, { "--listen", "127.0.0.1" }, 2,
+	    "echod: --listen 127.0.0.1: not an ADDRESS:PORT\n" },
+	{ ECHOD, 0, { "--listen", "127.0.0.1:0" }, 2,
+	    "the port is not a number from 1 to 65535" },
+	{ ECHOD, 0, { "--listen", "127.0.0.1:65536" }, 2,
+	    "the port is not a number from 1 to 65535" },
+	{ ECHOD, 0, { "--listen", "localhost:7777" }, 2,
+	    "echod: --listen localhost:7777: not an IPv4 or [IPv6] address" },
+	{ ECHOD, 0, { "--listen", "[::1]" }, 2,
+	    "echod: --listen [::1]: not an ADDRESS:PORT" },
+	{ ECHOD, 0, { "--preserve-fd", "-1" }, 2,
+	    "echod: --preserve-fd -1: not a descriptor number" },
+	{ ECHOD, 0, { "--preserve-fd", "4294967299" }, 2,
+	    "echod: --preserve-fd 4294967299: not a descriptor number" },
+	{ ECHOD, 0, { "--preserve-fd", "2" }, 2,
+	    "echod: files_preserve fd 2: Bad file descriptor" },
+	{ ECHOD, 0, { "--shutdown-timeout", "-5" }, 2,
+	    "echod: --shutdown-timeout -5: not a number of ms" },
+	{ ECHOD, 0, { "--shutdown-timeout", "1e3" }, 2,
+	    "echod: --shutdown-timeout 1e3: not a number of ms" },
+	{ ECHOD, 0, { "--chroot", "jail" }, 2,
+	    "echod: chroot_directory 'jail': not an absolute path" },
+	{ ECHOD, 0, { "--workdir", "srv" }, 2,
+	    "echod: working_directory 'srv': not an absolute path" },
+	/* Refused by the library at dctx_open(), after echod bound. */
+	{ ECHOD, 0, { "--listen", "@LISTEN", "--user", "no-such-user-dctx" }, 1,
+	    "echod: user 'no-such-user-dctx': no such user or group" },
+	{ ECHOD, 1, { "--listen", "@LISTEN", "--user", "root" }, 1,
+	    "echod: user 'root' is uid 0: dropping to it drops nothing" },
+	{ ECHOD, 1, { "--listen", "@LISTEN", "--user", "@ALIAS" }, 1,
+	    "is uid 0: dropping to it drops nothing" },
+
+	/* The helper: its parser keeps values whole, the library judges. */
+	{ HELPER, 0, { "--umask", "40000000000" }, 2,
+	    "dctx-helper: --umask 40000000000: not an octal number" },
+	{ HELPER, 0, { "--umask", "-1" }, 2, "dctx-helper: --umask -1: not an octal" },
+	{ HELPER, 0, { "--umask", "8" }, 2, "dctx-helper: --umask 8: not an octal" },
+	{ HELPER, 0, { "--umask", "0778" }, 2, "dctx-helper: --umask 0778: not an" },
+	{ HELPER, 0, { "--umask", "abc" }, 2, "dctx-helper: --umask abc: not an" },
+	{ HELPER, 0, { "--umask", "" }, 2, "dctx-helper: --umask : not an octal" },
+	{ HELPER, 0, { "--umask", "1777" }, 2,
+	    "dctx-helper: umask 01777: not a mode from 0 to 0777: Invalid argument" },
+	{ HELPER, 0, { "--umask", "37777777777" }, 2,
+	    "dctx-helper: umask 037777777777: not a mode from 0 to 0777" },
+	{ HELPER, 0, { "--foreground", "--detach" }, 2,
+	    "dctx-helper: --foreground and --detach contradict each other" },
+	{ HELPER, 0, { "--detach", "--foreground" }, 2,
+	    "dctx-helper: --foreground and --detach contradict each other" },
+	{ HELPER, 0, { "--pidfile", "@LONG" }, 2,
+	    "bytes, more than PATH_MAX - 1 (4095): File name too long\n" },
+	{ HELPER, 0, { "--preserve-fd", "2" }, 2,
+	    "dctx-helper: files_preserve fd 2: Bad file descriptor" },
+	{ HELPER, 0, { "--preserve-fd", "9999" }, 2,
+	    "dctx-helper: files_preserve fd 9999: Bad file descriptor" },
+	{ HELPER, 0, { "--preserve-fd", "3x" }, 2,
+	    "dctx-helper: --preserve-fd 3x: not a number" },
+	{ HELPER, 0, { "--shutdown-timeout", "-5" }, 2,
+	    "dctx-helper: shutdown timeout -5 ms: Invalid argument" },
+	{ HELPER, 0, { "--shutdown-timeout", "99999999999" }, 2,
+	    "dctx-helper: --shutdown-timeout 99999999999: not a number" },
+	{ HELPER, 0, { "--start-timeout", "-1" }, 2,
+	    "dctx-helper: start timeout -1 ms: Invalid argument" },
+	{ HELPER, 0, { "--uid", "-1" }, 2, "dctx-helper: --uid -1: not a number" },
+	{ HELPER, 0, { "--uid", "4294967296" }, 2,
+	    "dctx-helper: --uid 4294967296: not a number" },
+	{ HELPER, 0, { "--user", "no-such-user-dctx" }, 1,
+	    "dctx-helper: user 'no-such-user-dctx': no such user or group" },
+	{ HELPER, 0, { "--chroot", "jail" }, 2,
+	    "dctx-helper: chroot_directory 'jail': not an absolute path" },
+	{ HELPER, 1, { "--user", "root" }, 1,
+	    "dctx-helper: user 'root' is uid 0: dropping to it drops nothing" },
+	{ HELPER, 1, { "--user", "@ALIAS" }, 1,
+	    "is uid 0: dropping to it drops nothing" },
+	{ HELPER, 1, { "--uid", "0" }, 1,
+	    "dctx-helper: uid 0: dropping to it drops nothing" },
+	{ HELPER, 1, { "--uid", "0", "--gid", "65534" }, 1,
+	    "dctx-helper: uid 0: dropping to it drops nothing" },
+	/* A user other than root: not a drop but a rise, refused too. */
+	{ HELPER, 1, { "--become", "65534:65534:65534", "--uid", "0" }, 1,
+	    "dctx-helper: uid 0: a daemon is never raised to root" },
+	{ HELPER, 1, { "--become", "65534:65534:65534:caps", "--user", "root" }, 1,
+	    "dctx-helper: user 'root' is uid 0: a daemon is never raised to root" },
+};
+
+#define NROWS ((int)(sizeof(rows) / sizeof(rows[0])))
+
+/*
+ * A pidfile path of more than PATH_MAX - 1 bytes whose directory, the
+ * test's own spelled with many "./", can still be opened: before the
+ * refusal, the file was made there through that directory.
+ */
+static const char *
+long_path(void)
+{
+	static char path[4400];
+	size_t n;
+
+	n = (size_t)snprintf(path, sizeof(path), "%s/", tu_dir());
+	while (n < 3900) {
+		memcpy(path + n, "./", 2);
+		n += 2;
+	}
+	memset(path + n, 'p', 200);
+	n += 200;
+	path[n] = '\0';
+	return path;
+}
+
+/* A name of uid 0 other than root, or NULL: none is made for the test. */
+static const char *
+uid0_alias(void)
+{
+	static char name[64];
+	struct passwd *pw;
+	const char *found = NULL;
+
+	setpwent();
+	while (found == NULL && (pw = getpwent()) != NULL)
+		if (pw->pw_uid == 0 && strcmp(pw->pw_name, "root") != 0) {
+			snprintf(name, sizeof(name), "%s", pw->pw_name);
+			found = name;
+		}
+	endpwent();
+	return found;
+}
+
+/* A port below 32768, away from the ones the other tests pick, free now. */
+static const char *
+free_listen(int attempt)
+{
+	static char spec[32];
+	struct sockaddr_in sin;
+	int i, fd, ok;
+
+	for (i = attempt * 50; i < attempt * 50 + 50; i++) {
+		in_port_t port = (in_port_t)(30000 + (getpid() + i * 61) % 2700);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			continue;
+		ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(fd);
+		if (ok) {
+			snprintf(spec, sizeof(spec), "127.0.0.1:%u", (unsigned)port);
+			return spec;
+		}
+	}
+	return "127.0.0.1:30000";
+}
+
+/* The names in the test's directory, "" when it is empty. */
+static const char *
+left_in_dir(void)
+{
+	static char names[1024];
+	struct dirent *de;
+	DIR *d = opendir(tu_dir());
+
+	names[0] = '\0';
+	if (d == NULL)
+		return "(cannot list)";
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		strncat(names, de->d_name, sizeof(names) - strlen(names) - 2);
+		strcat(names, " ");
+	}
+	closedir(d);
+	return names;
+}
+
+START_TEST(bad_input_is_refused_and_leaves_nothing)
+{
+	const struct row *r = &rows[_i];
+	const char *argv[12] = { NULL }, *alias = NULL, *pf = tu_path("d.pid");
+	struct launch l;
+	int i, n, attempt;
+
+	if (r->root_only && geteuid() != 0) {
+		fprintf(stderr, "row %d: skipped: needs root\n", _i);
+		return;
+	}
+	for (i = 0; i < 8 && r->args[i] != NULL; i++)
+		if (strcmp(r->args[i], "@ALIAS") == 0 &&
+		    (alias = uid0_alias()) == NULL) {
+			fprintf(stderr, "row %d: skipped: no name of uid 0 "
+			    "but root\n", _i);
+			return;
+		}
+	tu_program = r->prog == ECHOD ? ECHOD_PATH : HELPER_PATH;
+	for (attempt = 0; attempt < 5; attempt++) {
+		n = 0;
+		argv[n++] = "--pidfile";
+		argv[n++] = pf;
+		for (i = 0; i < 8 && r->args[i] != NULL; i++) {
+			const char *a = r->args[i];
+			if (strcmp(a, "@LONG") == 0)
+				a = long_path();
+			else if (strcmp(a, "@LISTEN") == 0)
+				a = free_listen(attempt);
+			else if (strcmp(a, "@ALIAS") == 0)
+				a = alias;
+			argv[n++] = a;
+		}
+		tu_launch(&l, argv[0], argv[1], argv[2], argv[3], argv[4],
+		    argv[5], argv[6], argv[7], argv[8], argv[9], NULL);
+		/* Another test took the port between the probe and the bind. */
+		if (strstr(l.err, "Address already in use") == NULL)
+			break;
+	}
+	ck_assert_msg(l.status == r->status && strstr(l.err, r->message) != NULL,
+	    "row %d (%s %s %s): status %d, stderr: %s", _i,
+	    r->prog == ECHOD ? "echod" : "helper", r->args[0],
+	    r->args[1] ? r->args[1] : "", l.status, l.err);
+	/* One message, not a usage text or a second complaint. */
+	ck_assert_msg(strchr(l.err, '\n') == l.err + strlen(l.err) - 1,
+	    "row %d: stderr: %s", _i, l.err);
+	/* Nothing left behind: no pidfile, no process, no file at all. */
+	ck_assert_int_ne(access(pf, F_OK), 0);
+	ck_assert_msg(tu_no_children(2000), "row %d: a process is left", _i);
+	ck_assert_msg(left_in_dir()[0] == '\0', "row %d: left in %s: %s", _i,
+	    tu_dir(), left_in_dir());
+}
+END_TEST
+
+static Suite *
+inputs_suite(void)
+{
+	Suite *s = suite_create("inputs");
+	TCase *tc = tu_tcase("inputs");
+
+	tcase_add_loop_test(tc, bad_input_is_refused_and_leaves_nothing, 0,
+	    NROWS);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(inputs_suite)
