@@ -6,9 +6,10 @@
  * The start follows the order the README teaches: dctx_new() first, the
  * document root made absolute (dctx_open() changes the working directory
  * to "/", where a relative root would name another directory), the
- * listening socket bound before dctx_open() and preserved through it (a
- * privileged port still works with --user), then the evhttp server made
- * on dctx_base() and handed that socket.
+ * pidfile taken by dctx_prepare(), the listening socket bound before
+ * dctx_open() and preserved through it (a privileged port still works
+ * with --user), then the evhttp server made on dctx_base() and handed that
+ * socket.
  *
  * evhttp 2.1 has no graceful stop: evhttp_free() drops every connection,
  * replies half-written included.  The drain below is a shutdown step of
@@ -220,12 +221,6 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 	if (srv->root == NULL) {
 		fprintf(stderr, "httpd: --root DIR is required\n");
 		return 2;
-	}
-	if ((srv->lfd = open_listener(srv->listen_on)) < 0)
-		return 1;
-	if (dctx_preserve_fd(ctx, srv->lfd) < 0) {
-		fprintf(stderr, "httpd: %s\n", dctx_errmsg(ctx));
-		return 1;
 	}
 	return 0;
 }
@@ -740,9 +735,20 @@ main(int argc, char **argv)
 		return 1;
 	}
 	rc = configure(srv.ctx, &srv, argc, argv);
-	/* Manual readiness: the launcher exits 0 only once we serve. */
+	/*
+	 * Manual readiness: the launcher exits 0 only once we serve.  The
+	 * pidfile is taken (dctx_prepare()) before the port is bound, so a
+	 * second httpd says "already running", not "Address already in use".
+	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
+	    dctx_prepare(srv.ctx) < 0)) {
+		fprintf(stderr, "httpd: %s\n", dctx_errmsg(srv.ctx));
+		rc = 1;
+	}
+	if (rc == 0 && (srv.lfd = open_listener(srv.listen_on)) < 0)
+		rc = 1;
+	if (rc == 0 && (dctx_preserve_fd(srv.ctx, srv.lfd) < 0 ||
 	    dctx_open(srv.ctx) < 0)) {
 		fprintf(stderr, "httpd: %s\n", dctx_errmsg(srv.ctx));
 		rc = 1;
