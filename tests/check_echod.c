@@ -20,28 +20,55 @@
 static char listen_on[64];
 static in_port_t port;
 
-/* A free port on loopback, and echod started on it. */
+/*
+ * Every test here chooses its port in 23400-23499, which no other test
+ * uses, below the ephemeral range (where a client may connect to itself):
+ * a port from that range that is free now.  echod may still find it taken
+ * by the time it binds; the callers retry then.
+ */
+static void
+pick_port(void)
+{
+	static unsigned turn;
+	struct sockaddr_in sin;
+	int s, i, ok;
+
+	for (i = 0; i < 100; i++) {
+		port = (in_port_t)(23400 + (getpid() + turn++) % 100);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		ok = bind(s, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(s);
+		if (ok) {
+			snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%u",
+			    (unsigned)port);
+			return;
+		}
+	}
+	ck_abort_msg("no free port in 23400-23499");
+}
+
+/* echod started on a free port of our range, with a worker thread. */
 static pid_t
 start_echod(const char *timeout)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
 	struct launch l;
-	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int tries;
 	pid_t pid;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(s);
-	snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%u", (unsigned)port);
 	tu_program = ECHOD_PATH;
-	tu_launch(&l, "--pidfile", tu_path("echod.pid"), "--listen", listen_on,
-	    "--worker", "--stdout", tu_path("out"), "--stderr", tu_path("out"),
-	    "--shutdown-timeout", timeout, NULL);
+	for (tries = 0; tries < 10; tries++) {
+		pick_port();
+		tu_launch(&l, "--pidfile", tu_path("echod.pid"), "--listen",
+		    listen_on, "--worker", "--stdout", tu_path("out"),
+		    "--stderr", tu_path("out"), "--shutdown-timeout", timeout,
+		    NULL);
+		if (l.status == 0 || strstr(l.err, "in use") == NULL)
+			break;
+	}
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	pid = tu_read_pidfile(tu_path("echod.pid"));
 	ck_assert(tu_alive(pid));
@@ -176,36 +203,6 @@ START_TEST(a_client_that_never_reads_meets_the_deadline)
 	close(s);
 }
 END_TEST
-
-/*
- * The tests below choose their port in 23400-23499, which no other test
- * uses: a port from that range that is free now.  echod may still find
- * it taken by the time it binds; the callers retry then.
- */
-static void
-pick_port(void)
-{
-	static unsigned turn;
-	struct sockaddr_in sin;
-	int s, i, ok;
-
-	for (i = 0; i < 100; i++) {
-		port = (in_port_t)(23400 + (getpid() + turn++) % 100);
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(port);
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		s = socket(AF_INET, SOCK_STREAM, 0);
-		ok = bind(s, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-		close(s);
-		if (ok) {
-			snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%u",
-			    (unsigned)port);
-			return;
-		}
-	}
-	ck_abort_msg("no free port in 23400-23499");
-}
 
 /*
  * echod in the background on a port of our range, with its stdout and

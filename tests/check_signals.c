@@ -93,6 +93,8 @@ START_TEST(signals_mapped_after_open_take_effect_at_once)
 	    NULL);
 	ck_assert_int_eq(l.status, 0);
 	pid = tu_read_pidfile(tu_path("d.pid"));
+	/* The helper maps them after ready: wait until it has. */
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
 	kill(pid, SIGUSR2);
 	snprintf(want, sizeof(want), "signal %d in-loop 1", SIGUSR2);
 	ck_assert(tu_wait_file_contains(tu_path("out"), want, 3000));
@@ -111,10 +113,12 @@ START_TEST(a_signal_unset_after_open_gets_its_default_action)
 	pid_t pid;
 
 	snprintf(usr1, sizeof(usr1), "%d", SIGUSR1);
-	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--signal", usr1,
-	    "--unset-later", usr1, NULL);
+	tu_launch(&l, "--pidfile", tu_path("d.pid"), "--stdout", tu_path("out"),
+	    "--signal", usr1, "--unset-later", usr1, NULL);
 	ck_assert_int_eq(l.status, 0);
 	pid = tu_read_pidfile(tu_path("d.pid"));
+	/* The helper unmaps it after ready: wait until it has. */
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
 	kill(pid, SIGUSR1);
 	/* The default action of SIGUSR1 is to terminate. */
 	ck_assert_int_eq(tu_wait_gone(pid, 3000), 128 + SIGUSR1);
