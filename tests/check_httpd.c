@@ -574,9 +574,13 @@ START_TEST(nothing_outside_the_root_is_served)
 }
 END_TEST
 
-/* A relative root is resolved before dctx_open()'s chdir to "/". */
+/*
+ * A relative root is resolved before dctx_open()'s chdir to "/"; a second
+ * start is refused as already running.
+ */
 START_TEST(a_relative_root_is_made_absolute)
 {
+	char want[64];
 	struct launch l;
 	struct reply r;
 	int attempt, s;
@@ -602,6 +606,17 @@ START_TEST(a_relative_root_is_made_absolute)
 	ck_assert_int_eq(read_reply(s, &r, INDEX, 0), REPLY_OK);
 	ck_assert_int_eq(r.status, 200);
 	close(s);
+	/*
+	 * Started again the same way, it takes the pidfile before the port
+	 * (dctx_prepare()): "already running", never "Address in use".
+	 */
+	snprintf(want, sizeof(want), "already running (pid %ld)", (long)pid);
+	tu_launch(&l, "--pidfile", tu_path("httpd.pid"), "--listen",
+	    listen_on, "--root", "www", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL && strstr(l.err, "in use") ==
+	    NULL, "stderr: %s", l.err);
+	ck_assert_int_eq(tu_read_pidfile(tu_path("httpd.pid")), pid);
 	tu_stop_cleanly(pid);
 	ck_assert_int_ne(access(tu_path("httpd.pid"), F_OK), 0);
 }
