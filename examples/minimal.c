@@ -9,6 +9,7 @@ int main(int argc, char **argv)
 
 	if (ctx == NULL || argc != 3) {
 		fprintf(stderr, "usage: minimal PIDFILE USER\n");
+		dctx_free(ctx);                 /* NULL is fine */
 		return 2;
 	}
 	if (dctx_set_pidfile(ctx, argv[1]) < 0 ||
