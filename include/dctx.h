@@ -897,8 +897,9 @@ DCTX_EXPORT int dctx_pidfile_close(struct dctx_pidfile *pf);
  * finds a running daemon.  The pid comes apart from the error, so that a
  * caller who signals *pid never signals an error code (kill(-1, ...) is
  * every process).  A pid is read only if the file holds a decimal number
- * below the kernel's pid_max, ended by a newline or the end of the file;
- * anything else counts as no pid.
+ * below the kernel's pid_max, ended by a newline or the end of the file,
+ * within its first 32 bytes; anything else (a number padded with zeros
+ * beyond them too) counts as no pid.
  *
  * @param path the pidfile's path
  * @param pid receives the holder's pid, or 0; never negative

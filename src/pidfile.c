@@ -83,13 +83,17 @@ pid_max(void)
 /*
  * Parse the pid a pidfile holds, from the len bytes at buf: digits, then a
  * newline (bytes after it are a longer pid being replaced, see
- * dctx__pidfile_write()) or the end.  What does not fit an int is no pid,
- * and must not be cut down to one (4294967297 as a pid_t is 1), since the
+ * dctx__pidfile_write()) or the end of the file.  at_end says whether the
+ * file ends where buf does: a reader's buffer that its read filled may
+ * stop in the middle of the number, and "000...0123456" cut after 31
+ * bytes reads as 1, so digits that run to the end of a buffer that is not
+ * the file's are no pid.  What does not fit an int is no pid either, and
+ * must not be cut down to one (4294967297 as a pid_t is 1), since the
  * tools that read it send signals to it.  Pure, for the fuzz target.
  * Returns 0 with *pid above 0, or -EINVAL.
  */
 int
-dctx__parse_pid(const char *buf, size_t len, pid_t *pid)
+dctx__parse_pid(const char *buf, size_t len, int at_end, pid_t *pid)
 {
 	long long value = 0; /* INT_MAX * 10 + 9 fits, even where long is 32 bits */
 	size_t i;
@@ -99,23 +103,27 @@ dctx__parse_pid(const char *buf, size_t len, pid_t *pid)
 		if (value > INT_MAX)
 			return -EINVAL;
 	}
-	if (i == 0 || (i < len && buf[i] != '\n') || value <= 0)
+	if (i == 0 || (i < len && buf[i] != '\n') || (i == len && !at_end) ||
+	    value <= 0)
 		return -EINVAL;
 	*pid = (pid_t)value;
 	return 0;
 }
 
-/* Read the pid a pidfile holds; 0 when it holds none (yet), or one at or
- * above the kernel's pid_max, which no process can have. */
+/*
+ * Read the pid a pidfile holds; 0 when it holds none (yet), or one at or
+ * above the kernel's pid_max, which no process can have.  A read that
+ * fills the buffer has not seen the end of the file: the parser is told.
+ */
 static pid_t
 read_pid(int fd)
 {
 	char buf[32];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
 	pid_t pid;
 
-	if (n <= 0 || dctx__parse_pid(buf, (size_t)n, &pid) < 0 ||
-	    pid >= pid_max())
+	if (n <= 0 || dctx__parse_pid(buf, (size_t)n,
+	    (size_t)n < sizeof(buf), &pid) < 0 || pid >= pid_max())
 		return 0;
 	return pid;
 }

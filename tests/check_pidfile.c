@@ -429,6 +429,9 @@ static const char *const not_pids[] = {
 	" 42\n",
 	"+42\n",
 	"0\n",
+	/* 123456 behind 30 zeros: longer than the reader's buffer, whose
+	 * first 31 bytes say 1 (init, alive): no pid either. */
+	"000000000000000000000000000000123456\n",
 };
 
 START_TEST(a_value_that_is_no_pid_is_never_read_as_one)
