@@ -835,9 +835,11 @@ DCTX_EXPORT const char *dctx_strerror(int code);
  * file left by a dead daemon carries no lock and is taken over, emptied at
  * once and keeping its mode.  A file found at the path is taken over only
  * if it is a regular file with one link (a hard link to another file would
- * have that file overwritten) and owned by the effective user (another
- * user could rewrite the pid that tools signal); otherwise it is refused
- * and left exactly as it was.
+ * have that file overwritten), owned by the effective user and writable by
+ * nobody else (mode & 022 clear: another user, or a group, could rewrite
+ * the pid that tools signal); otherwise it is refused and left exactly as
+ * it was, and the message says why ("pidfile PATH: writable by group or
+ * others (mode 0666)").
  *
  * @param out receives the pidfile; untouched on failure
  * @param path the file's path
@@ -847,7 +849,8 @@ DCTX_EXPORT const char *dctx_strerror(int code);
  *         -ELOOP for a symbolic link, -EISDIR or
  *         -EINVAL for something that is not a regular file, -EMLINK for a
  *         file with more than one hard link, -EPERM for a file owned by
- *         another user, -errno otherwise
+ *         another user or writable by its group or others, -errno
+ *         otherwise
  */
 DCTX_EXPORT int dctx_pidfile_acquire(struct dctx_pidfile **out, const char *path);
 

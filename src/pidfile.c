@@ -221,8 +221,10 @@ open_file(int dirfd, const char *name, int *created)
  * only a final symbolic link: a hard link to another file (a root-only
  * one, say) would have that file emptied and given our pid, and a file
  * another user made beforehand stays theirs to rewrite, so that they
- * choose the pid a "stop" script signals.  Both are refused before the
- * file is locked or changed in any way; why says which it was.
+ * choose the pid a "stop" script signals.  A file of ours that a group or
+ * everyone may write is the same danger: its mode is kept on takeover, so
+ * it would stay open to them for the daemon's life.  All are refused
+ * before the file is locked or changed in any way; why says which it was.
  */
 static int
 may_take_over(const struct stat *st, char *why, size_t whylen)
@@ -239,6 +241,11 @@ may_take_over(const struct stat *st, char *why, size_t whylen)
 	if (st->st_uid != geteuid()) {
 		snprintf(why, whylen, "owned by uid %ju, not by us",
 		    (uintmax_t)st->st_uid);
+		return -EPERM;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, whylen, "writable by group or others (mode 0%o)",
+		    (unsigned)(st->st_mode & 07777));
 		return -EPERM;
 	}
 	return 0;

@@ -671,6 +671,34 @@ START_TEST(a_failed_prepare_leaves_nothing_behind)
 }
 END_TEST
 
+/* Modes that let a group or others rewrite the pid. */
+static const mode_t writable_modes[] = { 0666, 0664, 0646, 0620 };
+
+START_TEST(a_file_writable_by_group_or_others_is_refused_and_left_alone)
+{
+	const char *pf = tu_path("d.pid");
+	mode_t mode = writable_modes[_i];
+	char want[600];
+	struct launch l;
+	struct stat st;
+
+	/* Left by someone, with a mode that lets others choose the pid a
+	 * "stop" script signals. */
+	write_file(pf, "4242\n");
+	ck_assert_int_eq(chmod(pf, mode), 0);
+	snprintf(want, sizeof(want), "pidfile %s: writable by group or "
+	    "others (mode 0%o)", pf, (unsigned)mode);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert_str_eq(tu_slurp(pf), "4242\n");
+	ck_assert_int_eq(stat(pf, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, mode);
+	ck_assert(!is_locked(pf));
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 static Suite *
 pidfile_suite(void)
 {
@@ -707,6 +735,9 @@ pidfile_suite(void)
 	tcase_add_test(tc, close_leaves_the_file_and_its_content);
 	tcase_add_test(tc, a_prepared_context_holds_the_pidfile_until_freed);
 	tcase_add_test(tc, a_failed_prepare_leaves_nothing_behind);
+	tcase_add_loop_test(tc,
+	    a_file_writable_by_group_or_others_is_refused_and_left_alone, 0,
+	    (int)(sizeof(writable_modes) / sizeof(writable_modes[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
