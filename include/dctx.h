@@ -839,7 +839,10 @@ DCTX_EXPORT const char *dctx_strerror(int code);
  * nobody else (mode & 022 clear: another user, or a group, could rewrite
  * the pid that tools signal); otherwise it is refused and left exactly as
  * it was, and the message says why ("pidfile PATH: writable by group or
- * others (mode 0666)").
+ * others (mode 0666)").  It is judged by lstat() before it is opened, so
+ * that what is not a regular file ("not a regular file": a FIFO, or a
+ * device given by mistake, such as a watchdog whose opening has effects)
+ * is never opened; what is then opened must be the very inode judged.
  *
  * @param out receives the pidfile; untouched on failure
  * @param path the file's path

@@ -186,37 +186,6 @@ lock_now(int fd)
 }
 
 /*
- * Open name in dirfd for writing, never through a symbolic link: create
- * it (*created = 1) or, where a file is there already, open that one.
- * O_EXCL tells the two cases apart, so that only a file of our own making
- * is given our mode; a name removed between the two opens is tried again.
- */
-static int
-open_file(int dirfd, const char *name, int *created)
-{
-	int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
-	int fd, tries;
-
-	for (tries = 0; tries < 8; tries++) {
-		fd = openat(dirfd, name, flags | O_CREAT | O_EXCL, 0644);
-		if (fd >= 0) {
-			*created = 1;
-			return fd;
-		}
-		if (errno != EEXIST)
-			return -errno;
-		fd = openat(dirfd, name, flags);
-		if (fd >= 0) {
-			*created = 0;
-			return fd;
-		}
-		if (errno != ENOENT)
-			return -errno;
-	}
-	return -EAGAIN;
-}
-
-/*
  * Whether a file found at the path may be taken over.  O_NOFOLLOW stops
  * only a final symbolic link: a hard link to another file (a root-only
  * one, say) would have that file emptied and given our pid, and a file
@@ -252,6 +221,57 @@ may_take_over(const struct stat *st, char *why, size_t whylen)
 }
 
 /*
+ * Open name in dirfd for writing, never through a symbolic link: create
+ * it (*created = 1) or, where a file is there already, open that one,
+ * with *st its fstat().  O_EXCL tells the two cases apart, so that only a
+ * file of our own making is given our mode.  A file found is judged by
+ * its lstat() before it is opened: opening a device given by mistake (a
+ * watchdog, a tape) can have effects, and a FIFO would gain a writer.
+ * What is opened must then be the inode that was judged: a name removed
+ * or replaced in between is tried again.
+ */
+static int
+open_file(int dirfd, const char *name, int *created, struct stat *st,
+    char *why, size_t whylen)
+{
+	int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+	struct stat lst;
+	int fd, tries, rc;
+
+	for (tries = 0; tries < 8; tries++) {
+		if (fstatat(dirfd, name, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				return -errno;
+			fd = openat(dirfd, name, flags | O_CREAT | O_EXCL, 0644);
+			if (fd < 0 && errno == EEXIST)
+				continue;
+			*created = 1;
+		} else {
+			if (S_ISLNK(lst.st_mode))
+				return -ELOOP;
+			if ((rc = may_take_over(&lst, why, whylen)) < 0)
+				return rc;
+			fd = openat(dirfd, name, flags);
+			if (fd < 0 && errno == ENOENT)
+				continue;
+			*created = 0;
+		}
+		if (fd < 0)
+			return -errno;
+		if (fstat(fd, st) < 0) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		if (*created || (st->st_dev == lst.st_dev &&
+		    st->st_ino == lst.st_ino))
+			return fd;
+		close(fd);
+	}
+	return -EAGAIN;
+}
+
+/*
  * Open and lock name in dirfd.  *created says whether we made the file;
  * on failure, why may say more than the code does (a holder's pid, why a
  * file was refused).
@@ -265,13 +285,10 @@ open_locked(int dirfd, const char *name, int *out, int *created, char *why,
 	int fd, tries, rc;
 
 	for (tries = 0; tries < 8; tries++) {
-		if ((fd = open_file(dirfd, name, created)) < 0)
+		if ((fd = open_file(dirfd, name, created, &fst, why,
+		    whylen)) < 0)
 			return fd;
-		if (fstat(fd, &fst) < 0) {
-			rc = -errno;
-			close(fd);
-			return rc;
-		}
+		/* The same inode, but its owner or mode may have changed. */
 		if (!*created && (rc = may_take_over(&fst, why, whylen)) < 0) {
 			close(fd);
 			return rc;

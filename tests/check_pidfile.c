@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -699,6 +701,41 @@ START_TEST(a_file_writable_by_group_or_others_is_refused_and_left_alone)
 }
 END_TEST
 
+/*
+ * Something that is not a regular file at the path (a FIFO, _i 0; a
+ * device node, _i 1, which needs root) is refused without being opened:
+ * opening a device can have effects (a watchdog, a tape).  inotify sees
+ * every open of the node from outside.
+ */
+START_TEST(a_path_that_is_no_regular_file_is_refused_unopened)
+{
+	const char *pf = tu_path("d.pid"), *err;
+	char want[600], events[4096];
+	pid_t pid;
+	int in;
+
+	if (_i == 0)
+		ck_assert_int_eq(mkfifo(pf, 0644), 0);
+	else if (geteuid() != 0)
+		return;
+	else
+		ck_assert_int_eq(mknod(pf, S_IFCHR | 0644, makedev(1, 3)), 0);
+	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_ge(inotify_add_watch(in, pf, IN_OPEN), 0);
+	snprintf(want, sizeof(want), "pidfile %s: not a regular file", pf);
+	/* Not tu_launch(), which reads the pidfile: a FIFO would block. */
+	pid = tu_start_fg("--pidfile", pf, NULL);
+	ck_assert_int_eq(tu_wait_gone(pid, 5000), 1);
+	err = tu_slurp(tu_path("fg.stderr"));
+	ck_assert_msg(strstr(err, want) != NULL, "stderr: %s", err);
+	ck_assert_msg(read(in, events, sizeof(events)) < 0 && errno == EAGAIN,
+	    "the node was opened");
+	close(in);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 static Suite *
 pidfile_suite(void)
 {
@@ -738,6 +775,8 @@ pidfile_suite(void)
 	tcase_add_loop_test(tc,
 	    a_file_writable_by_group_or_others_is_refused_and_left_alone, 0,
 	    (int)(sizeof(writable_modes) / sizeof(writable_modes[0])));
+	tcase_add_loop_test(tc, a_path_that_is_no_regular_file_is_refused_unopened,
+	    0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
