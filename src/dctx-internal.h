@@ -118,7 +118,7 @@ void dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root);
 int dctx__pidfile_fd(const struct dctx_pidfile *pf);
 int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
 void dctx__pidfile_forget(struct dctx_pidfile *pf);
-void dctx__pidfile_remove_stale(const char *path);
+void dctx__pidfile_remove_stale(const char *path, pid_t daemon);
 void dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
     const struct dctx *ctx);
 

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,37 @@ read_pid(int fd)
 	    (size_t)n < sizeof(buf), &pid) < 0 || pid >= pid_max())
 		return 0;
 	return pid;
+}
+
+/*
+ * Whether pid names a live process.  A pidfile's lock can outlive the pid
+ * written in it: a process the daemon forked shares the lock (flock()
+ * belongs to the open file description) and keeps it after the daemon
+ * died.  A zombie counts as gone: it has closed its files already, and
+ * is no daemon to signal.  EPERM is a live process of another user;
+ * where /proc cannot be read, what kill() says stands.
+ */
+static int
+pid_is_live(pid_t pid)
+{
+	char path[32], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno != ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "PID (COMM) S ...": COMM may hold ")", the state follows the last. */
+	paren = strrchr(buf, ')');
+	return paren == NULL || paren[1] != ' ' ||
+	    (paren[2] != 'Z' && paren[2] != 'X');
 }
 
 /*
@@ -294,10 +326,20 @@ open_locked(int dirfd, const char *name, int *out, int *created, char *why,
 			return rc;
 		}
 		if ((rc = lock_now(fd)) < 0) {
-			if (rc == DCTX_ERUNNING &&
-			    (holder = read_holder_pid(fd)) > 0)
-				snprintf(why, whylen,
-				    "already running (pid %ld)", (long)holder);
+			/*
+			 * Name the holder only if the pid is alive: a dead
+			 * daemon's child may hold the lock under its pid,
+			 * and an operator told that pid would look for it.
+			 */
+			if (rc == DCTX_ERUNNING) {
+				holder = read_holder_pid(fd);
+				if (holder > 0 && pid_is_live(holder))
+					snprintf(why, whylen, "already running "
+					    "(pid %ld)", (long)holder);
+				else
+					snprintf(why, whylen, "already running "
+					    "(locked, no live pid in it)");
+			}
 			close(fd);
 			return rc;
 		}
@@ -550,34 +592,57 @@ dctx__pidfile_forget(struct dctx_pidfile *pf)
 }
 
 /*
- * The launcher's cleanup when the daemon died without a word: the file is
- * removed only if nobody holds its lock any more.  A dying process drops
- * its files in no promised order, so the end of file on the launcher pipe
- * can come a moment before the lock goes: retry for up to a second.  As
- * in open_locked(), the lock only speaks for the inode we opened: by the
+ * The launcher's cleanup when the daemon (pid daemon, or 0 when unknown)
+ * died without a word: the file is removed only if nobody holds its lock
+ * any more.  A dying process drops its files in no promised order, so the
+ * end of file on the launcher pipe can come a moment before the lock
+ * goes: retry for up to a second, while the daemon is still there.  Once
+ * it is gone, a lock still held is a process it forked, which shares its
+ * open file description and may live on for long: the file cannot be
+ * removed (a new start would run beside that process), but it must not
+ * keep naming the dead daemon, whose pid a "stop" script would signal
+ * and which may be reused.  It is emptied, only if it says that very pid
+ * (never another: the child may have written its own, see
+ * dctx_pidfile_write()).  As in open_locked(), the file is judged before
+ * it is opened, and the lock only speaks for the inode we opened: by the
  * time we have it, the path may name a newer instance's live file, which
  * must stay.
  */
 void
-dctx__pidfile_remove_stale(const char *path)
+dctx__pidfile_remove_stale(const char *path, pid_t daemon)
 {
 	struct timespec ts = { 0, 5 * 1000 * 1000 };
-	struct stat fst, pst;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	int i;
+	struct stat lst, fst, pst;
+	int fd, i, locked = 0;
 
+	if (lstat(path, &lst) < 0 || !S_ISREG(lst.st_mode))
+		return;
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY);
 	if (fd < 0)
 		return;
+	if (fstat(fd, &fst) < 0 || fst.st_dev != lst.st_dev ||
+	    fst.st_ino != lst.st_ino) {
+		close(fd);
+		return;
+	}
 	for (i = 0; i < 200; i++) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			if (fstat(fd, &fst) == 0 &&
-			    lstat(path, &pst) == 0 &&
-			    fst.st_dev == pst.st_dev &&
-			    fst.st_ino == pst.st_ino)
-				unlink(path);
+			locked = 1;
 			break;
 		}
+		if (daemon > 0 && !pid_is_live(daemon))
+			break;
 		nanosleep(&ts, NULL);
+	}
+	if (lstat(path, &pst) == 0 && fst.st_dev == pst.st_dev &&
+	    fst.st_ino == pst.st_ino) {
+		if (locked)
+			unlink(path);
+		else if (daemon > 0 && read_pid(fd) == daemon &&
+		    !pid_is_live(daemon) && ftruncate(fd, 0) < 0) {
+			/* Nothing more to do: the launcher is on its way out. */
+		}
 	}
 	close(fd);
 }
@@ -673,7 +738,9 @@ dctx_pidfile_holder(const char *path, pid_t *pid)
 		return 0;
 	}
 	rc = errno == EWOULDBLOCK ? DCTX_ERUNNING : -errno;
-	if (rc == DCTX_ERUNNING && (found = read_holder_pid(fd)) > 0) {
+	/* A pid that is gone is not the holder: see pid_is_live(). */
+	if (rc == DCTX_ERUNNING && (found = read_holder_pid(fd)) > 0 &&
+	    pid_is_live(found)) {
 		*pid = found;
 		rc = 0;
 	}

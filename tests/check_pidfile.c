@@ -673,6 +673,94 @@ START_TEST(a_failed_prepare_leaves_nothing_behind)
 }
 END_TEST
 
+/* A pid that surely names no process: a child of ours, reaped. */
+static pid_t
+dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* A number printed by the helper on its --stdout: "WHAT %ld". */
+static pid_t
+said_pid(const char *out, const char *what)
+{
+	const char *p = strstr(tu_slurp(out), what);
+	long pid = 0;
+
+	ck_assert_msg(p != NULL, "no \"%s\" in %s", what, tu_slurp(out));
+	ck_assert_int_eq(sscanf(p + strlen(what), " %ld", &pid), 1);
+	return (pid_t)pid;
+}
+
+/*
+ * A daemon crashes while a child it forked lives on: the child shares the
+ * lock (flock() belongs to the open file description), so the file stays
+ * locked, but the dead daemon's pid must not be shown as its holder: the
+ * launcher empties the file, and neither dctx_pidfile_holder() nor a
+ * second start name a dead pid.
+ */
+START_TEST(a_crashed_daemons_child_keeps_the_lock_but_no_dead_pid_is_shown)
+{
+	const char *pf = tu_path("d.pid"), *out = tu_path("out");
+	struct launch l;
+	pid_t daemon, holder, pid = -1;
+
+	tu_launch(&l, "--pidfile", pf, "--stdout", out, "--fork-holder",
+	    "6000", "--manual-ready", "crash", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "the daemon exited before it was ready")
+	    != NULL, "stderr: %s", l.err);
+	daemon = said_pid(out, "open pid");
+	holder = said_pid(out, "holder pid");
+	tu_track(holder);
+	ck_assert(!tu_alive(daemon));
+	ck_assert(tu_alive(holder));
+	/* The child still holds the lock: the file stays, locked... */
+	ck_assert(is_locked(pf));
+	/* ...but no longer says the dead daemon's pid. */
+	ck_assert_int_ne(tu_read_pidfile(pf), daemon);
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &pid), DCTX_ERUNNING);
+	ck_assert_int_eq(pid, 0);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "already running (locked, no live pid "
+	    "in it)") != NULL, "stderr: %s", l.err);
+	ck_assert(tu_alive(holder));
+}
+END_TEST
+
+/* A lock held under a pid that no longer exists: no pid is shown. */
+START_TEST(a_lock_held_under_a_dead_pid_shows_no_pid)
+{
+	const char *pf = tu_path("d.pid");
+	char dead[32];
+	struct launch l;
+	pid_t pid = -1;
+	int fd;
+
+	snprintf(dead, sizeof(dead), "%ld\n", (long)dead_pid());
+	write_file(pf, dead);
+	fd = open(pf, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &pid), DCTX_ERUNNING);
+	ck_assert_int_eq(pid, 0);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "already running (locked, no live pid "
+	    "in it)") != NULL, "stderr: %s", l.err);
+	/* A start that is refused leaves the file as it was. */
+	ck_assert_str_eq(tu_slurp(pf), dead);
+	close(fd);
+}
+END_TEST
+
 /* Modes that let a group or others rewrite the pid. */
 static const mode_t writable_modes[] = { 0666, 0664, 0646, 0620 };
 
@@ -772,6 +860,9 @@ pidfile_suite(void)
 	tcase_add_test(tc, close_leaves_the_file_and_its_content);
 	tcase_add_test(tc, a_prepared_context_holds_the_pidfile_until_freed);
 	tcase_add_test(tc, a_failed_prepare_leaves_nothing_behind);
+	tcase_add_test(tc,
+	    a_crashed_daemons_child_keeps_the_lock_but_no_dead_pid_is_shown);
+	tcase_add_test(tc, a_lock_held_under_a_dead_pid_shows_no_pid);
 	tcase_add_loop_test(tc,
 	    a_file_writable_by_group_or_others_is_refused_and_left_alone, 0,
 	    (int)(sizeof(writable_modes) / sizeof(writable_modes[0])));
