@@ -3,7 +3,8 @@
  * is outside input (any process of its owner can write it), and a tool
  * signals what it yields: besides memory errors, the target checks the
  * parser against a slow reference built on strtoll(), and that *pid is
- * untouched on failure.
+ * untouched on failure.  Each input is tried both as a whole file and as
+ * a reader's full buffer, which may end in the middle of the number.
  */
 #include "config.h"
 
@@ -13,16 +14,17 @@
 
 #include "dctx-internal.h"
 
-/* The pid the bytes hold by the rule in dctx.h, or 0 for none. */
+/* The pid the bytes hold by the rule in dctx.h, or 0 for none; digits
+ * that run to the end of data are no pid unless data is the whole file. */
 static long long
-reference(const uint8_t *data, size_t size)
+reference(const uint8_t *data, size_t size, int at_end)
 {
 	char digits[16];
 	size_t i = 0, k, z;
 
 	while (i < size && data[i] >= '0' && data[i] <= '9')
 		i++;
-	if (i == 0 || (i < size && data[i] != '\n'))
+	if (i == 0 || (i < size && data[i] != '\n') || (i == size && !at_end))
 		return 0;
 	for (z = 0; z < i && data[z] == '0'; z++)
 		;
@@ -41,11 +43,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	pid_t pid = -7;
-	int rc = dctx__parse_pid((const char *)data, size, &pid);
-	long long want = reference(data, size);
+	int at_end;
 
-	if (rc == 0 ? pid <= 0 || pid != want : pid != -7 || want != 0)
-		abort();
+	for (at_end = 0; at_end <= 1; at_end++) {
+		pid_t pid = -7;
+		int rc = dctx__parse_pid((const char *)data, size, at_end, &pid);
+		long long want = reference(data, size, at_end);
+
+		if (rc == 0 ? pid <= 0 || pid != want : pid != -7 || want != 0)
+			abort();
+	}
 	return 0;
 }

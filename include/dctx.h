@@ -540,7 +540,10 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     its stderr and exits with status 1 (or dctx_notify_failure()'s) when
  *     the daemon reports a failure; it says "the daemon exited before it
  *     was ready" and exits 1 when the daemon dies without a word, even
- *     while a child the daemon forked still holds the pipe; and it stops
+ *     while a child the daemon forked still holds the pipe (it removes the
+ *     pidfile, or, where that child still holds its lock, empties it if
+ *     it names the dead daemon, so that no tool signals a dead pid; see
+ *     dctx_pidfile_acquire()); and it stops
  *     the daemon and exits 1 when the start timeout passes
  *     (dctx_set_start_timeout()).
  *  5. Every signal disposition is reset to its default (daemon(7)), and
@@ -835,19 +838,41 @@ DCTX_EXPORT const char *dctx_strerror(int code);
  * file left by a dead daemon carries no lock and is taken over, emptied at
  * once and keeping its mode.  A file found at the path is taken over only
  * if it is a regular file with one link (a hard link to another file would
- * have that file overwritten) and owned by the effective user (another
- * user could rewrite the pid that tools signal); otherwise it is refused
- * and left exactly as it was.
+ * have that file overwritten), owned by the effective user and writable by
+ * nobody else (mode & 022 clear: another user, or a group, could rewrite
+ * the pid that tools signal); otherwise it is refused and left exactly as
+ * it was, and the message says why ("pidfile PATH: writable by group or
+ * others (mode 0666)").  It is judged by lstat() before it is opened, so
+ * that what is not a regular file ("not a regular file": a FIFO, or a
+ * device given by mistake, such as a watchdog whose opening has effects)
+ * is never opened; what is then opened must be the very inode judged.
+ *
+ * A process forked from the holder shares the lock, since flock() belongs
+ * to the open file description: it keeps the pidfile locked as long as it
+ * lives, even after the holder died.  That is what dctx_pidfile_write()
+ * builds on, and how the daemon of dctx_open() keeps the lock its
+ * launcher took; so the library does not drop the lock in children on its
+ * own (that would take closing the descriptor in every child, these
+ * included).  A child that is not to be the daemon should let it go:
+ * exec does (the descriptor is O_CLOEXEC); one that does not exec calls
+ * dctx_pidfile_close() (on the pidfile of this API) or dctx_close() (on
+ * its copy of a daemon context), which close without removing the file.
+ * One that keeps it holds the lock under a dead pid once the daemon is
+ * gone: a new start is refused with "already running (locked, no live
+ * pid in it)", and dctx_pidfile_holder() reports no pid.
  *
  * @param out receives the pidfile; untouched on failure
  * @param path the file's path
  * @return 0, DCTX_ERUNNING when another process holds the lock (see
- *         dctx_pidfile_holder()), -EINVAL for NULL or "", -ENAMETOOLONG
+ *         dctx_pidfile_holder(); the message of dctx_open() says "already
+ *         running (pid N)", or "already running (locked, no live pid in
+ *         it)" where no live pid is written), -EINVAL for NULL or "", -ENAMETOOLONG
  *         for a path longer than PATH_MAX - 1 (see dctx_set_pidfile()),
  *         -ELOOP for a symbolic link, -EISDIR or
  *         -EINVAL for something that is not a regular file, -EMLINK for a
  *         file with more than one hard link, -EPERM for a file owned by
- *         another user, -errno otherwise
+ *         another user or writable by its group or others, -errno
+ *         otherwise
  */
 DCTX_EXPORT int dctx_pidfile_acquire(struct dctx_pidfile **out, const char *path);
 
@@ -897,14 +922,21 @@ DCTX_EXPORT int dctx_pidfile_close(struct dctx_pidfile *pf);
  * finds a running daemon.  The pid comes apart from the error, so that a
  * caller who signals *pid never signals an error code (kill(-1, ...) is
  * every process).  A pid is read only if the file holds a decimal number
- * below the kernel's pid_max, ended by a newline or the end of the file;
- * anything else counts as no pid.
+ * below the kernel's pid_max, ended by a newline or the end of the file,
+ * within its first 32 bytes; anything else (a number padded with zeros
+ * beyond them too) counts as no pid.
+ *
+ * The pid must also name a live process (kill(pid, 0) does not fail with
+ * ESRCH, and it is no zombie): a process the daemon forked shares its
+ * lock (see dctx_pidfile_acquire()) and may hold it after the daemon died,
+ * under the dead daemon's pid, which is not reported.
  *
  * @param path the pidfile's path
  * @param pid receives the holder's pid, or 0; never negative
  * @return 0 with *pid the holder, or with *pid 0 when nobody holds the
  *         lock or there is no file; DCTX_ERUNNING (*pid 0) when the lock
- *         is held but no valid pid is written yet; -errno (*pid 0) when the
+ *         is held but no valid pid is written yet, or the pid written
+ *         names no live process; -errno (*pid 0) when the
  *         file cannot be opened (-ELOOP for a symbolic link), -EINVAL when
  *         path or pid is NULL
  */

@@ -108,7 +108,7 @@ void dctx__errfmt(char *buf, size_t len, const char *reason,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* pidfile.c */
-int dctx__parse_pid(const char *buf, size_t len, pid_t *pid);
+int dctx__parse_pid(const char *buf, size_t len, int at_end, pid_t *pid);
 int dctx__pidfile_check_path(const char *path, char *err, size_t errlen);
 int dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
     char *err, size_t errlen);
@@ -118,7 +118,7 @@ void dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root);
 int dctx__pidfile_fd(const struct dctx_pidfile *pf);
 int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
 void dctx__pidfile_forget(struct dctx_pidfile *pf);
-void dctx__pidfile_remove_stale(const char *path);
+void dctx__pidfile_remove_stale(const char *path, pid_t daemon);
 void dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
     const struct dctx *ctx);
 

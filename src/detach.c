@@ -301,10 +301,10 @@ stop_daemon(const struct watch *w)
 
 /* A failure the daemon could not report itself: say it, and clean up. */
 static void __attribute__((noreturn))
-launcher_fails(struct dctx *ctx, int code, const char *msg)
+launcher_fails(struct dctx *ctx, pid_t pid, int code, const char *msg)
 {
 	if (ctx->pidfile_path != NULL)
-		dctx__pidfile_remove_stale(ctx->pidfile_path);
+		dctx__pidfile_remove_stale(ctx->pidfile_path, pid);
 	fprintf(stderr, "%s: %s\n", program_invocation_short_name, msg);
 	/* A supervisor waiting on $NOTIFY_SOCKET hears it too. */
 	dctx__notify_failed(ctx, code, msg);
@@ -363,10 +363,10 @@ launcher(struct dctx *ctx, int rfd, pid_t child)
 		stop_daemon(&w);
 		snprintf(msg, sizeof(msg), "the daemon (pid %ld) was not ready "
 		    "within %d ms: stopped it", (long)w.pid, ctx->start_ms);
-		launcher_fails(ctx, -ETIMEDOUT, msg);
+		launcher_fails(ctx, w.pid, -ETIMEDOUT, msg);
 	}
 	/* Died without a word (a crash, a kill): say so, clean up. */
-	launcher_fails(ctx, DCTX_EDAEMON, dctx_strerror(DCTX_EDAEMON));
+	launcher_fails(ctx, w.pid, DCTX_EDAEMON, dctx_strerror(DCTX_EDAEMON));
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,13 +84,17 @@ pid_max(void)
 /*
  * Parse the pid a pidfile holds, from the len bytes at buf: digits, then a
  * newline (bytes after it are a longer pid being replaced, see
- * dctx__pidfile_write()) or the end.  What does not fit an int is no pid,
- * and must not be cut down to one (4294967297 as a pid_t is 1), since the
+ * dctx__pidfile_write()) or the end of the file.  at_end says whether the
+ * file ends where buf does: a reader's buffer that its read filled may
+ * stop in the middle of the number, and "000...0123456" cut after 31
+ * bytes reads as 1, so digits that run to the end of a buffer that is not
+ * the file's are no pid.  What does not fit an int is no pid either, and
+ * must not be cut down to one (4294967297 as a pid_t is 1), since the
  * tools that read it send signals to it.  Pure, for the fuzz target.
  * Returns 0 with *pid above 0, or -EINVAL.
  */
 int
-dctx__parse_pid(const char *buf, size_t len, pid_t *pid)
+dctx__parse_pid(const char *buf, size_t len, int at_end, pid_t *pid)
 {
 	long long value = 0; /* INT_MAX * 10 + 9 fits, even where long is 32 bits */
 	size_t i;
@@ -99,25 +104,60 @@ dctx__parse_pid(const char *buf, size_t len, pid_t *pid)
 		if (value > INT_MAX)
 			return -EINVAL;
 	}
-	if (i == 0 || (i < len && buf[i] != '\n') || value <= 0)
+	if (i == 0 || (i < len && buf[i] != '\n') || (i == len && !at_end) ||
+	    value <= 0)
 		return -EINVAL;
 	*pid = (pid_t)value;
 	return 0;
 }
 
-/* Read the pid a pidfile holds; 0 when it holds none (yet), or one at or
- * above the kernel's pid_max, which no process can have. */
+/*
+ * Read the pid a pidfile holds; 0 when it holds none (yet), or one at or
+ * above the kernel's pid_max, which no process can have.  A read that
+ * fills the buffer has not seen the end of the file: the parser is told.
+ */
 static pid_t
 read_pid(int fd)
 {
 	char buf[32];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
 	pid_t pid;
 
-	if (n <= 0 || dctx__parse_pid(buf, (size_t)n, &pid) < 0 ||
-	    pid >= pid_max())
+	if (n <= 0 || dctx__parse_pid(buf, (size_t)n,
+	    (size_t)n < sizeof(buf), &pid) < 0 || pid >= pid_max())
 		return 0;
 	return pid;
+}
+
+/*
+ * Whether pid names a live process.  A pidfile's lock can outlive the pid
+ * written in it: a process the daemon forked shares the lock (flock()
+ * belongs to the open file description) and keeps it after the daemon
+ * died.  A zombie counts as gone: it has closed its files already, and
+ * is no daemon to signal.  EPERM is a live process of another user;
+ * where /proc cannot be read, what kill() says stands.
+ */
+static int
+pid_is_live(pid_t pid)
+{
+	char path[32], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno != ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "PID (COMM) S ...": COMM may hold ")", the state follows the last. */
+	paren = strrchr(buf, ')');
+	return paren == NULL || paren[1] != ' ' ||
+	    (paren[2] != 'Z' && paren[2] != 'X');
 }
 
 /*
@@ -178,43 +218,14 @@ lock_now(int fd)
 }
 
 /*
- * Open name in dirfd for writing, never through a symbolic link: create
- * it (*created = 1) or, where a file is there already, open that one.
- * O_EXCL tells the two cases apart, so that only a file of our own making
- * is given our mode; a name removed between the two opens is tried again.
- */
-static int
-open_file(int dirfd, const char *name, int *created)
-{
-	int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
-	int fd, tries;
-
-	for (tries = 0; tries < 8; tries++) {
-		fd = openat(dirfd, name, flags | O_CREAT | O_EXCL, 0644);
-		if (fd >= 0) {
-			*created = 1;
-			return fd;
-		}
-		if (errno != EEXIST)
-			return -errno;
-		fd = openat(dirfd, name, flags);
-		if (fd >= 0) {
-			*created = 0;
-			return fd;
-		}
-		if (errno != ENOENT)
-			return -errno;
-	}
-	return -EAGAIN;
-}
-
-/*
  * Whether a file found at the path may be taken over.  O_NOFOLLOW stops
  * only a final symbolic link: a hard link to another file (a root-only
  * one, say) would have that file emptied and given our pid, and a file
  * another user made beforehand stays theirs to rewrite, so that they
- * choose the pid a "stop" script signals.  Both are refused before the
- * file is locked or changed in any way; why says which it was.
+ * choose the pid a "stop" script signals.  A file of ours that a group or
+ * everyone may write is the same danger: its mode is kept on takeover, so
+ * it would stay open to them for the daemon's life.  All are refused
+ * before the file is locked or changed in any way; why says which it was.
  */
 static int
 may_take_over(const struct stat *st, char *why, size_t whylen)
@@ -233,7 +244,63 @@ may_take_over(const struct stat *st, char *why, size_t whylen)
 		    (uintmax_t)st->st_uid);
 		return -EPERM;
 	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, whylen, "writable by group or others (mode 0%o)",
+		    (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
 	return 0;
+}
+
+/*
+ * Open name in dirfd for writing, never through a symbolic link: create
+ * it (*created = 1) or, where a file is there already, open that one,
+ * with *st its fstat().  O_EXCL tells the two cases apart, so that only a
+ * file of our own making is given our mode.  A file found is judged by
+ * its lstat() before it is opened: opening a device given by mistake (a
+ * watchdog, a tape) can have effects, and a FIFO would gain a writer.
+ * What is opened must then be the inode that was judged: a name removed
+ * or replaced in between is tried again.
+ */
+static int
+open_file(int dirfd, const char *name, int *created, struct stat *st,
+    char *why, size_t whylen)
+{
+	int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+	struct stat lst;
+	int fd, tries, rc;
+
+	for (tries = 0; tries < 8; tries++) {
+		if (fstatat(dirfd, name, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				return -errno;
+			fd = openat(dirfd, name, flags | O_CREAT | O_EXCL, 0644);
+			if (fd < 0 && errno == EEXIST)
+				continue;
+			*created = 1;
+		} else {
+			if (S_ISLNK(lst.st_mode))
+				return -ELOOP;
+			if ((rc = may_take_over(&lst, why, whylen)) < 0)
+				return rc;
+			fd = openat(dirfd, name, flags);
+			if (fd < 0 && errno == ENOENT)
+				continue;
+			*created = 0;
+		}
+		if (fd < 0)
+			return -errno;
+		if (fstat(fd, st) < 0) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		if (*created || (st->st_dev == lst.st_dev &&
+		    st->st_ino == lst.st_ino))
+			return fd;
+		close(fd);
+	}
+	return -EAGAIN;
 }
 
 /*
@@ -250,22 +317,29 @@ open_locked(int dirfd, const char *name, int *out, int *created, char *why,
 	int fd, tries, rc;
 
 	for (tries = 0; tries < 8; tries++) {
-		if ((fd = open_file(dirfd, name, created)) < 0)
+		if ((fd = open_file(dirfd, name, created, &fst, why,
+		    whylen)) < 0)
 			return fd;
-		if (fstat(fd, &fst) < 0) {
-			rc = -errno;
-			close(fd);
-			return rc;
-		}
+		/* The same inode, but its owner or mode may have changed. */
 		if (!*created && (rc = may_take_over(&fst, why, whylen)) < 0) {
 			close(fd);
 			return rc;
 		}
 		if ((rc = lock_now(fd)) < 0) {
-			if (rc == DCTX_ERUNNING &&
-			    (holder = read_holder_pid(fd)) > 0)
-				snprintf(why, whylen,
-				    "already running (pid %ld)", (long)holder);
+			/*
+			 * Name the holder only if the pid is alive: a dead
+			 * daemon's child may hold the lock under its pid,
+			 * and an operator told that pid would look for it.
+			 */
+			if (rc == DCTX_ERUNNING) {
+				holder = read_holder_pid(fd);
+				if (holder > 0 && pid_is_live(holder))
+					snprintf(why, whylen, "already running "
+					    "(pid %ld)", (long)holder);
+				else
+					snprintf(why, whylen, "already running "
+					    "(locked, no live pid in it)");
+			}
 			close(fd);
 			return rc;
 		}
@@ -518,34 +592,57 @@ dctx__pidfile_forget(struct dctx_pidfile *pf)
 }
 
 /*
- * The launcher's cleanup when the daemon died without a word: the file is
- * removed only if nobody holds its lock any more.  A dying process drops
- * its files in no promised order, so the end of file on the launcher pipe
- * can come a moment before the lock goes: retry for up to a second.  As
- * in open_locked(), the lock only speaks for the inode we opened: by the
+ * The launcher's cleanup when the daemon (pid daemon, or 0 when unknown)
+ * died without a word: the file is removed only if nobody holds its lock
+ * any more.  A dying process drops its files in no promised order, so the
+ * end of file on the launcher pipe can come a moment before the lock
+ * goes: retry for up to a second, while the daemon is still there.  Once
+ * it is gone, a lock still held is a process it forked, which shares its
+ * open file description and may live on for long: the file cannot be
+ * removed (a new start would run beside that process), but it must not
+ * keep naming the dead daemon, whose pid a "stop" script would signal
+ * and which may be reused.  It is emptied, only if it says that very pid
+ * (never another: the child may have written its own, see
+ * dctx_pidfile_write()).  As in open_locked(), the file is judged before
+ * it is opened, and the lock only speaks for the inode we opened: by the
  * time we have it, the path may name a newer instance's live file, which
  * must stay.
  */
 void
-dctx__pidfile_remove_stale(const char *path)
+dctx__pidfile_remove_stale(const char *path, pid_t daemon)
 {
 	struct timespec ts = { 0, 5 * 1000 * 1000 };
-	struct stat fst, pst;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	int i;
+	struct stat lst, fst, pst;
+	int fd, i, locked = 0;
 
+	if (lstat(path, &lst) < 0 || !S_ISREG(lst.st_mode))
+		return;
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY);
 	if (fd < 0)
 		return;
+	if (fstat(fd, &fst) < 0 || fst.st_dev != lst.st_dev ||
+	    fst.st_ino != lst.st_ino) {
+		close(fd);
+		return;
+	}
 	for (i = 0; i < 200; i++) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			if (fstat(fd, &fst) == 0 &&
-			    lstat(path, &pst) == 0 &&
-			    fst.st_dev == pst.st_dev &&
-			    fst.st_ino == pst.st_ino)
-				unlink(path);
+			locked = 1;
 			break;
 		}
+		if (daemon > 0 && !pid_is_live(daemon))
+			break;
 		nanosleep(&ts, NULL);
+	}
+	if (lstat(path, &pst) == 0 && fst.st_dev == pst.st_dev &&
+	    fst.st_ino == pst.st_ino) {
+		if (locked)
+			unlink(path);
+		else if (daemon > 0 && read_pid(fd) == daemon &&
+		    !pid_is_live(daemon) && ftruncate(fd, 0) < 0) {
+			/* Nothing more to do: the launcher is on its way out. */
+		}
 	}
 	close(fd);
 }
@@ -641,7 +738,9 @@ dctx_pidfile_holder(const char *path, pid_t *pid)
 		return 0;
 	}
 	rc = errno == EWOULDBLOCK ? DCTX_ERUNNING : -errno;
-	if (rc == DCTX_ERUNNING && (found = read_holder_pid(fd)) > 0) {
+	/* A pid that is gone is not the holder: see pid_is_live(). */
+	if (rc == DCTX_ERUNNING && (found = read_holder_pid(fd)) > 0 &&
+	    pid_is_live(found)) {
 		*pid = found;
 		rc = 0;
 	}

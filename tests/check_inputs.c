@@ -102,6 +102,9 @@ static const struct row rows[] = {
 	    "dctx-helper: --foreground and --detach contradict each other" },
 	{ HELPER, 0, { "--pidfile", "@LONG" }, 2,
 	    "bytes, more than PATH_MAX - 1 (4095): File name too long\n" },
+	/* A device given by mistake: refused, and never opened. */
+	{ HELPER, 0, { "--pidfile", "/dev/null" }, 1,
+	    "dctx-helper: pidfile /dev/null: not a regular file\n" },
 	{ HELPER, 0, { "--preserve-fd", "2" }, 2,
 	    "dctx-helper: files_preserve fd 2: Bad file descriptor" },
 	{ HELPER, 0, { "--preserve-fd", "9999" }, 2,

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -429,6 +431,9 @@ static const char *const not_pids[] = {
 	" 42\n",
 	"+42\n",
 	"0\n",
+	/* 123456 behind 30 zeros: longer than the reader's buffer, whose
+	 * first 31 bytes say 1 (init, alive): no pid either. */
+	"000000000000000000000000000000123456\n",
 };
 
 START_TEST(a_value_that_is_no_pid_is_never_read_as_one)
@@ -668,6 +673,157 @@ START_TEST(a_failed_prepare_leaves_nothing_behind)
 }
 END_TEST
 
+/* A pid that surely names no process: a child of ours, reaped. */
+static pid_t
+dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* A number printed by the helper on its --stdout: "WHAT %ld". */
+static pid_t
+said_pid(const char *out, const char *what)
+{
+	const char *p = strstr(tu_slurp(out), what);
+	long pid = 0;
+
+	ck_assert_msg(p != NULL, "no \"%s\" in %s", what, tu_slurp(out));
+	ck_assert_int_eq(sscanf(p + strlen(what), " %ld", &pid), 1);
+	return (pid_t)pid;
+}
+
+/*
+ * A daemon crashes while a child it forked lives on: the child shares the
+ * lock (flock() belongs to the open file description), so the file stays
+ * locked, but the dead daemon's pid must not be shown as its holder: the
+ * launcher empties the file, and neither dctx_pidfile_holder() nor a
+ * second start name a dead pid.
+ */
+START_TEST(a_crashed_daemons_child_keeps_the_lock_but_no_dead_pid_is_shown)
+{
+	const char *pf = tu_path("d.pid"), *out = tu_path("out");
+	struct launch l;
+	pid_t daemon, holder, pid = -1;
+
+	tu_launch(&l, "--pidfile", pf, "--stdout", out, "--fork-holder",
+	    "6000", "--manual-ready", "crash", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "the daemon exited before it was ready")
+	    != NULL, "stderr: %s", l.err);
+	daemon = said_pid(out, "open pid");
+	holder = said_pid(out, "holder pid");
+	tu_track(holder);
+	ck_assert(!tu_alive(daemon));
+	ck_assert(tu_alive(holder));
+	/* The child still holds the lock: the file stays, locked... */
+	ck_assert(is_locked(pf));
+	/* ...but no longer says the dead daemon's pid. */
+	ck_assert_int_ne(tu_read_pidfile(pf), daemon);
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &pid), DCTX_ERUNNING);
+	ck_assert_int_eq(pid, 0);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "already running (locked, no live pid "
+	    "in it)") != NULL, "stderr: %s", l.err);
+	ck_assert(tu_alive(holder));
+}
+END_TEST
+
+/* A lock held under a pid that no longer exists: no pid is shown. */
+START_TEST(a_lock_held_under_a_dead_pid_shows_no_pid)
+{
+	const char *pf = tu_path("d.pid");
+	char dead[32];
+	struct launch l;
+	pid_t pid = -1;
+	int fd;
+
+	snprintf(dead, sizeof(dead), "%ld\n", (long)dead_pid());
+	write_file(pf, dead);
+	fd = open(pf, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	ck_assert_int_eq(dctx_pidfile_holder(pf, &pid), DCTX_ERUNNING);
+	ck_assert_int_eq(pid, 0);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "already running (locked, no live pid "
+	    "in it)") != NULL, "stderr: %s", l.err);
+	/* A start that is refused leaves the file as it was. */
+	ck_assert_str_eq(tu_slurp(pf), dead);
+	close(fd);
+}
+END_TEST
+
+/* Modes that let a group or others rewrite the pid. */
+static const mode_t writable_modes[] = { 0666, 0664, 0646, 0620 };
+
+START_TEST(a_file_writable_by_group_or_others_is_refused_and_left_alone)
+{
+	const char *pf = tu_path("d.pid");
+	mode_t mode = writable_modes[_i];
+	char want[600];
+	struct launch l;
+	struct stat st;
+
+	/* Left by someone, with a mode that lets others choose the pid a
+	 * "stop" script signals. */
+	write_file(pf, "4242\n");
+	ck_assert_int_eq(chmod(pf, mode), 0);
+	snprintf(want, sizeof(want), "pidfile %s: writable by group or "
+	    "others (mode 0%o)", pf, (unsigned)mode);
+	tu_launch(&l, "--pidfile", pf, NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
+	ck_assert_str_eq(tu_slurp(pf), "4242\n");
+	ck_assert_int_eq(stat(pf, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, mode);
+	ck_assert(!is_locked(pf));
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
+/*
+ * Something that is not a regular file at the path (a FIFO, _i 0; a
+ * device node, _i 1, which needs root) is refused without being opened:
+ * opening a device can have effects (a watchdog, a tape).  inotify sees
+ * every open of the node from outside.
+ */
+START_TEST(a_path_that_is_no_regular_file_is_refused_unopened)
+{
+	const char *pf = tu_path("d.pid"), *err;
+	char want[600], events[4096];
+	pid_t pid;
+	int in;
+
+	if (_i == 0)
+		ck_assert_int_eq(mkfifo(pf, 0644), 0);
+	else if (geteuid() != 0)
+		return;
+	else
+		ck_assert_int_eq(mknod(pf, S_IFCHR | 0644, makedev(1, 3)), 0);
+	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_ge(inotify_add_watch(in, pf, IN_OPEN), 0);
+	snprintf(want, sizeof(want), "pidfile %s: not a regular file", pf);
+	/* Not tu_launch(), which reads the pidfile: a FIFO would block. */
+	pid = tu_start_fg("--pidfile", pf, NULL);
+	ck_assert_int_eq(tu_wait_gone(pid, 5000), 1);
+	err = tu_slurp(tu_path("fg.stderr"));
+	ck_assert_msg(strstr(err, want) != NULL, "stderr: %s", err);
+	ck_assert_msg(read(in, events, sizeof(events)) < 0 && errno == EAGAIN,
+	    "the node was opened");
+	close(in);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 static Suite *
 pidfile_suite(void)
 {
@@ -704,6 +860,14 @@ pidfile_suite(void)
 	tcase_add_test(tc, close_leaves_the_file_and_its_content);
 	tcase_add_test(tc, a_prepared_context_holds_the_pidfile_until_freed);
 	tcase_add_test(tc, a_failed_prepare_leaves_nothing_behind);
+	tcase_add_test(tc,
+	    a_crashed_daemons_child_keeps_the_lock_but_no_dead_pid_is_shown);
+	tcase_add_test(tc, a_lock_held_under_a_dead_pid_shows_no_pid);
+	tcase_add_loop_test(tc,
+	    a_file_writable_by_group_or_others_is_refused_and_left_alone, 0,
+	    (int)(sizeof(writable_modes) / sizeof(writable_modes[0])));
+	tcase_add_loop_test(tc, a_path_that_is_no_regular_file_is_refused_unopened,
+	    0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
