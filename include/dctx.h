@@ -479,6 +479,24 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  * launcher, and every script above it, for ever.  A daemon that does not
  * detach has no launcher: its supervisor keeps its own timeout.
  *
+ * What the launcher says is what happened:
+ *  - when the timeout passes while the daemon is still being made (its
+ *    pid not told yet), the signals go to the process group of the middle
+ *    process, which the daemon joins at its birth, and the message is
+ *    "the daemon was not ready within MS ms, still starting (its pid not
+ *    known yet): stopped it";
+ *  - a daemon that closed its end of the launcher's pipe before it was
+ *    ready (a program closing the descriptors it does not know) is not
+ *    taken for dead: the launcher watches it until it exits ("the daemon
+ *    exited before it was ready") or the timeout passes, and then stops
+ *    it with "the daemon (pid N) closed its report pipe before it was
+ *    ready, and still ran after MS ms: stopped it" (with ms 0 it waits
+ *    for the exit, for ever);
+ *  - a daemon that SIGKILL does not end within 5 s (stuck in the kernel)
+ *    ends the message with "SIGKILL did not end it" instead.
+ * The launcher's wait for the middle process is bounded too: one that
+ * has not exited 5 s after the daemon's word is killed.
+ *
  * @param ctx the context
  * @param ms milliseconds from the fork; 0 waits for ever; the default is
  *        DCTX_START_TIMEOUT_DEFAULT (90000, systemd's TimeoutStartSec)
@@ -540,9 +558,10 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     its stderr and exits with status 1 (or dctx_notify_failure()'s) when
  *     the daemon reports a failure; it says "the daemon exited before it
  *     was ready" and exits 1 when the daemon dies without a word, even
- *     while a child the daemon forked still holds the pipe; and it stops
- *     the daemon and exits 1 when the start timeout passes
- *     (dctx_set_start_timeout()).
+ *     while a child the daemon forked still holds the pipe (the end of the
+ *     pipe alone is not taken for the daemon's death: see
+ *     dctx_set_start_timeout()); and it stops the daemon and exits 1 when
+ *     the start timeout passes (dctx_set_start_timeout()).
  *  5. Every signal disposition is reset to its default (daemon(7)), and
  *     every signal but the fault signals is held (blocked) from then
  *     until step 10, so that one sent meanwhile waits, then is served as
@@ -660,6 +679,12 @@ DCTX_EXPORT int dctx_notify_ready(struct dctx *ctx);
  * is written to stderr: a foreground daemon logs msg itself.  The daemon
  * carries on; it should close and exit.  In a process forked from the
  * daemon this does nothing and returns 0.
+ *
+ * A msg of 512 bytes or more is shortened in the middle to 511, for the
+ * launcher and for STATUS= alike: its head and its tail stay, with "..."
+ * between, and the tail keeps at least what follows the last ": " (the
+ * reason, as in "listen on NAME: Address already in use") when that
+ * takes less than three quarters of the room.
  *
  * @param ctx the context
  * @param status the launcher's exit status, 1 to 255

@@ -136,6 +136,7 @@ int dctx__notify_open(struct dctx *ctx);
 int dctx__notify(struct dctx *ctx, const char *msg);
 int dctx__ready(struct dctx *ctx);
 void dctx__notify_failed(struct dctx *ctx, int code, const char *msg);
+void dctx__shorten(char *buf, size_t len, const char *msg);
 int dctx__start_failed(struct dctx *ctx, int status, int code,
     const char *msg);
 

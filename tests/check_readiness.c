@@ -42,7 +42,7 @@ notify_socket(const char *name, int abstract)
 static const char *
 receive(int fd, int ms)
 {
-	static char buf[512];
+	static char buf[2048];
 	struct pollfd p = { fd, POLLIN, 0 };
 	ssize_t n = 0;
 
@@ -132,7 +132,8 @@ assert_failure_datagram(const char *got, const char *text, int errnum)
 
 START_TEST(a_failed_start_tells_systemd_status_and_errno)
 {
-	char missing[512];
+	char missing[512], longmsg[700];
+	const char *got;
 	pid_t pid;
 	int fd;
 
@@ -158,6 +159,19 @@ START_TEST(a_failed_start_tells_systemd_status_and_errno)
 		assert_failure_datagram(receive(fd, 3000),
 		    "STATUS=cannot bind 127.0.0.1:1: Permission denied", 5);
 		break;
+	case 3: /* A message too long for STATUS=: its middle goes. */
+		memset(longmsg, 'x', sizeof(longmsg));
+		memcpy(longmsg, "listen on ", 10);
+		snprintf(longmsg + 610, sizeof(longmsg) - 610,
+		    ": Address already in use");
+		pid = tu_start_fg("--pidfile", tu_path("d.pid"),
+		    "--manual-ready", longmsg, NULL);
+		got = receive(fd, 3000);
+		assert_failure_datagram(got, "xxx...xxx", 5);
+		ck_assert_msg(strlen(got) < 7 + 512 + 8 && strstr(got,
+		    "x: Address already in use\nERRNO=5") != NULL,
+		    "datagram: '%s'", got);
+		break;
 	default: /* A daemon that detached anyway, after the fork. */
 		pid = tu_start_fg("--detach", "--pidfile", tu_path("d.pid"),
 		    "--workdir", tu_path("missing"), NULL);
@@ -165,7 +179,7 @@ START_TEST(a_failed_start_tells_systemd_status_and_errno)
 		break;
 	}
 	/* The helper ends 0 after its own dctx_notify_failure(). */
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), _i == 2 ? 0 : 1);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), _i == 2 || _i == 3 ? 0 : 1);
 	/* Said once: nothing else follows. */
 	ck_assert_str_eq(receive(fd, 200), "");
 	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
@@ -258,7 +272,7 @@ readiness_suite(void)
 
 	tcase_add_loop_test(tc, systemd_hears_ready_with_mainpid_then_stopping, 0, 2);
 	tcase_add_loop_test(tc, a_stale_notify_socket_warns_once_and_detaches, 0, 2);
-	tcase_add_loop_test(tc, a_failed_start_tells_systemd_status_and_errno, 0, 4);
+	tcase_add_loop_test(tc, a_failed_start_tells_systemd_status_and_errno, 0, 5);
 	tcase_add_test(tc, start_stop_daemon_fails_at_once_with_the_daemons_reason);
 	tcase_add_test(tc, s6_reads_one_newline_then_end_of_file);
 	tcase_add_test(tc, s6_without_detach_stays_in_front_and_survives_a_closed_reader);
