@@ -584,10 +584,11 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     and the held signals delivered, and readiness is reported (unless
  *     dctx_set_manual_ready()): to the launcher, to systemd when
  *     $NOTIFY_SOCKET is set ("READY=1" and "MAINPID=", on a socket
- *     connected in step 1, before any chroot, after which the variable
- *     is removed from the environment so that programs the daemon runs
- *     do not take it for theirs; the shutdown chain later sends
- *     "STOPPING=1"), and to s6 (dctx_set_notification_fd()).
+ *     connected in step 1, before any chroot; the variable is removed
+ *     from the environment only now that the open succeeded, so that
+ *     programs the daemon runs do not take it for theirs; the shutdown
+ *     chain later sends "STOPPING=1"), and to s6
+ *     (dctx_set_notification_fd()).
  *
  * $NOTIFY_SOCKET: a path or "@abstract" name (at least one byte after the
  * "@"; either fitting sun_path, 107 bytes for a path, 108 with the "@"
@@ -596,8 +597,13 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  * (a stale variable inherited from a service's shell) or a "vsock:"
  * address (not supported) is not an error, as with sd_notify(3): one
  * warning "NOTIFY_SOCKET ADDR: REASON; no service manager will be told"
- * goes to stderr, the variable is removed, and the daemon goes on as if
- * it were unset.
+ * goes to stderr, and the daemon goes on as if the variable were unset.
+ * A failed dctx_open() (or dctx_prepare()) leaves the environment as it
+ * found it, the variable included, and closes the socket: a retry
+ * connects again and tells systemd "READY=1" when it succeeds.  The
+ * warning is said once per context: a retry that still cannot reach the
+ * address says nothing more.  The variable is removed when dctx_open()
+ * succeeds (step 10), reachable or not.
  *
  * What a failed start reports, and where.  First the pidfile is removed,
  * then the failure is told, so that whoever hears it and starts the daemon

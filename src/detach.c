@@ -51,7 +51,7 @@ dctx__should_detach(const struct dctx *ctx)
 	if (getpid() == 1 || getppid() == 1)
 		return 0;
 	/*
-	 * systemd Type=notify ($NOTIFY_SOCKET, connected and unset by now),
+	 * systemd Type=notify ($NOTIFY_SOCKET, connected by now),
 	 * or s6 with a notification fd: the supervisor watches this very
 	 * process, which must not fork away.  A variable naming a socket
 	 * nobody listens on (a stale one, inherited from a shell) means no

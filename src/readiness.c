@@ -91,10 +91,14 @@ notify_connect(const char *path, int *out)
  * sd_notify(3) treats a socket it cannot reach as no reason to fail, and
  * so do we: a variable left over in a shell that once ran a service (the
  * usual way to meet one) names a socket nobody listens on.  The operator
- * is told once, here, and the daemon goes on as if the variable were
- * unset: no service manager waits, so DCTX_DETACH_AUTO detaches as it
- * would from any shell.  Either way the variable is removed: it is not
- * for the programs the daemon runs (sd_notify's unset_environment).
+ * is told once per context, here (a retried dctx_open() finds the same
+ * variable and stays quiet), and the daemon goes on as if the variable
+ * were unset: no service manager waits, so DCTX_DETACH_AUTO detaches as
+ * it would from any shell.
+ *
+ * The variable stays in the environment until the open succeeds
+ * (dctx__notify_opened()): a failed dctx_open() may be retried, and the
+ * retry must find the address again, connect, and tell systemd READY=1.
  */
 int
 dctx__notify_open(struct dctx *ctx)
@@ -102,14 +106,27 @@ dctx__notify_open(struct dctx *ctx)
 	const char *path = getenv("NOTIFY_SOCKET");
 	int rc;
 
-	if (path == NULL || path[0] == '\0')
+	if (path == NULL || path[0] == '\0' || ctx->notify_fd >= 0)
 		return 0;
-	if ((rc = notify_connect(path, &ctx->notify_fd)) < 0)
+	if ((rc = notify_connect(path, &ctx->notify_fd)) < 0 &&
+	    !ctx->notify_warned) {
 		fprintf(stderr, "%s: NOTIFY_SOCKET %s: %s; no service manager "
 		    "will be told\n", program_invocation_short_name, path,
 		    dctx_strerror(rc));
-	unsetenv("NOTIFY_SOCKET");
+		ctx->notify_warned = 1;
+	}
 	return 0;
+}
+
+/*
+ * The open succeeded: the variable was for us, not for the programs the
+ * daemon runs (sd_notify's unset_environment), which would otherwise
+ * take systemd's socket for theirs.  The socket itself stays connected.
+ */
+void
+dctx__notify_opened(void)
+{
+	unsetenv("NOTIFY_SOCKET");
 }
 
 int
