@@ -479,6 +479,24 @@ DCTX_EXPORT int dctx_set_manual_ready(struct dctx *ctx, int on);
  * launcher, and every script above it, for ever.  A daemon that does not
  * detach has no launcher: its supervisor keeps its own timeout.
  *
+ * What the launcher says is what happened:
+ *  - when the timeout passes while the daemon is still being made (its
+ *    pid not told yet), the signals go to the process group of the middle
+ *    process, which the daemon joins at its birth, and the message is
+ *    "the daemon was not ready within MS ms, still starting (its pid not
+ *    known yet): stopped it";
+ *  - a daemon that closed its end of the launcher's pipe before it was
+ *    ready (a program closing the descriptors it does not know) is not
+ *    taken for dead: the launcher watches it until it exits ("the daemon
+ *    exited before it was ready") or the timeout passes, and then stops
+ *    it with "the daemon (pid N) closed its report pipe before it was
+ *    ready, and still ran after MS ms: stopped it" (with ms 0 it waits
+ *    for the exit, for ever);
+ *  - a daemon that SIGKILL does not end within 5 s (stuck in the kernel)
+ *    ends the message with "SIGKILL did not end it" instead.
+ * The launcher's wait for the middle process is bounded too: one that
+ * has not exited 5 s after the daemon's word is killed.
+ *
  * @param ctx the context
  * @param ms milliseconds from the fork; 0 waits for ever; the default is
  *        DCTX_START_TIMEOUT_DEFAULT (90000, systemd's TimeoutStartSec)
@@ -540,12 +558,13 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     its stderr and exits with status 1 (or dctx_notify_failure()'s) when
  *     the daemon reports a failure; it says "the daemon exited before it
  *     was ready" and exits 1 when the daemon dies without a word, even
- *     while a child the daemon forked still holds the pipe (it removes the
- *     pidfile, or, where that child still holds its lock, empties it if
- *     it names the dead daemon, so that no tool signals a dead pid; see
- *     dctx_pidfile_acquire()); and it stops
- *     the daemon and exits 1 when the start timeout passes
- *     (dctx_set_start_timeout()).
+ *     while a child the daemon forked still holds the pipe (the end of the
+ *     pipe alone is not taken for the daemon's death: see
+ *     dctx_set_start_timeout()); it then removes the pidfile, or, where
+ *     that child still holds its lock, empties it if it names the dead
+ *     daemon, so that no tool signals a dead pid (see
+ *     dctx_pidfile_acquire()); and it stops the daemon and exits 1 when
+ *     the start timeout passes (dctx_set_start_timeout()).
  *  5. Every signal disposition is reset to its default (daemon(7)), and
  *     every signal but the fault signals is held (blocked) from then
  *     until step 10, so that one sent meanwhile waits, then is served as
@@ -568,10 +587,11 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     and the held signals delivered, and readiness is reported (unless
  *     dctx_set_manual_ready()): to the launcher, to systemd when
  *     $NOTIFY_SOCKET is set ("READY=1" and "MAINPID=", on a socket
- *     connected in step 1, before any chroot, after which the variable
- *     is removed from the environment so that programs the daemon runs
- *     do not take it for theirs; the shutdown chain later sends
- *     "STOPPING=1"), and to s6 (dctx_set_notification_fd()).
+ *     connected in step 1, before any chroot; the variable is removed
+ *     from the environment only now that the open succeeded, so that
+ *     programs the daemon runs do not take it for theirs; the shutdown
+ *     chain later sends "STOPPING=1"), and to s6
+ *     (dctx_set_notification_fd()).
  *
  * $NOTIFY_SOCKET: a path or "@abstract" name (at least one byte after the
  * "@"; either fitting sun_path, 107 bytes for a path, 108 with the "@"
@@ -580,8 +600,13 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  * (a stale variable inherited from a service's shell) or a "vsock:"
  * address (not supported) is not an error, as with sd_notify(3): one
  * warning "NOTIFY_SOCKET ADDR: REASON; no service manager will be told"
- * goes to stderr, the variable is removed, and the daemon goes on as if
- * it were unset.
+ * goes to stderr, and the daemon goes on as if the variable were unset.
+ * A failed dctx_open() (or dctx_prepare()) leaves the environment as it
+ * found it, the variable included, and closes the socket: a retry
+ * connects again and tells systemd "READY=1" when it succeeds.  The
+ * warning is said once per context: a retry that still cannot reach the
+ * address says nothing more.  The variable is removed when dctx_open()
+ * succeeds (step 10), reachable or not.
  *
  * What a failed start reports, and where.  First the pidfile is removed,
  * then the failure is told, so that whoever hears it and starts the daemon
@@ -663,6 +688,12 @@ DCTX_EXPORT int dctx_notify_ready(struct dctx *ctx);
  * is written to stderr: a foreground daemon logs msg itself.  The daemon
  * carries on; it should close and exit.  In a process forked from the
  * daemon this does nothing and returns 0.
+ *
+ * A msg of 512 bytes or more is shortened in the middle to 511, for the
+ * launcher and for STATUS= alike: its head and its tail stay, with "..."
+ * between, and the tail keeps at least what follows the last ": " (the
+ * reason, as in "listen on NAME: Address already in use") when that
+ * takes less than three quarters of the room.
  *
  * @param ctx the context
  * @param status the launcher's exit status, 1 to 255

@@ -52,6 +52,7 @@ struct dctx {
 	int manual_ready;
 	int s6_fd;          /* s6 notification fd, or -1 */
 	int notify_fd;      /* connected to $NOTIFY_SOCKET, or -1 */
+	int notify_warned;  /* said once that $NOTIFY_SOCKET is unreachable */
 	int threads;
 	int shutdown_ms;
 	int start_ms;       /* the launcher's start timeout, 0: none */
@@ -133,9 +134,11 @@ struct sockaddr_un;
 int dctx__notify_address(const char *addr, struct sockaddr_un *sun,
     socklen_t *len);
 int dctx__notify_open(struct dctx *ctx);
+void dctx__notify_opened(void);
 int dctx__notify(struct dctx *ctx, const char *msg);
 int dctx__ready(struct dctx *ctx);
 void dctx__notify_failed(struct dctx *ctx, int code, const char *msg);
+void dctx__shorten(char *buf, size_t len, const char *msg);
 int dctx__start_failed(struct dctx *ctx, int status, int code,
     const char *msg);
 

@@ -13,9 +13,11 @@
  *  - then one of: 'R' (ready), or 'F', one byte of exit status, and the
  *    error text up to a NUL byte or the end.
  * A middle process that fails writes only the 'F' message.  The launcher
- * exits on 'R' or 'F'; on the end of file or the daemon's death without
- * either, it reports that the daemon died; when the start timeout passes
- * first (dctx_set_start_timeout()), it stops the daemon and says so.
+ * exits on 'R' or 'F'; on the daemon's death without either, it reports
+ * that the daemon died.  The end of file is no death: a daemon may close
+ * its end and live on, and is then watched until it exits.  When the start
+ * timeout passes first (dctx_set_start_timeout()), it stops the daemon
+ * (its process group, before its pid is known) and says so.
  */
 #include "config.h"
 
@@ -49,7 +51,7 @@ dctx__should_detach(const struct dctx *ctx)
 	if (getpid() == 1 || getppid() == 1)
 		return 0;
 	/*
-	 * systemd Type=notify ($NOTIFY_SOCKET, connected and unset by now),
+	 * systemd Type=notify ($NOTIFY_SOCKET, connected by now),
 	 * or s6 with a notification fd: the supervisor watches this very
 	 * process, which must not fork away.  A variable naming a socket
 	 * nobody listens on (a stale one, inherited from a shell) means no
@@ -119,12 +121,9 @@ dctx__report(struct dctx *ctx, int status, const char *msg)
 	} else {
 		buf[0] = 'F';
 		buf[1] = (char)(status & 0xff);
-		len = strlen(msg);
-		if (len > sizeof(ctx->errmsg) - 1)
-			len = sizeof(ctx->errmsg) - 1;
-		memcpy(buf + 2, msg, len);
-		buf[2 + len] = '\0';
-		len += 3;
+		/* The launcher's buffer holds 511 bytes: keep the reason. */
+		dctx__shorten(buf + 2, sizeof(ctx->errmsg), msg);
+		len = strlen(buf + 2) + 3;
 	}
 	rc = dctx__write_nosigpipe(ctx->report_fd, buf, len);
 	close(ctx->report_fd);
@@ -264,38 +263,106 @@ take(struct watch *w)
 	}
 }
 
-/* Wait up to ms (-1: for ever) for the daemon to go; 1 when it went. */
+/*
+ * Whether what the start timeout stops is gone.  Before its 'P' message
+ * the daemon's pid is unknown, but the pipe tells: the middle process and
+ * the daemon both hold its write end, and the daemon writes 'P' first
+ * thing, so with no pid known the end of file means both are gone.
+ */
 static int
-wait_gone(const struct watch *w, int ms)
+stopped(const struct watch *w)
 {
-	struct pollfd p = { w->pidfd, POLLIN, 0 };
-	long long end = now_ms() + ms;
-	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	return w->pid > 0 ? daemon_gone(w) : w->eof;
+}
 
-	while (!daemon_gone(w)) {
-		if (now_ms() >= end)
-			return 0;
-		if (w->pidfd >= 0)
-			poll(&p, 1, (int)(end - now_ms()));
-		else
-			nanosleep(&tick, NULL);
+/*
+ * Send signo to what the start timeout stops: the daemon through its
+ * pidfd once its pid is known; before that its process group.  The
+ * middle process made a session of its own with setsid(), so its pid is
+ * the group's id, and the daemon it forks is in the group from birth.
+ * That id names no other group as long as the middle process is our
+ * child not reaped, which the launcher does only afterwards.
+ */
+static void
+signal_start(const struct watch *w, pid_t child, int signo)
+{
+	if (w->pid > 0) {
+		signal_daemon(w, signo);
+		return;
 	}
-	return 1;
+	/* The middle process itself, too, in case it has not setsid yet. */
+	kill(-child, signo);
+	kill(child, signo);
+}
+
+/*
+ * Wait up to ms for what was signalled to go; 1 when it went.  A daemon
+ * whose 'P' comes in meanwhile was born after the group got the signal,
+ * and gets its own.
+ */
+static int
+wait_stopped(struct watch *w, int signo, int ms)
+{
+	long long end = now_ms() + ms;
+	pid_t known;
+	int left;
+
+	for (;;) {
+		known = w->pid;
+		take(w);
+		if (known <= 0 && w->pid > 0)
+			signal_daemon(w, signo);
+		if (stopped(w))
+			return 1;
+		if ((left = (int)(end - now_ms())) <= 0)
+			return 0;
+		{
+			struct pollfd p[2] = { { w->eof ? -1 : w->rfd, POLLIN, 0 },
+			    { w->pidfd, POLLIN, 0 } };
+
+			if (w->pidfd < 0 && left > 20)
+				left = 20;
+			poll(p, 2, left);
+		}
+	}
 }
 
 /*
  * The start timeout passed: stop the daemon as systemd stops a unit,
- * SIGTERM, then SIGKILL after a grace period.
+ * SIGTERM, then SIGKILL after a grace period.  Returns 1 when it is gone,
+ * 0 when even SIGKILL did not end it in time (a process stuck in the
+ * kernel): the launcher then says so rather than "stopped it".
+ */
+static int
+stop_daemon(struct watch *w, pid_t child)
+{
+	signal_start(w, child, SIGTERM);
+	if (wait_stopped(w, SIGTERM, STOP_GRACE_MS))
+		return 1;
+	signal_start(w, child, SIGKILL);
+	return wait_stopped(w, SIGKILL, STOP_GRACE_MS);
+}
+
+/*
+ * Reap the middle process, which exits right after the second fork (or
+ * was stopped with its group).  The wait is bounded: a middle process
+ * stuck there must not hold the launcher past its own timeout.  It is
+ * our child, not reaped, so its pid is still its own to signal.
  */
 static void
-stop_daemon(const struct watch *w)
+reap_middle(pid_t child)
 {
-	if (w->pid <= 0)
-		return;
-	signal_daemon(w, SIGTERM);
-	if (!wait_gone(w, STOP_GRACE_MS)) {
-		signal_daemon(w, SIGKILL);
-		wait_gone(w, STOP_GRACE_MS);
+	long long end = now_ms() + STOP_GRACE_MS;
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	pid_t r;
+
+	while ((r = waitpid(child, NULL, WNOHANG)) == 0 && now_ms() < end)
+		nanosleep(&tick, NULL);
+	if (r == 0) {
+		kill(child, SIGKILL);
+		end = now_ms() + STOP_GRACE_MS;
+		while (waitpid(child, NULL, WNOHANG) == 0 && now_ms() < end)
+			nanosleep(&tick, NULL);
 	}
 }
 
@@ -312,44 +379,77 @@ launcher_fails(struct dctx *ctx, pid_t pid, int code, const char *msg)
 }
 
 /*
+ * The start timeout passed with neither 'R' nor 'F': stop what there is,
+ * then say what happened, and only what is true.  A daemon that closed
+ * its end of the pipe (a program closing the descriptors it does not
+ * know) could not have reported anything any more: it is told apart.
+ */
+static void __attribute__((noreturn))
+timed_out(struct dctx *ctx, struct watch *w, pid_t child)
+{
+	const char *end;
+	char msg[192];
+	int closed = w->eof && w->pid > 0;
+
+	end = stop_daemon(w, child) ? "stopped it" : "SIGKILL did not end it";
+	reap_middle(child);
+	if (closed)
+		snprintf(msg, sizeof(msg), "the daemon (pid %ld) closed its "
+		    "report pipe before it was ready, and still ran after "
+		    "%d ms: %s", (long)w->pid, ctx->start_ms, end);
+	else if (w->pid > 0)
+		snprintf(msg, sizeof(msg), "the daemon (pid %ld) was not ready "
+		    "within %d ms: %s", (long)w->pid, ctx->start_ms, end);
+	else
+		snprintf(msg, sizeof(msg), "the daemon was not ready within "
+		    "%d ms, still starting (its pid not known yet): %s",
+		    ctx->start_ms, end);
+	launcher_fails(ctx, w->pid, -ETIMEDOUT, msg);
+}
+
+/*
  * The launcher's side: wait for the daemon's word, its death, or the
  * start timeout, then exit.  The daemon's own children may hold the pipe
  * open long after it died, so its death is watched on its own, through a
- * pidfd (or, on a kernel without them, by asking every 100 ms).
+ * pidfd (or, on a kernel without them, by asking every 100 ms); and the
+ * end of file is not its death either: a daemon may close the pipe and
+ * live on, and is then watched until it exits or the timeout passes.
  */
 static void __attribute__((noreturn))
 launcher(struct dctx *ctx, int rfd, pid_t child)
 {
 	struct watch w = { rfd, 0, -1, { 0 }, 0, 0 };
 	long long deadline = ctx->start_ms > 0 ? now_ms() + ctx->start_ms : 0;
-	char msg[128 + sizeof(ctx->errmsg)];
-	int done = 0, status, wait_ms;
+	int done, status, wait_ms;
 
 	/* Our copy of the pidfile must not keep its lock alive. */
 	dctx__pidfile_forget(ctx->pidfile);
 	ctx->pidfile = NULL;
 	fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
-	while (!(done = take(&w)) && !w.eof) {
-		struct pollfd p[2] = { { rfd, POLLIN, 0 }, { w.pidfd, POLLIN, 0 } };
+	while (!(done = take(&w))) {
+		struct pollfd p[2] = { { w.eof ? -1 : rfd, POLLIN, 0 },
+		    { w.pidfd, POLLIN, 0 } };
 
 		/* Gone: what it wrote before it died is in the pipe already. */
 		if (daemon_gone(&w)) {
 			done = take(&w);
 			break;
 		}
+		/* Nobody holds the pipe, and no daemon ever said its pid. */
+		if (w.eof && w.pid <= 0)
+			break;
 		wait_ms = -1;
 		if (deadline > 0) {
 			if (now_ms() >= deadline)
-				break;
+				timed_out(ctx, &w, child);
 			wait_ms = (int)(deadline - now_ms());
 		}
 		if (w.pid > 0 && w.pidfd < 0 && (wait_ms < 0 || wait_ms > 100))
 			wait_ms = 100;
-		poll(p, w.pidfd >= 0 ? 2 : 1, wait_ms);
+		poll(p, 2, wait_ms);
 	}
-	/* Reap the intermediate child, which exits after the second fork. */
-	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-		;
+	/* The middle process exits right after the second fork. */
+	reap_middle(child);
 	if (done && w.buf[0] == 'R')
 		_exit(0);
 	if (done) {
@@ -358,12 +458,6 @@ launcher(struct dctx *ctx, int rfd, pid_t child)
 		fprintf(stderr, "%s: %s\n", program_invocation_short_name,
 		    w.buf + 2);
 		_exit(status ? status : 1);
-	}
-	if (!w.eof && !daemon_gone(&w)) {
-		stop_daemon(&w);
-		snprintf(msg, sizeof(msg), "the daemon (pid %ld) was not ready "
-		    "within %d ms: stopped it", (long)w.pid, ctx->start_ms);
-		launcher_fails(ctx, w.pid, -ETIMEDOUT, msg);
 	}
 	/* Died without a word (a crash, a kill): say so, clean up. */
 	launcher_fails(ctx, w.pid, DCTX_EDAEMON, dctx_strerror(DCTX_EDAEMON));

@@ -262,6 +262,8 @@ dctx_open(struct dctx *ctx)
 		return rc;
 	}
 	stderr_done(ctx, 0);
+	/* Only now: a failed open leaves $NOTIFY_SOCKET for its retry. */
+	dctx__notify_opened();
 	ctx->pid = getpid();
 	ctx->prepared = 0;
 	ctx->is_open = 1;

@@ -91,10 +91,14 @@ notify_connect(const char *path, int *out)
  * sd_notify(3) treats a socket it cannot reach as no reason to fail, and
  * so do we: a variable left over in a shell that once ran a service (the
  * usual way to meet one) names a socket nobody listens on.  The operator
- * is told once, here, and the daemon goes on as if the variable were
- * unset: no service manager waits, so DCTX_DETACH_AUTO detaches as it
- * would from any shell.  Either way the variable is removed: it is not
- * for the programs the daemon runs (sd_notify's unset_environment).
+ * is told once per context, here (a retried dctx_open() finds the same
+ * variable and stays quiet), and the daemon goes on as if the variable
+ * were unset: no service manager waits, so DCTX_DETACH_AUTO detaches as
+ * it would from any shell.
+ *
+ * The variable stays in the environment until the open succeeds
+ * (dctx__notify_opened()): a failed dctx_open() may be retried, and the
+ * retry must find the address again, connect, and tell systemd READY=1.
  */
 int
 dctx__notify_open(struct dctx *ctx)
@@ -102,14 +106,27 @@ dctx__notify_open(struct dctx *ctx)
 	const char *path = getenv("NOTIFY_SOCKET");
 	int rc;
 
-	if (path == NULL || path[0] == '\0')
+	if (path == NULL || path[0] == '\0' || ctx->notify_fd >= 0)
 		return 0;
-	if ((rc = notify_connect(path, &ctx->notify_fd)) < 0)
+	if ((rc = notify_connect(path, &ctx->notify_fd)) < 0 &&
+	    !ctx->notify_warned) {
 		fprintf(stderr, "%s: NOTIFY_SOCKET %s: %s; no service manager "
 		    "will be told\n", program_invocation_short_name, path,
 		    dctx_strerror(rc));
-	unsetenv("NOTIFY_SOCKET");
+		ctx->notify_warned = 1;
+	}
 	return 0;
+}
+
+/*
+ * The open succeeded: the variable was for us, not for the programs the
+ * daemon runs (sd_notify's unset_environment), which would otherwise
+ * take systemd's socket for theirs.  The socket itself stays connected.
+ */
+void
+dctx__notify_opened(void)
+{
+	unsetenv("NOTIFY_SOCKET");
 }
 
 int
@@ -165,6 +182,43 @@ errno_of(int code)
 }
 
 /*
+ * Copy a failure message into buf, shortened in the middle when it does
+ * not fit: the head says what was being done and the tail why it failed
+ * ("listen on ...: Address already in use"), so both stay, and only the
+ * middle of a long name goes, as in dctx_errmsg().  The tail is at least
+ * the part after the last ": ", when that leaves room for a head.  A cut
+ * never splits a UTF-8 sequence.
+ */
+void
+dctx__shorten(char *buf, size_t len, const char *msg)
+{
+	const char *sep = NULL, *p;
+	size_t n = strlen(msg), room, head, tail;
+
+	if (n < len) {
+		memcpy(buf, msg, n + 1);
+		return;
+	}
+	if (len < 8) {
+		snprintf(buf, len, "%s", msg + n - (len - 1));
+		return;
+	}
+	for (p = msg; (p = strstr(p, ": ")) != NULL; p++)
+		sep = p;
+	room = len - 1 - 3;
+	tail = room / 2;
+	if (sep != NULL && (size_t)(msg + n - sep) > tail &&
+	    (size_t)(msg + n - sep) <= room - room / 4)
+		tail = (size_t)(msg + n - sep);
+	head = room - tail;
+	while (head > 0 && ((unsigned char)msg[head] & 0xc0) == 0x80)
+		head--;
+	while (tail > 0 && ((unsigned char)msg[n - tail] & 0xc0) == 0x80)
+		tail--;
+	snprintf(buf, len, "%.*s...%s", (int)head, msg, msg + n - tail);
+}
+
+/*
  * Tell systemd that the start failed: "STATUS=" with the message (one
  * line: a newline would begin another assignment) and "ERRNO=".  A
  * failure before the socket was connected, or one in a process that
@@ -185,8 +239,8 @@ dctx__notify_failed(struct dctx *ctx, int code, const char *msg)
 			return;
 		own = 1;
 	}
-	snprintf(buf, sizeof(buf), "STATUS=%.*s", (int)sizeof(ctx->errmsg),
-	    msg);
+	memcpy(buf, "STATUS=", 7);
+	dctx__shorten(buf + 7, sizeof(ctx->errmsg), msg);
 	for (p = buf; *p != '\0'; p++)
 		if (*p == '\n')
 			*p = ' ';

@@ -337,6 +337,98 @@ START_TEST(a_daemon_ignoring_sigterm_is_killed_after_the_grace)
 }
 END_TEST
 
+START_TEST(a_start_timeout_before_the_daemons_pid_stops_it_all)
+{
+	struct launch l;
+	pid_t late;
+
+	/*
+	 * Every fork takes 300 ms: the start timeout passes while the
+	 * middle process is still making the daemon, before the launcher
+	 * knows the daemon's pid.  It must stop what there is (the middle
+	 * process's group), and say nothing untrue.
+	 */
+	setenv("DCTX_HELPER_FORK_DELAY", "300", 1);
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), "--start-timeout", "100", NULL);
+	unsetenv("DCTX_HELPER_FORK_DELAY");
+	/* Long enough for a daemon left behind to come up and say so. */
+	usleep(1000 * 1000);
+	if ((late = tu_read_pidfile(tu_path("d.pid"))) > 0)
+		tu_track(late);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_msg(strstr(l.err, "not ready within 100 ms") != NULL &&
+	    strstr(l.err, "stopped it") != NULL &&
+	    strstr(l.err, "pid 0") == NULL, "stderr: %s", l.err);
+	ck_assert_msg(strstr(tu_slurp(tu_path("out")), "open pid") == NULL,
+	    "a daemon came up: %s", tu_slurp(tu_path("out")));
+	ck_assert_int_eq(late, 0);
+	ck_assert(tu_no_children(3000));
+}
+END_TEST
+
+START_TEST(a_daemon_closing_its_report_pipe_is_watched_until_it_ends)
+{
+	struct launch l;
+	pid_t pid;
+
+	/*
+	 * The daemon closes every descriptor it does not know, the
+	 * launcher's pipe with them, and lives on: the end of file is not
+	 * its death.  The launcher watches it until the start timeout
+	 * (case 0: then stops it) or its exit (case 1).
+	 */
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"), "--stdout",
+	    tu_path("out"), "--manual-ready", "never", "--close-all-fds",
+	    _i == 0 ? "0" : "500", "--start-timeout", _i == 0 ? "500" : "10000",
+	    NULL);
+	ck_assert_msg(tu_wait_file_contains(tu_path("out"), "open pid", 3000),
+	    "out: %s", tu_slurp(tu_path("out")));
+	pid = (pid_t)atol(strstr(tu_slurp(tu_path("out")), "open pid ") + 9);
+	tu_track(pid);
+	ck_assert_int_eq(l.status, 1);
+	if (_i == 0) {
+		ck_assert_msg(strstr(l.err, "closed its report pipe before it "
+		    "was ready") != NULL && strstr(l.err, "stopped it") != NULL,
+		    "stderr: %s", l.err);
+		ck_assert_int_eq(tu_wait_gone(pid, 3000), 128 + SIGTERM);
+	} else {
+		ck_assert_msg(strstr(l.err, "exited before it was ready") !=
+		    NULL, "stderr: %s", l.err);
+		/* The launcher answered once the daemon was gone, not at
+		 * the end of file. */
+		ck_assert_msg(strstr(tu_slurp(tu_path("out")), "exiting") !=
+		    NULL, "out: %s", tu_slurp(tu_path("out")));
+	}
+	ck_assert(tu_no_children(3000));
+}
+END_TEST
+
+START_TEST(a_long_failure_message_keeps_its_reason)
+{
+	char msg[700], *nl;
+	struct launch l;
+
+	/* A message longer than the 511 bytes the pipe carries. */
+	memset(msg, 'x', sizeof(msg));
+	memcpy(msg, "listen on ", 10);
+	snprintf(msg + 610, sizeof(msg) - 610, ": Address already in use");
+	tu_launch(&l, "--detach", "--pidfile", tu_path("d.pid"),
+	    "--manual-ready", msg, NULL);
+	ck_assert_int_eq(l.status, 3);
+	nl = strchr(l.err, '\n');
+	ck_assert_ptr_nonnull(nl);
+	*nl = '\0';
+	ck_assert_msg(strncmp(l.err, "dctx-helper: listen on xxx", 26) == 0 &&
+	    strstr(l.err, "xxx...xxx") != NULL &&
+	    strlen(l.err) < 13 + 512 && strcmp(l.err + strlen(l.err) - 25,
+	    "x: Address already in use") == 0, "stderr: %s", l.err);
+	/* The helper closed and exited after its failure. */
+	ck_assert(tu_no_children(3000));
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
 static Suite *
 detach_suite(void)
 {
@@ -360,6 +452,10 @@ detach_suite(void)
 	tcase_add_test(tc, a_child_holding_the_pipe_does_not_hide_a_crash);
 	tcase_add_test(tc, a_daemon_never_ready_is_stopped_at_the_start_timeout);
 	tcase_add_test(tc, a_daemon_ignoring_sigterm_is_killed_after_the_grace);
+	tcase_add_test(tc, a_start_timeout_before_the_daemons_pid_stops_it_all);
+	tcase_add_loop_test(tc,
+	    a_daemon_closing_its_report_pipe_is_watched_until_it_ends, 0, 2);
+	tcase_add_test(tc, a_long_failure_message_keeps_its_reason);
 	suite_add_tcase(s, tc);
 	return s;
 }

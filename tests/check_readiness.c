@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -42,7 +43,7 @@ notify_socket(const char *name, int abstract)
 static const char *
 receive(int fd, int ms)
 {
-	static char buf[512];
+	static char buf[2048];
 	struct pollfd p = { fd, POLLIN, 0 };
 	ssize_t n = 0;
 
@@ -132,7 +133,8 @@ assert_failure_datagram(const char *got, const char *text, int errnum)
 
 START_TEST(a_failed_start_tells_systemd_status_and_errno)
 {
-	char missing[512];
+	char missing[512], longmsg[700];
+	const char *got;
 	pid_t pid;
 	int fd;
 
@@ -158,6 +160,19 @@ START_TEST(a_failed_start_tells_systemd_status_and_errno)
 		assert_failure_datagram(receive(fd, 3000),
 		    "STATUS=cannot bind 127.0.0.1:1: Permission denied", 5);
 		break;
+	case 3: /* A message too long for STATUS=: its middle goes. */
+		memset(longmsg, 'x', sizeof(longmsg));
+		memcpy(longmsg, "listen on ", 10);
+		snprintf(longmsg + 610, sizeof(longmsg) - 610,
+		    ": Address already in use");
+		pid = tu_start_fg("--pidfile", tu_path("d.pid"),
+		    "--manual-ready", longmsg, NULL);
+		got = receive(fd, 3000);
+		assert_failure_datagram(got, "xxx...xxx", 5);
+		ck_assert_msg(strlen(got) < 7 + 512 + 8 && strstr(got,
+		    "x: Address already in use\nERRNO=5") != NULL,
+		    "datagram: '%s'", got);
+		break;
 	default: /* A daemon that detached anyway, after the fork. */
 		pid = tu_start_fg("--detach", "--pidfile", tu_path("d.pid"),
 		    "--workdir", tu_path("missing"), NULL);
@@ -165,11 +180,93 @@ START_TEST(a_failed_start_tells_systemd_status_and_errno)
 		break;
 	}
 	/* The helper ends 0 after its own dctx_notify_failure(). */
-	ck_assert_int_eq(tu_wait_gone(pid, 3000), _i == 2 ? 0 : 1);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), _i == 2 || _i == 3 ? 0 : 1);
 	/* Said once: nothing else follows. */
 	ck_assert_str_eq(receive(fd, 200), "");
 	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
 	close(fd);
+}
+END_TEST
+
+/*
+ * Lock path as a running daemon would: the helper's open then fails.  No
+ * pid is written: tu_launch() would take it for the daemon's, to kill.
+ */
+static int
+hold_pidfile(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	return fd;
+}
+
+START_TEST(a_retried_open_still_tells_systemd_ready)
+{
+	char want[64];
+	pid_t pid, daemon;
+	int fd, held;
+
+	/*
+	 * The first dctx_open() fails (the pidfile is held); the retry the
+	 * header allows must find $NOTIFY_SOCKET still set, connect, stay
+	 * in front (automatic mode: systemd watches this process) and say
+	 * READY=1.
+	 */
+	held = hold_pidfile(tu_path("held.pid"));
+	fd = notify_socket(tu_path("notify"), 0);
+	if (_i == 0)
+		pid = tu_start_fg("--foreground", "--pidfile",
+		    tu_path("held.pid"), "--retry-pidfile", tu_path("ok.pid"),
+		    "--stdout", tu_path("out"), NULL);
+	else
+		pid = tu_start_fg("--pidfile", tu_path("held.pid"),
+		    "--retry-pidfile", tu_path("ok.pid"), "--stdout",
+		    tu_path("out"), NULL);
+	assert_failure_datagram(receive(fd, 3000), "held.pid", 17);
+	snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld", (long)pid);
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
+	/* A daemon that detached is not the one tu_start_fg() tracks. */
+	if ((daemon = tu_read_pidfile(tu_path("ok.pid"))) > 0)
+		tu_track(daemon);
+	ck_assert_str_eq(receive(fd, 3000), want);
+	ck_assert_int_eq(daemon, pid);
+	/* Unset once the open succeeded, for what the daemon runs. */
+	ck_assert(tu_wait_file_contains(tu_path("out"), "NOTIFY_SOCKET=unset",
+	    3000));
+	kill(pid, SIGTERM);
+	ck_assert_str_eq(receive(fd, 3000), "STOPPING=1");
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	close(fd);
+	close(held);
+}
+END_TEST
+
+START_TEST(a_retried_open_warns_once_of_a_stale_notify_socket)
+{
+	const char *addr = tu_path("nobody-listens");
+	char want[600];
+	struct launch l;
+	int held;
+
+	/* The warning is the operator's, once per context, not per try. */
+	held = hold_pidfile(tu_path("held.pid"));
+	setenv("NOTIFY_SOCKET", addr, 1);
+	tu_launch(&l, "--pidfile", tu_path("held.pid"), "--retry-pidfile",
+	    tu_path("ok.pid"), "--stdout", tu_path("out"), NULL);
+	unsetenv("NOTIFY_SOCKET");
+	if (tu_read_pidfile(tu_path("ok.pid")) > 0)
+		tu_track(tu_read_pidfile(tu_path("ok.pid")));
+	ck_assert_msg(l.status == 0, "status %d, stderr: %s", l.status, l.err);
+	ck_assert_msg(strstr(l.err, "first open: ") != NULL, "stderr: %s",
+	    l.err);
+	snprintf(want, sizeof(want), "NOTIFY_SOCKET %s: ", addr);
+	ck_assert_msg(count(l.err, want) == 1, "stderr: %s", l.err);
+	/* Nobody listens: the retry detached as from any shell. */
+	ck_assert_int_ne(getsid(tu_read_pidfile(tu_path("ok.pid"))),
+	    getsid(0));
+	close(held);
 }
 END_TEST
 
@@ -258,7 +355,9 @@ readiness_suite(void)
 
 	tcase_add_loop_test(tc, systemd_hears_ready_with_mainpid_then_stopping, 0, 2);
 	tcase_add_loop_test(tc, a_stale_notify_socket_warns_once_and_detaches, 0, 2);
-	tcase_add_loop_test(tc, a_failed_start_tells_systemd_status_and_errno, 0, 4);
+	tcase_add_loop_test(tc, a_failed_start_tells_systemd_status_and_errno, 0, 5);
+	tcase_add_loop_test(tc, a_retried_open_still_tells_systemd_ready, 0, 2);
+	tcase_add_test(tc, a_retried_open_warns_once_of_a_stale_notify_socket);
 	tcase_add_test(tc, start_stop_daemon_fails_at_once_with_the_daemons_reason);
 	tcase_add_test(tc, s6_reads_one_newline_then_end_of_file);
 	tcase_add_test(tc, s6_without_detach_stays_in_front_and_survives_a_closed_reader);

@@ -545,6 +545,9 @@ main(int argc, char **argv)
 		{ "keep-stdout", no_argument, NULL, 1001 },
 		{ "prepare", no_argument, NULL, 'Q' },
 		{ "prepare-and-free", no_argument, NULL, 'q' },
+		/* Close every fd above 2 after the open, then live MS (0:
+		 * for ever) with SIGTERM at its default. */
+		{ "close-all-fds", required_argument, NULL, 1002 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -556,7 +559,7 @@ main(int argc, char **argv)
 	int foreground = 0, detach = 0;
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
-	int holder_ms = 0, prepare = 0;
+	int holder_ms = 0, prepare = 0, close_all_ms = -1;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
 
@@ -628,6 +631,7 @@ main(int argc, char **argv)
 			    "start-timeout", optarg, 10, INT_MIN, INT_MAX));
 			break;
 		case 1001: rc = dctx_set_stdout(ctx, 1); break;
+		case 1002: close_all_ms = atoi(optarg); break;
 		case 'Q': prepare = 1; break;
 		case 'q': prepare = 2; break;
 		case 'Z':
@@ -740,6 +744,25 @@ main(int argc, char **argv)
 	}
 	say("NOTIFY_SOCKET=%s\n", getenv("NOTIFY_SOCKET") ?
 	    getenv("NOTIFY_SOCKET") : "unset");
+	if (close_all_ms >= 0) {
+		/*
+		 * A program that closes the descriptors it does not know,
+		 * the launcher's pipe among them, before it is ready.  The
+		 * loop's are gone too: SIGTERM gets its default back, and
+		 * nothing runs at exit (the context's descriptors are
+		 * stale).
+		 */
+		signal(SIGTERM, SIG_DFL);
+		for (i = 3; i < 1024; i++)
+			close(i);
+		say("closed fds\n");
+		if (close_all_ms == 0)
+			for (;;)
+				pause();
+		usleep((useconds_t)close_all_ms * 1000);
+		say("exiting\n");
+		_exit(0);
+	}
 	if (set_after_open) {
 		rc = dctx_set_umask(ctx, 077);
 		say("set_umask after open: %d %s\n", rc, dctx_errmsg(ctx));
@@ -779,8 +802,11 @@ main(int argc, char **argv)
 			abort();
 		else if (strcmp(manual, "never") == 0)
 			; /* a daemon that never becomes ready */
-		else
+		else {
+			/* A failing daemon closes and exits (dctx.h). */
 			dctx_notify_failure(ctx, 3, manual);
+			exit_after_open = 1;
+		}
 	}
 	if (!exit_after_open)
 		event_base_dispatch(dctx_base(ctx));
