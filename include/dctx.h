@@ -326,9 +326,11 @@ DCTX_EXPORT int dctx_preserve_fd(struct dctx *ctx, int fd);
  * then answers 4, "unable to determine").  dctx_prepare() sees this
  * before the drop and warns once on stderr ("warning: pidfile PATH: user
  * NAME (uid N) cannot remove files from DIR, ..."); the start goes on.
- * The remedy is a directory of the daemon's own: `install -d -o NAME
- * /run/NAME` in the init script, or systemd's RuntimeDirectory=NAME, with
- * the pidfile inside it.
+ * The remedy is a directory of the daemon's own, with the pidfile inside
+ * it: `install -d -o NAME /run/NAME` in the init script, or as systemd's
+ * ExecStartPre=+.  systemd's RuntimeDirectory= makes the directory for the
+ * unit's User=, root by default: it fits a unit that systemd starts as the
+ * daemon's user, not a daemon that drops privileges itself.
  *
  * @param ctx the context
  * @param path a path, or NULL for none
@@ -530,6 +532,15 @@ DCTX_EXPORT int dctx_set_start_timeout(struct dctx *ctx, int ms);
  * reports one before the fork: the pidfile is not taken (or released),
  * systemd gets "STATUS=" and "ERRNO=" when $NOTIFY_SOCKET is set, and the
  * code returns with dctx_errmsg() set.
+ *
+ * Between dctx_prepare() and dctx_open() the program runs its own code,
+ * with its own signal dispositions: signals are held only from
+ * dctx_open()'s step 5.  A process killed in that gap (a SIGTERM at its
+ * default action) leaves the pidfile empty and unlocked; the next start
+ * takes it over, and until then start-stop-daemon --status answers 4
+ * ("unable to determine").  The pidfile belongs to the process that
+ * prepared: dctx_open() in a child forked after dctx_prepare() fails with
+ * -EPERM, since the parent removes the file when it frees its context.
  *
  * @param ctx the context
  * @return 0 (also when already prepared or open), or a negative code with

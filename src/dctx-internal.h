@@ -78,6 +78,7 @@ struct dctx {
 	int ngroups;
 	int devnull;
 	int prepared;       /* steps 1-2 done (dctx_prepare()), not open yet */
+	pid_t prepared_pid; /* the process that ran them, and holds the lock */
 
 	/* The open daemon. */
 	int is_open;

@@ -32,7 +32,7 @@ static int
 make_base(struct dctx *ctx)
 {
 	struct event_config *cfg = event_config_new();
-	const char **methods = event_get_supported_methods();
+	const char **methods = NULL;
 	int i;
 
 	if (cfg == NULL)
@@ -42,8 +42,13 @@ make_base(struct dctx *ctx)
 		event_config_free(cfg);
 		return dctx__fail(ctx, -ENOMEM, "evthread_use_pthreads");
 	}
-	/* libevent can only avoid methods: avoid all but the chosen one. */
-	for (i = 0; ctx->event_method != NULL && methods[i] != NULL; i++)
+	/*
+	 * libevent can only avoid methods: avoid all but the chosen one.  The
+	 * list is asked for only then: libevent keeps it allocated for good.
+	 */
+	if (ctx->event_method != NULL)
+		methods = event_get_supported_methods();
+	for (i = 0; methods != NULL && methods[i] != NULL; i++)
 		if (strcmp(methods[i], ctx->event_method) != 0)
 			event_config_avoid_method(cfg, methods[i]);
 	ctx->base = event_base_new_with_config(cfg);
@@ -224,6 +229,7 @@ prepare_once(struct dctx *ctx, const char *caller)
 	if ((rc = prepare(ctx)) < 0)
 		return open_failed(ctx, rc);
 	ctx->prepared = 1;
+	ctx->prepared_pid = getpid();
 	return 0;
 }
 
@@ -245,6 +251,17 @@ dctx_open(struct dctx *ctx)
 		return 0;
 	if (ctx->prepared) {
 		ctx->errmsg[0] = '\0';
+		/*
+		 * A child forked after dctx_prepare() shares the lock, but the
+		 * pidfile is its parent's, which removes it when it frees the
+		 * context: a daemon made of the child would lose its pidfile
+		 * under it.  Nothing of the child's own is to undo.
+		 */
+		if (ctx->prepared_pid != getpid())
+			return dctx__fail(ctx, -EPERM, "dctx_open in "
+			    "pid %ld: dctx_prepare() ran in pid %ld, which "
+			    "holds the pidfile", (long)getpid(),
+			    (long)ctx->prepared_pid);
 		if ((rc = check_now(ctx)) < 0)
 			return open_failed(ctx, rc);
 	} else if ((rc = prepare_once(ctx, "dctx_open")) < 0)

@@ -673,6 +673,27 @@ START_TEST(a_failed_prepare_leaves_nothing_behind)
 }
 END_TEST
 
+/*
+ * A program that forks between dctx_prepare() and dctx_open(): the child
+ * shares the lock, but the pidfile is the parent's, which removes it when
+ * it frees its context; a daemon made of the child would lose its pidfile
+ * under it.  The child's dctx_open() is refused.
+ */
+START_TEST(a_child_forked_after_prepare_cannot_open)
+{
+	const char *pf = tu_path("d.pid");
+	struct launch l;
+
+	tu_launch(&l, "--pidfile", pf, "--prepare-fork-child-open", NULL);
+	ck_assert_msg(strstr(l.err, "child open -1 dctx_open in pid") != NULL &&
+	    strstr(l.err, "which holds the pidfile: Operation not permitted") !=
+	    NULL, "stderr: %s", l.err);
+	ck_assert_int_eq(l.status, 0);
+	ck_assert_int_ne(access(pf, F_OK), 0);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 /* A pid that surely names no process: a child of ours, reaped. */
 static pid_t
 dead_pid(void)
@@ -860,6 +881,7 @@ pidfile_suite(void)
 	tcase_add_test(tc, close_leaves_the_file_and_its_content);
 	tcase_add_test(tc, a_prepared_context_holds_the_pidfile_until_freed);
 	tcase_add_test(tc, a_failed_prepare_leaves_nothing_behind);
+	tcase_add_test(tc, a_child_forked_after_prepare_cannot_open);
 	tcase_add_test(tc,
 	    a_crashed_daemons_child_keeps_the_lock_but_no_dead_pid_is_shown);
 	tcase_add_test(tc, a_lock_held_under_a_dead_pid_shows_no_pid);

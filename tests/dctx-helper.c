@@ -467,6 +467,30 @@ deny_close_range(int err)
  * opened now may be preserved), wait at pause_point() so that the test
  * can look at the pidfile, then free the context without opening it.
  */
+/*
+ * --prepare-fork-child-open: a program that forks between dctx_prepare()
+ * and dctx_open(), lets the child open, then frees its own copy.
+ */
+static int
+prepared_child_opens(void)
+{
+	pid_t child = fork();
+	int rc;
+
+	if (child == 0) {
+		rc = dctx_open(ctx);
+		fprintf(stderr, "child open %d %s\n", rc, dctx_errmsg(ctx));
+		if (rc == 0)
+			event_base_dispatch(dctx_base(ctx));
+		dctx_free(ctx);
+		_exit(0);
+	}
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+	dctx_free(ctx);
+	return 0;
+}
+
 static int
 prepared_and_free(void)
 {
@@ -545,6 +569,7 @@ main(int argc, char **argv)
 		{ "keep-stdout", no_argument, NULL, 1001 },
 		{ "prepare", no_argument, NULL, 'Q' },
 		{ "prepare-and-free", no_argument, NULL, 'q' },
+		{ "prepare-fork-child-open", no_argument, NULL, 1003 },
 		/* Close every fd above 2 after the open, then live MS (0:
 		 * for ever) with SIGTERM at its default. */
 		{ "close-all-fds", required_argument, NULL, 1002 },
@@ -634,6 +659,7 @@ main(int argc, char **argv)
 		case 1002: close_all_ms = atoi(optarg); break;
 		case 'Q': prepare = 1; break;
 		case 'q': prepare = 2; break;
+		case 1003: prepare = 3; break;
 		case 'Z':
 			churn_signo = atoi(optarg);
 			rc = dctx_set_signal(ctx, churn_signo, on_signal, NULL);
@@ -694,6 +720,8 @@ main(int argc, char **argv)
 	}
 	if (prepare == 2)
 		return prepared_and_free();
+	if (prepare == 3)
+		return prepared_child_opens();
 	/* A thread some library started before the program daemonizes. */
 	if (thread_before && pthread_create(&plain, NULL, idle_main, NULL) != 0)
 		return 1;
