@@ -2,7 +2,7 @@
 #include <event2/event.h>
 #include <stdio.h>
 
-/* minimal PIDFILE USER: for example minimal /run/minimal.pid daemon */
+/* minimal PIDFILE USER: for example minimal /run/minimal/minimal.pid daemon */
 int main(int argc, char **argv)
 {
 	struct dctx *ctx = dctx_new();          /* first: PEP 3143 defaults */

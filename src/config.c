@@ -360,7 +360,11 @@ dctx_preserve_fd(struct dctx *ctx, int fd)
 
 	if (ctx->is_open)
 		return dctx__fail(ctx, DCTX_EOPEN, "files_preserve");
-	if (fd <= 2 || fcntl(fd, F_GETFD) < 0)
+	/* 0-2 are stdio: dctx_set_stdin() and its siblings choose them. */
+	if (fd >= 0 && fd <= 2)
+		return dctx__fail(ctx, -EBADF, "files_preserve fd %d: 0, 1 and 2 "
+		    "are stdio (see dctx_set_stdin())", fd);
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
 		return dctx__fail(ctx, -EBADF, "files_preserve fd %d", fd);
 	grown = realloc(ctx->preserve, (ctx->npreserve + 1) * sizeof(*grown));
 	if (grown == NULL)

@@ -553,7 +553,7 @@ dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
 	fprintf(stderr, "%s: warning: pidfile %s: %s cannot remove files "
 	    "from %s, so the pidfile will be emptied at exit, not removed; "
 	    "use a directory the daemon's user owns (install -d -o %s "
-	    "/run/NAME, or systemd's RuntimeDirectory=NAME)\n",
+	    "/run/NAME before the start)\n",
 	    program_invocation_short_name, pf->path, who, dirname(copy),
 	    ctx->user != NULL ? ctx->user : "USER");
 	free(copy);

@@ -70,7 +70,8 @@ static const struct row rows[] = {
 	{ ECHOD, 0, { "--preserve-fd", "4294967299" }, 2,
 	    "echod: --preserve-fd 4294967299: not a descriptor number" },
 	{ ECHOD, 0, { "--preserve-fd", "2" }, 2,
-	    "echod: files_preserve fd 2: Bad file descriptor" },
+	    "echod: files_preserve fd 2: 0, 1 and 2 are stdio (see "
+	    "dctx_set_stdin()): Bad file descriptor" },
 	{ ECHOD, 0, { "--shutdown-timeout", "-5" }, 2,
 	    "echod: --shutdown-timeout -5: not a number of ms" },
 	{ ECHOD, 0, { "--shutdown-timeout", "1e3" }, 2,
@@ -109,7 +110,8 @@ static const struct row rows[] = {
 	{ HELPER, 0, { "--pidfile", "/dev/null" }, 1,
 	    "dctx-helper: pidfile /dev/null: not a regular file\n" },
 	{ HELPER, 0, { "--preserve-fd", "2" }, 2,
-	    "dctx-helper: files_preserve fd 2: Bad file descriptor" },
+	    "dctx-helper: files_preserve fd 2: 0, 1 and 2 are stdio (see "
+	    "dctx_set_stdin()): Bad file descriptor" },
 	{ HELPER, 0, { "--preserve-fd", "9999" }, 2,
 	    "dctx-helper: files_preserve fd 9999: Bad file descriptor" },
 	{ HELPER, 0, { "--preserve-fd", "3x" }, 2,
