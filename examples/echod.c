@@ -97,7 +97,12 @@ usage(FILE *out)
 static int
 open_log(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	/*
+	 * Opened as whoever started us, root most of the time: never through
+	 * a symbolic link, which another user could plant at the path.
+	 */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	    O_NOFOLLOW | O_NOCTTY, 0640);
 
 	if (fd < 0)
 		fprintf(stderr, "echod: %s: %s\n", path, strerror(errno));
