@@ -429,11 +429,13 @@ open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
 {
 	const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
 	char *comp, *save = NULL;
-	int fd, next, err;
+	int fd, next, err, want_dir;
 
 	/* O_NONBLOCK: opening a FIFO must not hang the loop. */
 	if ((fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
+	/* "/a.txt/" names a directory: a file there is not found. */
+	want_dir = path[0] != '\0' && path[strlen(path) - 1] == '/';
 	for (comp = strtok_r(path, "/", &save); comp != NULL;
 	    comp = strtok_r(NULL, "/", &save)) {
 		if (strcmp(comp, ".") == 0)
@@ -464,6 +466,10 @@ open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
 			return -1;
 		}
 		fd = next;
+	} else if (want_dir) {
+		close(fd);
+		errno = ENOTDIR;
+		return -1;
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(fd);

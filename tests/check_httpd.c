@@ -77,6 +77,7 @@ make_root(void)
 	ck_assert_int_eq(mkdir(tu_path("www"), 0755), 0);
 	ck_assert_int_eq(mkdir(tu_path("www/sub"), 0755), 0);
 	write_file(tu_path("www/index.html"), INDEX, strlen(INDEX));
+	write_file(tu_path("www/sub/a.txt"), "a\n", 2);
 	write_file(tu_path("www/big.bin"), NULL, BIG);
 	write_file(tu_path("www/huge.bin"), NULL, HUGE);
 	write_file(tu_path("secret"), "secret\n", 7);
@@ -552,6 +553,9 @@ START_TEST(nothing_outside_the_root_is_served)
 	expect_status(s, "/up/secret", 403);
 	expect_status(s, "/missing", 404);
 	expect_status(s, "/index.html/x", 404);
+	/* A file is not a directory: a trailing slash finds nothing. */
+	expect_status(s, "/index.html/", 404);
+	expect_status(s, "/sub/a.txt/", 404);
 	close(s);
 
 	/* HEAD: the length, no body (the next reply parses right after). */
