@@ -17,6 +17,10 @@
  * requests that arrive meanwhile with "Connection: close", close the idle
  * keep-alive connections, and finish once no connection is left.  The
  * shutdown deadline (--shutdown-timeout) cuts whatever is still open.
+ *
+ * Outside input is bounded: a request's headers may take MAX_HEADERS
+ * bytes, and no request may carry a body (only GET and HEAD are served),
+ * so that no client can make the daemon hold what it sends.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -75,6 +79,15 @@ struct conn {
  */
 #define DRAIN_GRACE_MS 200
 #define DRAIN_TICK_MS 50
+
+/*
+ * The most a request's first line and headers may take, and its body:
+ * none, since only GET and HEAD are served.  evhttp answers more with 413
+ * and closes the connection.
+ */
+#define MAX_HEADERS 8192
+#define MAX_BODY 0
+
 
 struct server {
 	struct dctx *ctx;
@@ -700,6 +713,13 @@ serve(struct server *srv)
 		fprintf(stderr, "httpd: out of memory\n");
 		return -1;
 	}
+	/*
+	 * Bounded requests: without a limit evhttp keeps every header line
+	 * and body byte a client sends, and one client could fill the
+	 * memory.  Past a limit evhttp answers 413 and closes.
+	 */
+	evhttp_set_max_headers_size(srv->http, MAX_HEADERS);
+	evhttp_set_max_body_size(srv->http, MAX_BODY);
 	/*
 	 * Every method reaches on_request, which answers 405 with an Allow
 	 * header; evhttp itself would answer 501 for the ones not allowed.

@@ -719,6 +719,135 @@ START_TEST(no_busy_loop_when_descriptors_run_out)
 }
 END_TEST
 
+/* VmRSS of pid in kB, or -1. */
+static long
+rss_kb(pid_t pid)
+{
+	const char *line = tu_status_field(pid, "VmRSS:");
+	long kb = -1;
+
+	if (line == NULL || sscanf(line, "%ld", &kb) != 1)
+		return -1;
+	return kb;
+}
+
+/*
+ * Send prefix, then line again and again up to total bytes, or until the
+ * server stops reading (an error, or 5 s without progress).  The bytes
+ * sent.
+ */
+static size_t
+flood(int s, const char *prefix, const char *line, size_t total)
+{
+	size_t sent = 0, len = strlen(line);
+	struct pollfd p = { s, POLLOUT, 0 };
+	ssize_t n;
+
+	if (send_all(s, prefix) < 0)
+		return 0;
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+	while (sent < total) {
+		if (poll(&p, 1, 5000) != 1)
+			break;
+		n = send(s, line + sent % len, len - sent % len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
+	return sent;
+}
+
+/*
+ * Whether the server ends the connection within ms: a reply (its status
+ * in *status, 0 when none came) then the close, or a reset.
+ */
+static int
+ends_connection(int s, int ms, int *status)
+{
+	char buf[65536];
+	size_t have = 0;
+	ssize_t n;
+
+	*status = 0;
+	for (;;) {
+		n = read_some(s, buf + have, sizeof(buf) - 1 - have, ms);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		if (n < 0)
+			return 0;
+		have += (size_t)n;
+		buf[have] = '\0';
+		if (*status == 0)
+			sscanf(buf, "HTTP/1.1 %d ", status);
+		if (have == sizeof(buf) - 1)
+			have = 0;
+	}
+	return 1;
+}
+
+/*
+ * Headers and bodies are bounded: 32 MB of header lines, or a body of
+ * Content-Length 10000000000, get an error reply (or a reset) and the
+ * close at once, and httpd's memory does not grow with what was sent.
+ */
+START_TEST(oversized_headers_and_bodies_are_refused)
+{
+	static const char pad[] = "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+	static char body[65536];
+	long before, after;
+	int s, status;
+	size_t sent;
+	struct reply r;
+	pid_t pid;
+
+	make_root();
+	pid = start_httpd("3000");
+	before = rss_kb(pid);
+	ck_assert_int_gt(before, 0);
+
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	sent = flood(s, "GET / HTTP/1.1\r\nHost: t\r\n", pad, 32u << 20);
+	ck_assert_msg(ends_connection(s, 5000, &status),
+	    "32 MB of headers: connection still open (%zu bytes sent)", sent);
+	ck_assert_msg(status == 0 || status == 413 || status == 431 ||
+	    status == 400, "headers: status %d", status);
+	fprintf(stderr, "httpd: headers refused after %zu bytes, status %d\n",
+	    sent, status);
+	close(s);
+
+	memset(body, 'b', sizeof(body) - 1);
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	sent = flood(s, "POST / HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 10000000000\r\n\r\n", body, 32u << 20);
+	ck_assert_msg(ends_connection(s, 5000, &status),
+	    "a 10 GB body: connection still open (%zu bytes sent)", sent);
+	ck_assert_msg(status == 0 || status == 413, "body: status %d", status);
+	fprintf(stderr, "httpd: body refused after %zu bytes, status %d\n",
+	    sent, status);
+	close(s);
+
+	after = rss_kb(pid);
+	fprintf(stderr, "httpd: VmRSS %ld kB before, %ld kB after\n", before,
+	    after);
+	ck_assert_msg(after - before < 16 * 1024, "VmRSS grew from %ld kB to "
+	    "%ld kB", before, after);
+	/* Still serving. */
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	get(s, "/index.html");
+	ck_assert_int_eq(read_reply(s, &r, INDEX, 0), REPLY_OK);
+	ck_assert_int_eq(r.status, 200);
+	close(s);
+	tu_stop_cleanly(pid);
+}
+END_TEST
+
 static Suite *
 httpd_suite(void)
 {
@@ -732,6 +861,7 @@ httpd_suite(void)
 	tcase_add_test(tc, a_relative_root_is_made_absolute);
 	tcase_add_test(tc, a_missing_root_is_refused);
 	tcase_add_test(tc, no_busy_loop_when_descriptors_run_out);
+	tcase_add_test(tc, oversized_headers_and_bodies_are_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
