@@ -693,6 +693,23 @@ drain(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 	}
 }
 
+/*
+ * SIGHUP (systemctl reload, logrotate's kill -HUP) would kill the daemon
+ * at its default action and leave the pidfile naming a dead pid.  httpd
+ * has nothing to reload (it opens each file as it is asked for): it says
+ * that it is alive.
+ */
+static void
+on_hangup(struct dctx *ctx, int signo, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)ctx;
+	(void)signo;
+	fprintf(stderr, "httpd: SIGHUP: %zu connection%s open\n", srv->nconns,
+	    srv->nconns == 1 ? "" : "s");
+}
+
 static int
 serve(struct server *srv)
 {
@@ -767,6 +784,7 @@ main(int argc, char **argv)
 	 * second httpd says "already running", not "Address already in use".
 	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
+	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
 		fprintf(stderr, "httpd: %s\n", dctx_errmsg(srv.ctx));

@@ -848,6 +848,30 @@ START_TEST(oversized_headers_and_bodies_are_refused)
 }
 END_TEST
 
+/* SIGHUP (systemctl reload, logrotate) is logged; httpd keeps serving. */
+START_TEST(sighup_is_logged_and_serving_goes_on)
+{
+	struct reply r;
+	int s;
+	pid_t pid;
+
+	make_root();
+	pid = start_httpd("3000");
+	ck_assert_int_eq(kill(pid, SIGHUP), 0);
+	ck_assert_msg(tu_wait_file_contains(tu_path("fg.stderr"), "SIGHUP", 3000),
+	    "no SIGHUP line: %s", tu_slurp(tu_path("fg.stderr")));
+	ck_assert(tu_alive(pid));
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	get(s, "/index.html");
+	ck_assert_int_eq(read_reply(s, &r, INDEX, 0), REPLY_OK);
+	ck_assert_int_eq(r.status, 200);
+	close(s);
+	ck_assert_int_eq(access(tu_path("httpd.pid"), F_OK), 0);
+	tu_stop_cleanly(pid);
+}
+END_TEST
+
 static Suite *
 httpd_suite(void)
 {
@@ -862,6 +886,7 @@ httpd_suite(void)
 	tcase_add_test(tc, a_missing_root_is_refused);
 	tcase_add_test(tc, no_busy_loop_when_descriptors_run_out);
 	tcase_add_test(tc, oversized_headers_and_bodies_are_refused);
+	tcase_add_test(tc, sighup_is_logged_and_serving_goes_on);
 	suite_add_tcase(s, tc);
 	return s;
 }
