@@ -76,9 +76,16 @@ struct conn {
  * learns of the close in the protocol instead of finding its connection
  * gone.  One quiet for longer is closed; the sweep looks every
  * DRAIN_TICK_MS.
+ *
+ * A connection that has begun its next request but not finished it is
+ * not idle, yet it may not hold the drain until the deadline by sending
+ * a byte now and then: from the start of the drain (or the end of its
+ * last reply, if later) it has DRAIN_READ_MS to complete the request, and
+ * is then closed with the request unanswered.
  */
 #define DRAIN_GRACE_MS 200
 #define DRAIN_TICK_MS 50
+#define DRAIN_READ_MS 1000
 
 /*
  * The most a request's first line and headers may take, and its body:
@@ -100,6 +107,7 @@ struct server {
 	struct conn *conns[NBUCKETS];
 	size_t nconns;
 	int draining;
+	long long drain_started;    /* ms, monotonic */
 	struct dctx_shutdown *step; /* the drain, until it is done */
 	struct event *sweep;        /* closes idle connections while draining */
 	struct event *resume;       /* accepts again after EMFILE */
@@ -362,6 +370,20 @@ conn_idle(struct conn *c, long long now)
 	    c->evcon)), FIONREAD, &unread) == 0 && unread == 0;
 }
 
+/*
+ * While draining, a connection half-way through a request is given
+ * DRAIN_READ_MS to finish it (see DRAIN_READ_MS): past that it is closed
+ * as it is.
+ */
+static int
+conn_too_slow(struct conn *c, long long now)
+{
+	long long since = c->idle_since > c->srv->drain_started ?
+	    c->idle_since : c->srv->drain_started;
+
+	return !c->busy && now - since >= DRAIN_READ_MS;
+}
+
 /* While draining: close every idle connection, and end when none is left. */
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -376,7 +398,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	for (b = 0; b < NBUCKETS; b++)
 		for (c = srv->conns[b]; c != NULL; c = next) {
 			next = c->next;
-			if (conn_idle(c, now))
+			if (conn_idle(c, now) || conn_too_slow(c, now))
 				evhttp_connection_free(c->evcon); /* on_close frees c */
 		}
 	drain_check(srv);
@@ -664,6 +686,8 @@ drain(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 		srv->bound = NULL;
 		event_del(srv->resume);
 	}
+	if (!srv->draining)
+		srv->drain_started = now_ms();
 	srv->draining = 1;
 	if (late) {
 		/* Time is up: what is still open closes now, mid-reply or not. */

@@ -872,6 +872,40 @@ START_TEST(sighup_is_logged_and_serving_goes_on)
 }
 END_TEST
 
+/*
+ * A keep-alive client that sends its next request one byte every 0.5 s
+ * does not hold the drain until the deadline: its partial request gets a
+ * bounded time, then the connection is closed and httpd exits 0.
+ */
+START_TEST(drain_does_not_wait_for_a_slow_partial_request)
+{
+	static const char req[] = "GET /index.html HTTP/1.1\r\nHost: test\r\n";
+	long long start;
+	int s, status = -1;
+	size_t i;
+	pid_t pid;
+
+	make_root();
+	pid = start_httpd("10000");
+	s = idle_connection();
+	ck_assert_int_eq(send_all(s, "G"), 0);
+	usleep(100 * 1000);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	start = now_ns();
+	ck_assert(tu_wait_file_contains(tu_path("fg.stderr"), "draining", 3000));
+	for (i = 1; i < sizeof(req) - 1 && now_ns() - start < 8000000000LL; i++) {
+		send(s, req + i, 1, MSG_NOSIGNAL);
+		if ((status = tu_wait_gone(pid, 500)) != -1)
+			break;
+	}
+	ck_assert_msg(status == DCTX_EXIT_CLEAN, "status %d after %lld ms",
+	    status, (now_ns() - start) / 1000000);
+	ck_assert_int_lt(now_ns() - start, 5000000000LL);
+	ck_assert_int_ne(access(tu_path("httpd.pid"), F_OK), 0);
+	close(s);
+}
+END_TEST
+
 static Suite *
 httpd_suite(void)
 {
@@ -887,6 +921,7 @@ httpd_suite(void)
 	tcase_add_test(tc, no_busy_loop_when_descriptors_run_out);
 	tcase_add_test(tc, oversized_headers_and_bodies_are_refused);
 	tcase_add_test(tc, sighup_is_logged_and_serving_goes_on);
+	tcase_add_test(tc, drain_does_not_wait_for_a_slow_partial_request);
 	suite_add_tcase(s, tc);
 	return s;
 }
