@@ -734,8 +734,14 @@ on_hangup(struct dctx *ctx, int signo, void *arg)
 	    srv->nconns == 1 ? "" : "s");
 }
 
+/*
+ * The server's set-up, after dctx_open(): on failure, why (len bytes)
+ * says what failed, for dctx_notify_failure(), since a detached daemon's
+ * stderr is /dev/null and only the launcher and systemd can tell the
+ * operator.
+ */
 static int
-serve(struct server *srv)
+serve(struct server *srv, char *why, size_t len)
 {
 	struct event_base *base = dctx_base(srv->ctx);
 
@@ -745,13 +751,13 @@ serve(struct server *srv)
 	 */
 	srv->rootfd = open(srv->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (srv->rootfd < 0) {
-		fprintf(stderr, "httpd: %s: %s\n", srv->root, strerror(errno));
+		snprintf(why, len, "%s: %s", srv->root, strerror(errno));
 		return -1;
 	}
 	if ((srv->http = evhttp_new(base)) == NULL ||
 	    (srv->sweep = event_new(base, -1, EV_PERSIST, on_sweep, srv)) == NULL ||
 	    (srv->resume = evtimer_new(base, on_resume, srv)) == NULL) {
-		fprintf(stderr, "httpd: out of memory\n");
+		snprintf(why, len, "out of memory");
 		return -1;
 	}
 	/*
@@ -772,7 +778,7 @@ serve(struct server *srv)
 	evhttp_set_gencb(srv->http, on_request, srv);
 	if ((srv->bound = evhttp_accept_socket_with_handle(srv->http,
 	    srv->lfd)) == NULL) {
-		fprintf(stderr, "httpd: cannot accept on %s\n", srv->listen_on);
+		snprintf(why, len, "cannot accept on %s", srv->listen_on);
 		return -1;
 	}
 	srv->lfd = -1; /* the bound socket owns it now */
@@ -780,7 +786,7 @@ serve(struct server *srv)
 	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(srv->bound),
 	    on_accept_error);
 	if (dctx_on_shutdown(srv->ctx, drain, srv) < 0) {
-		fprintf(stderr, "httpd: %s\n", dctx_errmsg(srv->ctx));
+		snprintf(why, len, "%s", dctx_errmsg(srv->ctx));
 		return -1;
 	}
 	return 0;
@@ -790,6 +796,7 @@ int
 main(int argc, char **argv)
 {
 	struct server srv;
+	char why[512];
 	int rc;
 
 	memset(&srv, 0, sizeof(srv));
@@ -822,8 +829,11 @@ main(int argc, char **argv)
 		rc = 1;
 	}
 	if (rc == 0) {
-		if (serve(&srv) < 0) {
-			dctx_notify_failure(srv.ctx, 1, "cannot serve");
+		if (serve(&srv, why, sizeof(why)) < 0) {
+			/* Logged for a foreground daemon, told to the
+			 * launcher and systemd (STATUS=) for every one. */
+			fprintf(stderr, "httpd: %s\n", why);
+			dctx_notify_failure(srv.ctx, 1, why);
 			rc = 1;
 		} else {
 			fprintf(stderr, "httpd: serving %s on %s as pid %ld\n",

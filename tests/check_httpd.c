@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -906,6 +907,42 @@ START_TEST(drain_does_not_wait_for_a_slow_partial_request)
 }
 END_TEST
 
+/*
+ * httpd's own set-up failing after dctx_open() (a root the dropped user
+ * cannot read) reaches the launcher with its reason, not "cannot serve".
+ */
+START_TEST(a_setup_failure_reaches_the_launcher_with_its_reason)
+{
+	struct passwd *pw;
+	struct launch l;
+	char want[600];
+	int attempt;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: needs root\n");
+		return;
+	}
+	ck_assert_ptr_nonnull(pw = getpwnam("nobody"));
+	ck_assert_int_eq(mkdir(tu_path("priv"), 0700), 0);
+	ck_assert_int_eq(mkdir(tu_path("run"), 0755), 0);
+	ck_assert_int_eq(chown(tu_path("run"), pw->pw_uid, pw->pw_gid), 0);
+	tu_program = HTTPD_PATH;
+	for (attempt = 0; attempt < 20; attempt++) {
+		pick_port(attempt);
+		tu_launch(&l, "--pidfile", tu_path("run/httpd.pid"), "--user",
+		    "nobody", "--listen", listen_on, "--root", tu_path("priv"),
+		    NULL);
+		if (strstr(l.err, "Address already in use") == NULL)
+			break;
+	}
+	snprintf(want, sizeof(want), "%s: Permission denied", tu_path("priv"));
+	ck_assert_msg(l.status == 1 && strstr(l.err, want) != NULL,
+	    "launcher: %d %s", l.status, l.err);
+	ck_assert_int_ne(access(tu_path("run/httpd.pid"), F_OK), 0);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 static Suite *
 httpd_suite(void)
 {
@@ -922,6 +959,7 @@ httpd_suite(void)
 	tcase_add_test(tc, oversized_headers_and_bodies_are_refused);
 	tcase_add_test(tc, sighup_is_logged_and_serving_goes_on);
 	tcase_add_test(tc, drain_does_not_wait_for_a_slow_partial_request);
+	tcase_add_test(tc, a_setup_failure_reaches_the_launcher_with_its_reason);
 	suite_add_tcase(s, tc);
 	return s;
 }
