@@ -20,7 +20,9 @@
  *
  * Outside input is bounded: a request's headers may take MAX_HEADERS
  * bytes, and no request may carry a body (only GET and HEAD are served),
- * so that no client can make the daemon hold what it sends.
+ * so that no client can make the daemon hold what it sends; option values
+ * go through echod's parsers (echod-args.c), which refuse what they do not
+ * take whole.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +51,7 @@
 #include <event2/util.h>
 
 #include "dctx.h"
+#include "echod-args.h"
 
 /*
  * What we know of one client connection.  evhttp 2.1 tells a server
@@ -95,7 +98,6 @@ struct conn {
 #define MAX_HEADERS 8192
 #define MAX_BODY 0
 
-
 struct server {
 	struct dctx *ctx;
 	const char *listen_on;
@@ -130,6 +132,7 @@ usage(FILE *out)
 	    "  --pidfile PATH      create and lock PATH, holding the pid\n"
 	    "  --user NAME         run as NAME (its uid, gid and groups)\n"
 	    "  --foreground        do not detach; log to stderr\n"
+	    "  --detach            always detach (systemd Type=forking)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
 	    "  --help              this text\n");
 }
@@ -139,17 +142,20 @@ static int
 open_listener(const char *spec)
 {
 	struct sockaddr_storage ss;
-	int len = (int)sizeof(ss), fd, one = 1;
+	socklen_t len;
+	const char *why;
+	int fd, one = 1;
 
-	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &len) < 0) {
-		fprintf(stderr, "httpd: --listen %s: not an ADDRESS:PORT\n", spec);
+	/* Checked by configure() already: this cannot fail there. */
+	if ((why = echod_parse_listen(spec, &ss, &len)) != NULL) {
+		fprintf(stderr, "httpd: --listen %s: %s\n", spec, why);
 		return -1;
 	}
 	/* Non-blocking: libevent's listener accepts until EAGAIN. */
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    listen(fd, 128) < 0) {
 		fprintf(stderr, "httpd: --listen %s: %s\n", spec, strerror(errno));
 		if (fd >= 0)
@@ -182,6 +188,18 @@ set_root(struct server *srv, const char *dir)
 }
 
 static int
+refuse(const char *opt, const char *value, const char *why)
+{
+	fprintf(stderr, "httpd: --%s %s: %s\n", opt, value, why);
+	return 2;
+}
+
+/*
+ * The command line.  Values are refused, quoting what was typed, unless
+ * taken whole (echod-args.c); --foreground and --detach together are a
+ * contradiction, refused rather than settled by their order.
+ */
+static int
 configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -190,13 +208,15 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "detach", no_argument, NULL, 'd' },
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char *end;
-	int c, rc = 0;
-	long n;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	const char *why;
+	int c, rc = 0, n, foreground = 0, detach = 0;
 
 	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -204,24 +224,30 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			if (set_root(srv, optarg) < 0)
 				return 2;
 			break;
-		case 'l': srv->listen_on = optarg; break;
+		case 'l':
+			if ((why = echod_parse_listen(optarg, &ss, &sslen)) != NULL)
+				return refuse("listen", optarg, why);
+			srv->listen_on = optarg;
+			break;
 		case 'p': rc = dctx_set_pidfile(ctx, optarg); break;
 		case 'u': rc = dctx_set_user(ctx, optarg); break;
 		case 'f':
 			/* A foreground daemon logs to the stderr it was given:
 			 * the terminal, or the service manager's journal. */
+			foreground = 1;
 			if ((rc = dctx_set_detach_process(ctx, DCTX_DETACH_NO)) == 0)
 				rc = dctx_set_stderr(ctx, 2);
 			break;
+		case 'd':
+			/* Forks even under pid 1, where the auto rule would
+			 * not: what a systemd Type=forking unit expects. */
+			detach = 1;
+			rc = dctx_set_detach_process(ctx, DCTX_DETACH_YES);
+			break;
 		case 't':
-			errno = 0;
-			n = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg || n < 0 ||
-			    n > INT_MAX) {
-				fprintf(stderr, "httpd: --shutdown-timeout %s: not a number of ms\n", optarg);
-				return 2;
-			}
-			rc = dctx_set_shutdown_timeout(ctx, (int)n);
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("shutdown-timeout", optarg, why);
+			rc = dctx_set_shutdown_timeout(ctx, n);
 			break;
 		case 'h':
 			usage(stdout);
@@ -237,6 +263,11 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "httpd: %s\n", dctx_errmsg(ctx));
+		return 2;
+	}
+	if (foreground && detach) {
+		fprintf(stderr, "httpd: --foreground and --detach contradict "
+		    "each other: give one of them\n");
 		return 2;
 	}
 	if (srv->root == NULL) {

@@ -908,6 +908,50 @@ START_TEST(drain_does_not_wait_for_a_slow_partial_request)
 END_TEST
 
 /*
+ * --detach forks even where the auto rule would not (an inet socket on
+ * stdin, as under inetd; pid 1 as the parent, as under systemd): a
+ * Type=forking unit works.  --foreground --detach is refused (see
+ * check_inputs).
+ */
+START_TEST(detach_forks_where_auto_would_not)
+{
+	struct sockaddr_in sin;
+	struct launch l;
+	struct reply r;
+	int attempt, in, s;
+	pid_t pid;
+
+	make_root();
+	in = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(in, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	tu_stdin_fd = in;
+	tu_program = HTTPD_PATH;
+	for (attempt = 0; attempt < 20; attempt++) {
+		pick_port(attempt);
+		tu_launch(&l, "--detach", "--pidfile", tu_path("httpd.pid"),
+		    "--listen", listen_on, "--root", tu_path("www"), NULL);
+		if (l.status == 0 || strstr(l.err, "Address already in use") == NULL)
+			break;
+	}
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(tu_path("httpd.pid"));
+	ck_assert(tu_alive(pid));
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	get(s, "/index.html");
+	ck_assert_int_eq(read_reply(s, &r, INDEX, 0), REPLY_OK);
+	ck_assert_int_eq(r.status, 200);
+	close(s);
+	close(in);
+	tu_stop_cleanly(pid);
+	ck_assert_int_ne(access(tu_path("httpd.pid"), F_OK), 0);
+}
+END_TEST
+
+/*
  * httpd's own set-up failing after dctx_open() (a root the dropped user
  * cannot read) reaches the launcher with its reason, not "cannot serve".
  */
@@ -959,6 +1003,7 @@ httpd_suite(void)
 	tcase_add_test(tc, oversized_headers_and_bodies_are_refused);
 	tcase_add_test(tc, sighup_is_logged_and_serving_goes_on);
 	tcase_add_test(tc, drain_does_not_wait_for_a_slow_partial_request);
+	tcase_add_test(tc, detach_forks_where_auto_would_not);
 	tcase_add_test(tc, a_setup_failure_reaches_the_launcher_with_its_reason);
 	suite_add_tcase(s, tc);
 	return s;
