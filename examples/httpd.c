@@ -17,6 +17,12 @@
  * requests that arrive meanwhile with "Connection: close", close the idle
  * keep-alive connections, and finish once no connection is left.  The
  * shutdown deadline (--shutdown-timeout) cuts whatever is still open.
+ *
+ * Outside input is bounded: a request's headers may take MAX_HEADERS
+ * bytes, and no request may carry a body (only GET and HEAD are served),
+ * so that no client can make the daemon hold what it sends; option values
+ * go through echod's parsers (echod-args.c), which refuse what they do not
+ * take whole.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,6 +51,7 @@
 #include <event2/util.h>
 
 #include "dctx.h"
+#include "echod-args.h"
 
 /*
  * What we know of one client connection.  evhttp 2.1 tells a server
@@ -72,9 +79,24 @@ struct conn {
  * learns of the close in the protocol instead of finding its connection
  * gone.  One quiet for longer is closed; the sweep looks every
  * DRAIN_TICK_MS.
+ *
+ * A connection that has begun its next request but not finished it is
+ * not idle, yet it may not hold the drain until the deadline by sending
+ * a byte now and then: from the start of the drain (or the end of its
+ * last reply, if later) it has DRAIN_READ_MS to complete the request, and
+ * is then closed with the request unanswered.
  */
 #define DRAIN_GRACE_MS 200
 #define DRAIN_TICK_MS 50
+#define DRAIN_READ_MS 1000
+
+/*
+ * The most a request's first line and headers may take, and its body:
+ * none, since only GET and HEAD are served.  evhttp answers more with 413
+ * and closes the connection.
+ */
+#define MAX_HEADERS 8192
+#define MAX_BODY 0
 
 struct server {
 	struct dctx *ctx;
@@ -87,6 +109,7 @@ struct server {
 	struct conn *conns[NBUCKETS];
 	size_t nconns;
 	int draining;
+	long long drain_started;    /* ms, monotonic */
 	struct dctx_shutdown *step; /* the drain, until it is done */
 	struct event *sweep;        /* closes idle connections while draining */
 	struct event *resume;       /* accepts again after EMFILE */
@@ -109,6 +132,7 @@ usage(FILE *out)
 	    "  --pidfile PATH      create and lock PATH, holding the pid\n"
 	    "  --user NAME         run as NAME (its uid, gid and groups)\n"
 	    "  --foreground        do not detach; log to stderr\n"
+	    "  --detach            always detach (systemd Type=forking)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
 	    "  --help              this text\n");
 }
@@ -118,17 +142,20 @@ static int
 open_listener(const char *spec)
 {
 	struct sockaddr_storage ss;
-	int len = (int)sizeof(ss), fd, one = 1;
+	socklen_t len;
+	const char *why;
+	int fd, one = 1;
 
-	if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &len) < 0) {
-		fprintf(stderr, "httpd: --listen %s: not an ADDRESS:PORT\n", spec);
+	/* Checked by configure() already: this cannot fail there. */
+	if ((why = echod_parse_listen(spec, &ss, &len)) != NULL) {
+		fprintf(stderr, "httpd: --listen %s: %s\n", spec, why);
 		return -1;
 	}
 	/* Non-blocking: libevent's listener accepts until EAGAIN. */
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    listen(fd, 128) < 0) {
 		fprintf(stderr, "httpd: --listen %s: %s\n", spec, strerror(errno));
 		if (fd >= 0)
@@ -161,6 +188,18 @@ set_root(struct server *srv, const char *dir)
 }
 
 static int
+refuse(const char *opt, const char *value, const char *why)
+{
+	fprintf(stderr, "httpd: --%s %s: %s\n", opt, value, why);
+	return 2;
+}
+
+/*
+ * The command line.  Values are refused, quoting what was typed, unless
+ * taken whole (echod-args.c); --foreground and --detach together are a
+ * contradiction, refused rather than settled by their order.
+ */
+static int
 configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -169,13 +208,15 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "detach", no_argument, NULL, 'd' },
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char *end;
-	int c, rc = 0;
-	long n;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	const char *why;
+	int c, rc = 0, n, foreground = 0, detach = 0;
 
 	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -183,24 +224,30 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			if (set_root(srv, optarg) < 0)
 				return 2;
 			break;
-		case 'l': srv->listen_on = optarg; break;
+		case 'l':
+			if ((why = echod_parse_listen(optarg, &ss, &sslen)) != NULL)
+				return refuse("listen", optarg, why);
+			srv->listen_on = optarg;
+			break;
 		case 'p': rc = dctx_set_pidfile(ctx, optarg); break;
 		case 'u': rc = dctx_set_user(ctx, optarg); break;
 		case 'f':
 			/* A foreground daemon logs to the stderr it was given:
 			 * the terminal, or the service manager's journal. */
+			foreground = 1;
 			if ((rc = dctx_set_detach_process(ctx, DCTX_DETACH_NO)) == 0)
 				rc = dctx_set_stderr(ctx, 2);
 			break;
+		case 'd':
+			/* Forks even under pid 1, where the auto rule would
+			 * not: what a systemd Type=forking unit expects. */
+			detach = 1;
+			rc = dctx_set_detach_process(ctx, DCTX_DETACH_YES);
+			break;
 		case 't':
-			errno = 0;
-			n = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg || n < 0 ||
-			    n > INT_MAX) {
-				fprintf(stderr, "httpd: --shutdown-timeout %s: not a number of ms\n", optarg);
-				return 2;
-			}
-			rc = dctx_set_shutdown_timeout(ctx, (int)n);
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("shutdown-timeout", optarg, why);
+			rc = dctx_set_shutdown_timeout(ctx, n);
 			break;
 		case 'h':
 			usage(stdout);
@@ -216,6 +263,11 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "httpd: %s\n", dctx_errmsg(ctx));
+		return 2;
+	}
+	if (foreground && detach) {
+		fprintf(stderr, "httpd: --foreground and --detach contradict "
+		    "each other: give one of them\n");
 		return 2;
 	}
 	if (srv->root == NULL) {
@@ -349,6 +401,20 @@ conn_idle(struct conn *c, long long now)
 	    c->evcon)), FIONREAD, &unread) == 0 && unread == 0;
 }
 
+/*
+ * While draining, a connection half-way through a request is given
+ * DRAIN_READ_MS to finish it (see DRAIN_READ_MS): past that it is closed
+ * as it is.
+ */
+static int
+conn_too_slow(struct conn *c, long long now)
+{
+	long long since = c->idle_since > c->srv->drain_started ?
+	    c->idle_since : c->srv->drain_started;
+
+	return !c->busy && now - since >= DRAIN_READ_MS;
+}
+
 /* While draining: close every idle connection, and end when none is left. */
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -363,7 +429,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	for (b = 0; b < NBUCKETS; b++)
 		for (c = srv->conns[b]; c != NULL; c = next) {
 			next = c->next;
-			if (conn_idle(c, now))
+			if (conn_idle(c, now) || conn_too_slow(c, now))
 				evhttp_connection_free(c->evcon); /* on_close frees c */
 		}
 	drain_check(srv);
@@ -429,11 +495,13 @@ open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
 {
 	const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
 	char *comp, *save = NULL;
-	int fd, next, err;
+	int fd, next, err, want_dir;
 
 	/* O_NONBLOCK: opening a FIFO must not hang the loop. */
 	if ((fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
+	/* "/a.txt/" names a directory: a file there is not found. */
+	want_dir = path[0] != '\0' && path[strlen(path) - 1] == '/';
 	for (comp = strtok_r(path, "/", &save); comp != NULL;
 	    comp = strtok_r(NULL, "/", &save)) {
 		if (strcmp(comp, ".") == 0)
@@ -464,6 +532,10 @@ open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
 			return -1;
 		}
 		fd = next;
+	} else if (want_dir) {
+		close(fd);
+		errno = ENOTDIR;
+		return -1;
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
@@ -645,6 +717,8 @@ drain(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 		srv->bound = NULL;
 		event_del(srv->resume);
 	}
+	if (!srv->draining)
+		srv->drain_started = now_ms();
 	srv->draining = 1;
 	if (late) {
 		/* Time is up: what is still open closes now, mid-reply or not. */
@@ -674,8 +748,31 @@ drain(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 	}
 }
 
+/*
+ * SIGHUP (systemctl reload, logrotate's kill -HUP) would kill the daemon
+ * at its default action and leave the pidfile naming a dead pid.  httpd
+ * has nothing to reload (it opens each file as it is asked for): it says
+ * that it is alive.
+ */
+static void
+on_hangup(struct dctx *ctx, int signo, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)ctx;
+	(void)signo;
+	fprintf(stderr, "httpd: SIGHUP: %zu connection%s open\n", srv->nconns,
+	    srv->nconns == 1 ? "" : "s");
+}
+
+/*
+ * The server's set-up, after dctx_open(): on failure, why (len bytes)
+ * says what failed, for dctx_notify_failure(), since a detached daemon's
+ * stderr is /dev/null and only the launcher and systemd can tell the
+ * operator.
+ */
 static int
-serve(struct server *srv)
+serve(struct server *srv, char *why, size_t len)
 {
 	struct event_base *base = dctx_base(srv->ctx);
 
@@ -685,15 +782,22 @@ serve(struct server *srv)
 	 */
 	srv->rootfd = open(srv->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (srv->rootfd < 0) {
-		fprintf(stderr, "httpd: %s: %s\n", srv->root, strerror(errno));
+		snprintf(why, len, "%s: %s", srv->root, strerror(errno));
 		return -1;
 	}
 	if ((srv->http = evhttp_new(base)) == NULL ||
 	    (srv->sweep = event_new(base, -1, EV_PERSIST, on_sweep, srv)) == NULL ||
 	    (srv->resume = evtimer_new(base, on_resume, srv)) == NULL) {
-		fprintf(stderr, "httpd: out of memory\n");
+		snprintf(why, len, "out of memory");
 		return -1;
 	}
+	/*
+	 * Bounded requests: without a limit evhttp keeps every header line
+	 * and body byte a client sends, and one client could fill the
+	 * memory.  Past a limit evhttp answers 413 and closes.
+	 */
+	evhttp_set_max_headers_size(srv->http, MAX_HEADERS);
+	evhttp_set_max_body_size(srv->http, MAX_BODY);
 	/*
 	 * Every method reaches on_request, which answers 405 with an Allow
 	 * header; evhttp itself would answer 501 for the ones not allowed.
@@ -705,7 +809,7 @@ serve(struct server *srv)
 	evhttp_set_gencb(srv->http, on_request, srv);
 	if ((srv->bound = evhttp_accept_socket_with_handle(srv->http,
 	    srv->lfd)) == NULL) {
-		fprintf(stderr, "httpd: cannot accept on %s\n", srv->listen_on);
+		snprintf(why, len, "cannot accept on %s", srv->listen_on);
 		return -1;
 	}
 	srv->lfd = -1; /* the bound socket owns it now */
@@ -713,7 +817,7 @@ serve(struct server *srv)
 	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(srv->bound),
 	    on_accept_error);
 	if (dctx_on_shutdown(srv->ctx, drain, srv) < 0) {
-		fprintf(stderr, "httpd: %s\n", dctx_errmsg(srv->ctx));
+		snprintf(why, len, "%s", dctx_errmsg(srv->ctx));
 		return -1;
 	}
 	return 0;
@@ -723,6 +827,7 @@ int
 main(int argc, char **argv)
 {
 	struct server srv;
+	char why[512];
 	int rc;
 
 	memset(&srv, 0, sizeof(srv));
@@ -741,6 +846,7 @@ main(int argc, char **argv)
 	 * second httpd says "already running", not "Address already in use".
 	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
+	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
 		fprintf(stderr, "httpd: %s\n", dctx_errmsg(srv.ctx));
@@ -754,8 +860,11 @@ main(int argc, char **argv)
 		rc = 1;
 	}
 	if (rc == 0) {
-		if (serve(&srv) < 0) {
-			dctx_notify_failure(srv.ctx, 1, "cannot serve");
+		if (serve(&srv, why, sizeof(why)) < 0) {
+			/* Logged for a foreground daemon, told to the
+			 * launcher and systemd (STATUS=) for every one. */
+			fprintf(stderr, "httpd: %s\n", why);
+			dctx_notify_failure(srv.ctx, 1, why);
 			rc = 1;
 		} else {
 			fprintf(stderr, "httpd: serving %s on %s as pid %ld\n",

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -77,6 +78,7 @@ make_root(void)
 	ck_assert_int_eq(mkdir(tu_path("www"), 0755), 0);
 	ck_assert_int_eq(mkdir(tu_path("www/sub"), 0755), 0);
 	write_file(tu_path("www/index.html"), INDEX, strlen(INDEX));
+	write_file(tu_path("www/sub/a.txt"), "a\n", 2);
 	write_file(tu_path("www/big.bin"), NULL, BIG);
 	write_file(tu_path("www/huge.bin"), NULL, HUGE);
 	write_file(tu_path("secret"), "secret\n", 7);
@@ -552,6 +554,9 @@ START_TEST(nothing_outside_the_root_is_served)
 	expect_status(s, "/up/secret", 403);
 	expect_status(s, "/missing", 404);
 	expect_status(s, "/index.html/x", 404);
+	/* A file is not a directory: a trailing slash finds nothing. */
+	expect_status(s, "/index.html/", 404);
+	expect_status(s, "/sub/a.txt/", 404);
 	close(s);
 
 	/* HEAD: the length, no body (the next reply parses right after). */
@@ -715,6 +720,273 @@ START_TEST(no_busy_loop_when_descriptors_run_out)
 }
 END_TEST
 
+/* VmRSS of pid in kB, or -1. */
+static long
+rss_kb(pid_t pid)
+{
+	const char *line = tu_status_field(pid, "VmRSS:");
+	long kb = -1;
+
+	if (line == NULL || sscanf(line, "%ld", &kb) != 1)
+		return -1;
+	return kb;
+}
+
+/*
+ * Send prefix, then line again and again up to total bytes, or until the
+ * server stops reading (an error, or 5 s without progress).  The bytes
+ * sent.
+ */
+static size_t
+flood(int s, const char *prefix, const char *line, size_t total)
+{
+	size_t sent = 0, len = strlen(line);
+	struct pollfd p = { s, POLLOUT, 0 };
+	ssize_t n;
+
+	if (send_all(s, prefix) < 0)
+		return 0;
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+	while (sent < total) {
+		if (poll(&p, 1, 5000) != 1)
+			break;
+		n = send(s, line + sent % len, len - sent % len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
+	return sent;
+}
+
+/*
+ * Whether the server ends the connection within ms: a reply (its status
+ * in *status, 0 when none came) then the close, or a reset.
+ */
+static int
+ends_connection(int s, int ms, int *status)
+{
+	char buf[65536];
+	size_t have = 0;
+	ssize_t n;
+
+	*status = 0;
+	for (;;) {
+		n = read_some(s, buf + have, sizeof(buf) - 1 - have, ms);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		if (n < 0)
+			return 0;
+		have += (size_t)n;
+		buf[have] = '\0';
+		if (*status == 0)
+			sscanf(buf, "HTTP/1.1 %d ", status);
+		if (have == sizeof(buf) - 1)
+			have = 0;
+	}
+	return 1;
+}
+
+/*
+ * Headers and bodies are bounded: 32 MB of header lines, or a body of
+ * Content-Length 10000000000, get an error reply (or a reset) and the
+ * close at once, and httpd's memory does not grow with what was sent.
+ */
+START_TEST(oversized_headers_and_bodies_are_refused)
+{
+	static const char pad[] = "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+	static char body[65536];
+	long before, after;
+	int s, status;
+	size_t sent;
+	struct reply r;
+	pid_t pid;
+
+	make_root();
+	pid = start_httpd("3000");
+	before = rss_kb(pid);
+	ck_assert_int_gt(before, 0);
+
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	sent = flood(s, "GET / HTTP/1.1\r\nHost: t\r\n", pad, 32u << 20);
+	ck_assert_msg(ends_connection(s, 5000, &status),
+	    "32 MB of headers: connection still open (%zu bytes sent)", sent);
+	ck_assert_msg(status == 0 || status == 413 || status == 431 ||
+	    status == 400, "headers: status %d", status);
+	fprintf(stderr, "httpd: headers refused after %zu bytes, status %d\n",
+	    sent, status);
+	close(s);
+
+	memset(body, 'b', sizeof(body) - 1);
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	sent = flood(s, "POST / HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 10000000000\r\n\r\n", body, 32u << 20);
+	ck_assert_msg(ends_connection(s, 5000, &status),
+	    "a 10 GB body: connection still open (%zu bytes sent)", sent);
+	ck_assert_msg(status == 0 || status == 413, "body: status %d", status);
+	fprintf(stderr, "httpd: body refused after %zu bytes, status %d\n",
+	    sent, status);
+	close(s);
+
+	after = rss_kb(pid);
+	fprintf(stderr, "httpd: VmRSS %ld kB before, %ld kB after\n", before,
+	    after);
+	ck_assert_msg(after - before < 16 * 1024, "VmRSS grew from %ld kB to "
+	    "%ld kB", before, after);
+	/* Still serving. */
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	get(s, "/index.html");
+	ck_assert_int_eq(read_reply(s, &r, INDEX, 0), REPLY_OK);
+	ck_assert_int_eq(r.status, 200);
+	close(s);
+	tu_stop_cleanly(pid);
+}
+END_TEST
+
+/* SIGHUP (systemctl reload, logrotate) is logged; httpd keeps serving. */
+START_TEST(sighup_is_logged_and_serving_goes_on)
+{
+	struct reply r;
+	int s;
+	pid_t pid;
+
+	make_root();
+	pid = start_httpd("3000");
+	ck_assert_int_eq(kill(pid, SIGHUP), 0);
+	ck_assert_msg(tu_wait_file_contains(tu_path("fg.stderr"), "SIGHUP", 3000),
+	    "no SIGHUP line: %s", tu_slurp(tu_path("fg.stderr")));
+	ck_assert(tu_alive(pid));
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	get(s, "/index.html");
+	ck_assert_int_eq(read_reply(s, &r, INDEX, 0), REPLY_OK);
+	ck_assert_int_eq(r.status, 200);
+	close(s);
+	ck_assert_int_eq(access(tu_path("httpd.pid"), F_OK), 0);
+	tu_stop_cleanly(pid);
+}
+END_TEST
+
+/*
+ * A keep-alive client that sends its next request one byte every 0.5 s
+ * does not hold the drain until the deadline: its partial request gets a
+ * bounded time, then the connection is closed and httpd exits 0.
+ */
+START_TEST(drain_does_not_wait_for_a_slow_partial_request)
+{
+	static const char req[] = "GET /index.html HTTP/1.1\r\nHost: test\r\n";
+	long long start;
+	int s, status = -1;
+	size_t i;
+	pid_t pid;
+
+	make_root();
+	pid = start_httpd("10000");
+	s = idle_connection();
+	ck_assert_int_eq(send_all(s, "G"), 0);
+	usleep(100 * 1000);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	start = now_ns();
+	ck_assert(tu_wait_file_contains(tu_path("fg.stderr"), "draining", 3000));
+	for (i = 1; i < sizeof(req) - 1 && now_ns() - start < 8000000000LL; i++) {
+		send(s, req + i, 1, MSG_NOSIGNAL);
+		if ((status = tu_wait_gone(pid, 500)) != -1)
+			break;
+	}
+	ck_assert_msg(status == DCTX_EXIT_CLEAN, "status %d after %lld ms",
+	    status, (now_ns() - start) / 1000000);
+	ck_assert_int_lt(now_ns() - start, 5000000000LL);
+	ck_assert_int_ne(access(tu_path("httpd.pid"), F_OK), 0);
+	close(s);
+}
+END_TEST
+
+/*
+ * --detach forks even where the auto rule would not (an inet socket on
+ * stdin, as under inetd; pid 1 as the parent, as under systemd): a
+ * Type=forking unit works.  --foreground --detach is refused (see
+ * check_inputs).
+ */
+START_TEST(detach_forks_where_auto_would_not)
+{
+	struct sockaddr_in sin;
+	struct launch l;
+	struct reply r;
+	int attempt, in, s;
+	pid_t pid;
+
+	make_root();
+	in = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(in, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	tu_stdin_fd = in;
+	tu_program = HTTPD_PATH;
+	for (attempt = 0; attempt < 20; attempt++) {
+		pick_port(attempt);
+		tu_launch(&l, "--detach", "--pidfile", tu_path("httpd.pid"),
+		    "--listen", listen_on, "--root", tu_path("www"), NULL);
+		if (l.status == 0 || strstr(l.err, "Address already in use") == NULL)
+			break;
+	}
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(tu_path("httpd.pid"));
+	ck_assert(tu_alive(pid));
+	s = dial();
+	ck_assert_int_ge(s, 0);
+	get(s, "/index.html");
+	ck_assert_int_eq(read_reply(s, &r, INDEX, 0), REPLY_OK);
+	ck_assert_int_eq(r.status, 200);
+	close(s);
+	close(in);
+	tu_stop_cleanly(pid);
+	ck_assert_int_ne(access(tu_path("httpd.pid"), F_OK), 0);
+}
+END_TEST
+
+/*
+ * httpd's own set-up failing after dctx_open() (a root the dropped user
+ * cannot read) reaches the launcher with its reason, not "cannot serve".
+ */
+START_TEST(a_setup_failure_reaches_the_launcher_with_its_reason)
+{
+	struct passwd *pw;
+	struct launch l;
+	char want[600];
+	int attempt;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: needs root\n");
+		return;
+	}
+	ck_assert_ptr_nonnull(pw = getpwnam("nobody"));
+	ck_assert_int_eq(mkdir(tu_path("priv"), 0700), 0);
+	ck_assert_int_eq(mkdir(tu_path("run"), 0755), 0);
+	ck_assert_int_eq(chown(tu_path("run"), pw->pw_uid, pw->pw_gid), 0);
+	tu_program = HTTPD_PATH;
+	for (attempt = 0; attempt < 20; attempt++) {
+		pick_port(attempt);
+		tu_launch(&l, "--pidfile", tu_path("run/httpd.pid"), "--user",
+		    "nobody", "--listen", listen_on, "--root", tu_path("priv"),
+		    NULL);
+		if (strstr(l.err, "Address already in use") == NULL)
+			break;
+	}
+	snprintf(want, sizeof(want), "%s: Permission denied", tu_path("priv"));
+	ck_assert_msg(l.status == 1 && strstr(l.err, want) != NULL,
+	    "launcher: %d %s", l.status, l.err);
+	ck_assert_int_ne(access(tu_path("run/httpd.pid"), F_OK), 0);
+	ck_assert(tu_no_children(2000));
+}
+END_TEST
+
 static Suite *
 httpd_suite(void)
 {
@@ -728,6 +1000,11 @@ httpd_suite(void)
 	tcase_add_test(tc, a_relative_root_is_made_absolute);
 	tcase_add_test(tc, a_missing_root_is_refused);
 	tcase_add_test(tc, no_busy_loop_when_descriptors_run_out);
+	tcase_add_test(tc, oversized_headers_and_bodies_are_refused);
+	tcase_add_test(tc, sighup_is_logged_and_serving_goes_on);
+	tcase_add_test(tc, drain_does_not_wait_for_a_slow_partial_request);
+	tcase_add_test(tc, detach_forks_where_auto_would_not);
+	tcase_add_test(tc, a_setup_failure_reaches_the_launcher_with_its_reason);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -21,7 +21,7 @@
 
 #include "testutil.h"
 
-enum prog { HELPER, ECHOD };
+enum prog { HELPER, ECHOD, HTTPD };
 
 /*
  * Placeholders in args: "@PID" the test's pidfile (given before the row's
@@ -87,6 +87,22 @@ static const struct row rows[] = {
 	    "echod: user 'root' is uid 0: dropping to it drops nothing" },
 	{ ECHOD, 1, { "--listen", "@LISTEN", "--user", "@ALIAS" }, 1,
 	    "is uid 0: dropping to it drops nothing" },
+
+	/* httpd's values: echod's parsers, the same refusals. */
+	{ HTTPD, 0, { "--root", "/", "--listen", "127.0.0.1" }, 2,
+	    "httpd: --listen 127.0.0.1: not an ADDRESS:PORT\n" },
+	{ HTTPD, 0, { "--root", "/", "--listen", "127.0.0.1:0" }, 2,
+	    "httpd: --listen 127.0.0.1:0: the port is not a number from 1 to 65535" },
+	{ HTTPD, 0, { "--root", "/", "--listen", "localhost:7777" }, 2,
+	    "httpd: --listen localhost:7777: not an IPv4 or [IPv6] address" },
+	{ HTTPD, 0, { "--root", "/", "--shutdown-timeout", " +5" }, 2,
+	    "httpd: --shutdown-timeout  +5: not a number of ms" },
+	{ HTTPD, 0, { "--root", "/", "--shutdown-timeout", "-5" }, 2,
+	    "httpd: --shutdown-timeout -5: not a number of ms" },
+	{ HTTPD, 0, { "--root", "/", "--shutdown-timeout", "99999999999" }, 2,
+	    "httpd: --shutdown-timeout 99999999999: not a number of ms" },
+	{ HTTPD, 0, { "--root", "/", "--foreground", "--detach" }, 2,
+	    "httpd: --foreground and --detach contradict each other" },
 
 	/* The helper: its parser keeps values whole, the library judges. */
 	{ HELPER, 0, { "--umask", "40000000000" }, 2,
@@ -277,7 +293,8 @@ START_TEST(bad_input_is_refused_and_leaves_nothing)
 			passwd = alias_passwd(alias_dir, sizeof(alias_dir));
 			alias = "toor";
 		}
-	prog = r->prog == ECHOD ? ECHOD_PATH : HELPER_PATH;
+	prog = r->prog == ECHOD ? ECHOD_PATH : r->prog == HTTPD ? HTTPD_PATH :
+	    HELPER_PATH;
 	tu_program = passwd != NULL ? "/usr/bin/unshare" : prog;
 	for (attempt = 0; attempt < 5; attempt++) {
 		n = 0;
@@ -318,7 +335,8 @@ START_TEST(bad_input_is_refused_and_leaves_nothing)
 	}
 	ck_assert_msg(l.status == r->status && strstr(l.err, r->message) != NULL,
 	    "row %d (%s %s %s): status %d, stderr: %s", _i,
-	    r->prog == ECHOD ? "echod" : "helper", r->args[0],
+	    r->prog == ECHOD ? "echod" : r->prog == HTTPD ? "httpd" : "helper",
+	    r->args[0],
 	    r->args[1] ? r->args[1] : "", l.status, l.err);
 	/* One message, not a usage text or a second complaint. */
 	ck_assert_msg(strchr(l.err, '\n') == l.err + strlen(l.err) - 1,
