@@ -962,10 +962,6 @@ START_TEST(a_setup_failure_reaches_the_launcher_with_its_reason)
 	char want[600];
 	int attempt;
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "SKIP: needs root\n");
-		return;
-	}
 	ck_assert_ptr_nonnull(pw = getpwnam("nobody"));
 	ck_assert_int_eq(mkdir(tu_path("priv"), 0700), 0);
 	ck_assert_int_eq(mkdir(tu_path("run"), 0755), 0);
@@ -1004,7 +1000,14 @@ httpd_suite(void)
 	tcase_add_test(tc, sighup_is_logged_and_serving_goes_on);
 	tcase_add_test(tc, drain_does_not_wait_for_a_slow_partial_request);
 	tcase_add_test(tc, detach_forks_where_auto_would_not);
-	tcase_add_test(tc, a_setup_failure_reaches_the_launcher_with_its_reason);
+	/* The drop to nobody needs root: not run, nor counted, without. */
+	if (geteuid() == 0)
+		tcase_add_test(tc,
+		    a_setup_failure_reaches_the_launcher_with_its_reason);
+	else
+		printf("httpd: skipped "
+		    "a_setup_failure_reaches_the_launcher_with_its_reason, it "
+		    "needs root\n");
 	suite_add_tcase(s, tc);
 	return s;
 }
