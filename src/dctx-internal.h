@@ -166,6 +166,7 @@ void dctx__signals_remove(struct dctx *ctx);
 void dctx__signals_default_map(struct dctx *ctx);
 
 /* shutdown.c */
+long long dctx__now_ms(void);
 void dctx__shutdown_close(struct dctx *ctx);
 void dctx__shutdown_free(struct dctx *ctx);
 

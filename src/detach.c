@@ -155,15 +155,6 @@ struct watch {
 	int eof;
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * A pidfd (Linux 5.3) names the process itself, so it cannot be fooled by
  * a reused pid; glibc wraps it only since 2.36, hence syscall().
@@ -303,7 +294,7 @@ signal_start(const struct watch *w, pid_t child, int signo)
 static int
 wait_stopped(struct watch *w, int signo, int ms)
 {
-	long long end = now_ms() + ms;
+	long long end = dctx__now_ms() + ms;
 	pid_t known;
 	int left;
 
@@ -314,7 +305,7 @@ wait_stopped(struct watch *w, int signo, int ms)
 			signal_daemon(w, signo);
 		if (stopped(w))
 			return 1;
-		if ((left = (int)(end - now_ms())) <= 0)
+		if ((left = (int)(end - dctx__now_ms())) <= 0)
 			return 0;
 		{
 			struct pollfd p[2] = { { w->eof ? -1 : w->rfd, POLLIN, 0 },
@@ -352,16 +343,17 @@ stop_daemon(struct watch *w, pid_t child)
 static void
 reap_middle(pid_t child)
 {
-	long long end = now_ms() + STOP_GRACE_MS;
+	long long end = dctx__now_ms() + STOP_GRACE_MS;
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
 	pid_t r;
 
-	while ((r = waitpid(child, NULL, WNOHANG)) == 0 && now_ms() < end)
+	while ((r = waitpid(child, NULL, WNOHANG)) == 0 &&
+	    dctx__now_ms() < end)
 		nanosleep(&tick, NULL);
 	if (r == 0) {
 		kill(child, SIGKILL);
-		end = now_ms() + STOP_GRACE_MS;
-		while (waitpid(child, NULL, WNOHANG) == 0 && now_ms() < end)
+		end = dctx__now_ms() + STOP_GRACE_MS;
+		while (waitpid(child, NULL, WNOHANG) == 0 && dctx__now_ms() < end)
 			nanosleep(&tick, NULL);
 	}
 }
@@ -419,7 +411,8 @@ static void __attribute__((noreturn))
 launcher(struct dctx *ctx, int rfd, pid_t child)
 {
 	struct watch w = { rfd, 0, -1, { 0 }, 0, 0 };
-	long long deadline = ctx->start_ms > 0 ? now_ms() + ctx->start_ms : 0;
+	long long deadline = ctx->start_ms > 0 ?
+	    dctx__now_ms() + ctx->start_ms : 0;
 	int done, status, wait_ms;
 
 	/* Our copy of the pidfile must not keep its lock alive. */
@@ -440,9 +433,9 @@ launcher(struct dctx *ctx, int rfd, pid_t child)
 			break;
 		wait_ms = -1;
 		if (deadline > 0) {
-			if (now_ms() >= deadline)
+			if (dctx__now_ms() >= deadline)
 				timed_out(ctx, &w, child);
-			wait_ms = (int)(deadline - now_ms());
+			wait_ms = (int)(deadline - dctx__now_ms());
 		}
 		if (w.pid > 0 && w.pidfd < 0 && (wait_ms < 0 || wait_ms > 100))
 			wait_ms = 100;

@@ -32,8 +32,9 @@ struct dctx_shutdown {
 	int state;
 };
 
-static long long
-now_ms(void)
+/* The monotonic clock in milliseconds: deadlines here and in the launcher. */
+long long
+dctx__now_ms(void)
 {
 	struct timespec ts;
 
@@ -196,7 +197,7 @@ repeat(struct dctx *ctx, int signo)
 	char why[96];
 
 	if (signo == 0 || (signo != SIGINT &&
-	    now_ms() - ctx->chain_started_ms < REPEAT_WINDOW_MS))
+	    dctx__now_ms() - ctx->chain_started_ms < REPEAT_WINDOW_MS))
 		return;
 	snprintf(why, sizeof(why), "stop forced by signal %d (%s)", signo,
 	    strsignal(signo));
@@ -219,7 +220,7 @@ dctx_terminate(struct dctx *ctx, int signo)
 		fprintf(stderr, "%s: terminating on signal %d (%s)\n",
 		    program_invocation_short_name, signo, strsignal(signo));
 	ctx->chain = DCTX__CHAIN_RUNNING;
-	ctx->chain_started_ms = now_ms();
+	ctx->chain_started_ms = dctx__now_ms();
 	dctx__notify(ctx, "STOPPING=1");
 	if (ctx->shutdown_ms > 0) {
 		ctx->deadline_ev = evtimer_new(ctx->base, on_deadline, ctx);
@@ -247,7 +248,7 @@ dctx_terminate(struct dctx *ctx, int signo)
 	 * Deliveries merged into this activation run right after us; slow
 	 * synchronous steps must not push them out of the window.
 	 */
-	ctx->chain_started_ms = now_ms();
+	ctx->chain_started_ms = dctx__now_ms();
 	return 0;
 }
 
