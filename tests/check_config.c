@@ -159,17 +159,8 @@ START_TEST(a_pidfile_path_too_long_is_refused)
 {
 	struct dctx_pidfile *pf = NULL;
 	struct dctx *ctx = dctx_new();
-	char path[4400], want[128];
-	const char *msg;
-	size_t n;
-
-	n = (size_t)snprintf(path, sizeof(path), "%s/", tu_dir());
-	while (n < 3900) {
-		memcpy(path + n, "./", 2);
-		n += 2;
-	}
-	memset(path + n, 'p', 200);
-	path[n + 200] = '\0';
+	const char *path = tu_long_path(), *msg;
+	char want[128], name[201];
 	ck_assert_int_eq(dctx_set_pidfile(ctx, path), -ENAMETOOLONG);
 	msg = dctx_errmsg(ctx);
 	snprintf(want, sizeof(want), "ppp: %zu bytes, more than PATH_MAX - 1 "
@@ -183,9 +174,10 @@ START_TEST(a_pidfile_path_too_long_is_refused)
 	dctx_free(ctx);
 	ck_assert_int_eq(dctx_pidfile_acquire(&pf, path), -ENAMETOOLONG);
 	ck_assert_ptr_null(pf);
-	memset(path, 'p', 200);
-	path[200] = '\0';
-	ck_assert_int_ne(access(tu_path(path), F_OK), 0);
+	/* The name it would have led to: 200 p's in the test's directory. */
+	memset(name, 'p', 200);
+	name[200] = '\0';
+	ck_assert_int_ne(access(tu_path(name), F_OK), 0);
 }
 END_TEST
 

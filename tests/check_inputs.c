@@ -162,28 +162,6 @@ static const struct row rows[] = {
 
 #define NROWS ((int)(sizeof(rows) / sizeof(rows[0])))
 
-/*
- * A pidfile path of more than PATH_MAX - 1 bytes whose directory, the
- * test's own spelled with many "./", can still be opened: before the
- * refusal, the file was made there through that directory.
- */
-static const char *
-long_path(void)
-{
-	static char path[4400];
-	size_t n;
-
-	n = (size_t)snprintf(path, sizeof(path), "%s/", tu_dir());
-	while (n < 3900) {
-		memcpy(path + n, "./", 2);
-		n += 2;
-	}
-	memset(path + n, 'p', 200);
-	n += 200;
-	path[n] = '\0';
-	return path;
-}
-
 /* A name of uid 0 other than root, or NULL. */
 static const char *
 uid0_alias(void)
@@ -313,7 +291,7 @@ START_TEST(bad_input_is_refused_and_leaves_nothing)
 		for (i = 0; i < 8 && r->args[i] != NULL; i++) {
 			const char *a = r->args[i];
 			if (strcmp(a, "@LONG") == 0)
-				a = long_path();
+				a = tu_long_path();
 			else if (strcmp(a, "@LISTEN") == 0)
 				a = free_listen(attempt);
 			else if (strcmp(a, "@ALIAS") == 0)

@@ -322,6 +322,22 @@ tu_start_fg(const char *arg, ...)
 	return pid;
 }
 
+const char *
+tu_long_path(void)
+{
+	static char path[4400];
+	size_t n;
+
+	n = (size_t)snprintf(path, sizeof(path), "%s/", dir);
+	while (n < 3900) {
+		memcpy(path + n, "./", 2);
+		n += 2;
+	}
+	memset(path + n, 'p', 200);
+	path[n + 200] = '\0';
+	return path;
+}
+
 pid_t
 tu_read_pidfile(const char *path)
 {

@@ -61,6 +61,12 @@ void tu_asan_option(const char *opt);
 /* Remember a pid to kill at teardown. */
 void tu_track(pid_t pid);
 
+/*
+ * A pidfile path of more than PATH_MAX - 1 bytes whose directory, the
+ * test's own spelled with many "./", can still be opened (static buffer).
+ */
+const char *tu_long_path(void);
+
 /* Read a pid from a pidfile: 0 when there is none. */
 pid_t tu_read_pidfile(const char *path);
 
