@@ -74,8 +74,9 @@ dctx__should_detach(const struct dctx *ctx)
 /*
  * Write all of buf to a pipe whose reader may be gone (a launcher killed
  * by an init script's timeout, a supervisor that stopped listening).
- * SIGPIPE is at its default in a daemon and would kill it: block it for
- * the write and take back the one the write raised.
+ * The default map ignores SIGPIPE, but the reset puts it at its default
+ * first, and a program may unmap it: block it for the write and take back
+ * the one the write raised.
  */
 int
 dctx__write_nosigpipe(int fd, const void *buf, size_t len)
