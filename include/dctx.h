@@ -51,7 +51,7 @@ struct dctx_thread;
  * Error codes of our own, beside -errno.  They are far below any errno
  * value so that the two never meet.
  */
-#define DCTX_EOPEN     (-30001) /**< the context is open: attributes are frozen */
+#define DCTX_EOPEN     (-30001) /**< the context is open (attributes are frozen), or another one is */
 #define DCTX_ERUNNING  (-30002) /**< the pidfile is locked by a running daemon */
 #define DCTX_ENOUSER   (-30003) /**< no such user or group */
 #define DCTX_EPRIVS    (-30004) /**< dropped privileges could be regained */
@@ -246,7 +246,8 @@ DCTX_EXPORT int dctx_set_gid(struct dctx *ctx, gid_t gid);
 /**
  * Run as a named user: its uid, its primary group (unless dctx_set_gid() or
  * dctx_set_group() chose one) and its supplementary groups.  The name is
- * resolved by dctx_open(), before any chroot; an unknown name fails there
+ * resolved by dctx_prepare() or dctx_open() (step 1), before any chroot;
+ * an unknown name fails there
  * with DCTX_ENOUSER and "user 'name': no such user or group", and a name
  * of uid 0 with -EINVAL (the uid 0 rule, under dctx_set_uid()).
  *
@@ -257,7 +258,8 @@ DCTX_EXPORT int dctx_set_gid(struct dctx *ctx, gid_t gid);
 DCTX_EXPORT int dctx_set_user(struct dctx *ctx, const char *name);
 
 /**
- * Run with a named group as the primary group, resolved by dctx_open().
+ * Run with a named group as the primary group, resolved by dctx_prepare()
+ * or dctx_open() (step 1).
  *
  * @param ctx the context
  * @param name a group name
@@ -553,7 +555,8 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  * Become a daemon.  In this order (steps 1 and 2 are skipped when
  * dctx_prepare() ran them, but for the checks that must hold at the fork:
  * the thread rule, an open context in the process, and the preserved
- * descriptors):
+ * descriptors; and in a child forked after dctx_prepare() it fails with
+ * -EPERM, since the pidfile is the parent's):
  *  1. An open context returns 0 at once; a closed one fails with
  *     DCTX_ECLOSED (see below).  A process with threads other than the
  *     caller fails with DCTX_ETHREADS (see below).  The configuration is

@@ -233,11 +233,29 @@ prepare_once(struct dctx *ctx, const char *caller)
 	return 0;
 }
 
+/*
+ * A child forked after dctx_prepare() shares the lock, but the pidfile is
+ * its parent's, which removes it when it frees the context: a daemon made
+ * of the child would lose its pidfile under it.  Nothing of the child's
+ * own is to undo.
+ */
+static int
+prepared_here(struct dctx *ctx, const char *caller)
+{
+	if (ctx->prepared_pid == getpid())
+		return 0;
+	return dctx__fail(ctx, -EPERM, "%s in pid %ld: dctx_prepare() ran in "
+	    "pid %ld, which holds the pidfile", caller, (long)getpid(),
+	    (long)ctx->prepared_pid);
+}
+
 DCTX_EXPORT int
 dctx_prepare(struct dctx *ctx)
 {
 	if (ctx->is_open)
 		return 0;
+	if (ctx->prepared)
+		return prepared_here(ctx, "dctx_prepare");
 	return prepare_once(ctx, "dctx_prepare");
 }
 
@@ -251,17 +269,8 @@ dctx_open(struct dctx *ctx)
 		return 0;
 	if (ctx->prepared) {
 		ctx->errmsg[0] = '\0';
-		/*
-		 * A child forked after dctx_prepare() shares the lock, but the
-		 * pidfile is its parent's, which removes it when it frees the
-		 * context: a daemon made of the child would lose its pidfile
-		 * under it.  Nothing of the child's own is to undo.
-		 */
-		if (ctx->prepared_pid != getpid())
-			return dctx__fail(ctx, -EPERM, "dctx_open in "
-			    "pid %ld: dctx_prepare() ran in pid %ld, which "
-			    "holds the pidfile", (long)getpid(),
-			    (long)ctx->prepared_pid);
+		if ((rc = prepared_here(ctx, "dctx_open")) < 0)
+			return rc;
 		if ((rc = check_now(ctx)) < 0)
 			return open_failed(ctx, rc);
 	} else if ((rc = prepare_once(ctx, "dctx_open")) < 0)
@@ -319,12 +328,13 @@ dctx_notify_failure(struct dctx *ctx, int status, const char *msg)
 	if (status < 1 || status > 255 || msg == NULL)
 		return dctx__fail(ctx, -EINVAL, "notify failure: status %d%s",
 		    status, msg == NULL ? ", no message" : "");
+	/* A process forked from the daemon speaks for nobody. */
+	if (ctx->is_open && ctx->pid != getpid())
+		return 0;
 	if (!ctx->is_open || ctx->start_told)
 		return dctx__fail(ctx, -EALREADY, "notify failure: %s",
 		    ctx->is_open ? "readiness or a failure was reported already" :
 		    "the context is not open");
-	if (ctx->pid != getpid())
-		return 0;
 	dctx_pidfile_release(ctx->pidfile);
 	ctx->pidfile = NULL;
 	if ((rc = dctx__start_failed(ctx, status, 0, msg)) < 0)

@@ -194,6 +194,25 @@ START_TEST(a_forked_child_that_exits_leaves_the_pidfile_alone)
 }
 END_TEST
 
+START_TEST(a_forked_child_reporting_a_failure_is_not_heard)
+{
+	const char *pf = tu_path("d.pid"), *out = tu_path("out");
+	struct launch l;
+	pid_t pid;
+
+	/* After ready, a child of the daemon calls dctx_notify_failure(). */
+	tu_launch(&l, "--pidfile", pf, "--stdout", out,
+	    "--fork-child-notify-failure", NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(pf);
+	ck_assert(tu_wait_file_contains(out, "exited", 3000));
+	ck_assert_msg(strstr(tu_slurp(out), "child notify_failure 0\n") !=
+	    NULL, "stdout: %s", tu_slurp(out));
+	ck_assert_int_eq(holder_of(pf), pid);
+	tu_stop_cleanly(pid);
+}
+END_TEST
+
 START_TEST(pidfile_api_on_its_own)
 {
 	const char *path = tu_path("own.pid");
@@ -677,7 +696,7 @@ END_TEST
  * A program that forks between dctx_prepare() and dctx_open(): the child
  * shares the lock, but the pidfile is the parent's, which removes it when
  * it frees its context; a daemon made of the child would lose its pidfile
- * under it.  The child's dctx_open() is refused.
+ * under it.  The child's dctx_prepare() and dctx_open() are refused.
  */
 START_TEST(a_child_forked_after_prepare_cannot_open)
 {
@@ -685,7 +704,8 @@ START_TEST(a_child_forked_after_prepare_cannot_open)
 	struct launch l;
 
 	tu_launch(&l, "--pidfile", pf, "--prepare-fork-child-open", NULL);
-	ck_assert_msg(strstr(l.err, "child open -1 dctx_open in pid") != NULL &&
+	ck_assert_msg(strstr(l.err, "child prepare -1 dctx_prepare in pid") !=
+	    NULL && strstr(l.err, "child open -1 dctx_open in pid") != NULL &&
 	    strstr(l.err, "which holds the pidfile: Operation not permitted") !=
 	    NULL, "stderr: %s", l.err);
 	ck_assert_int_eq(l.status, 0);
@@ -857,6 +877,7 @@ pidfile_suite(void)
 	tcase_add_test(tc, sigterm_removes_the_pidfile);
 	tcase_add_test(tc, a_forked_child_that_exits_leaves_the_pidfile_alone);
 	tcase_add_test(tc, pidfile_api_on_its_own);
+	tcase_add_test(tc, a_forked_child_reporting_a_failure_is_not_heard);
 	tcase_add_test(tc, a_forked_child_that_frees_the_context_leaves_the_daemon_whole);
 	tcase_add_test(tc, a_stale_pid_is_never_shown_while_starting);
 	tcase_add_test(tc, a_daemon_whose_launcher_was_killed_lives_on);

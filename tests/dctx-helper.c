@@ -478,6 +478,8 @@ prepared_child_opens(void)
 	int rc;
 
 	if (child == 0) {
+		rc = dctx_prepare(ctx);
+		fprintf(stderr, "child prepare %d %s\n", rc, dctx_errmsg(ctx));
 		rc = dctx_open(ctx);
 		fprintf(stderr, "child open %d %s\n", rc, dctx_errmsg(ctx));
 		if (rc == 0)
@@ -570,6 +572,7 @@ main(int argc, char **argv)
 		{ "prepare", no_argument, NULL, 'Q' },
 		{ "prepare-and-free", no_argument, NULL, 'q' },
 		{ "prepare-fork-child-open", no_argument, NULL, 1003 },
+		{ "fork-child-notify-failure", no_argument, NULL, 1004 },
 		/* Close every fd above 2 after the open, then live MS (0:
 		 * for ever) with SIGTERM at its default. */
 		{ "close-all-fds", required_argument, NULL, 1002 },
@@ -638,6 +641,7 @@ main(int argc, char **argv)
 		case 'A': set_after_open = 1; break;
 		case 'F': fork_child = 1; break;
 		case 'C': fork_child = child_frees = 1; break;
+		case 1004: fork_child = child_frees = 2; break;
 		case 'R': ready_delay = atoi(optarg); break;
 		case 'n':
 			rc = dctx_set_notification_fd(ctx, (int)number(
@@ -799,6 +803,10 @@ main(int argc, char **argv)
 		pid_t pid = fork();
 		if (pid == 0) {
 			/* A child that cleans up, as a careful program would. */
+			/* A child speaks for nobody: 0, and nothing sent. */
+			if (child_frees == 2)
+				say("child notify_failure %d\n",
+				    dctx_notify_failure(ctx, 3, "from a child"));
 			if (child_frees)
 				dctx_free(ctx);
 			exit(0); /* a normal exit: atexit handlers run */
