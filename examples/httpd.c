@@ -636,6 +636,31 @@ serve_file(struct server *srv, struct evhttp_request *req)
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
+/*
+ * Whether the request announces a body: any Transfer-Encoding, or a
+ * Content-Length other than 0.  evhttp 2.1 refuses a GET's body past
+ * MAX_BODY, but never reads a HEAD request's: the bytes of that body
+ * would then be parsed as the next request on the connection, one a
+ * front proxy never saw (request smuggling).  Every Content-Length
+ * counts, not only the first, since a proxy may heed another one.
+ */
+static int
+has_body(struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval *h;
+
+	/* keyvalq_struct.h gives the list's fields, not TAILQ_FOREACH. */
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
+		if (strcasecmp(h->key, "Transfer-Encoding") == 0)
+			return 1;
+		if (strcasecmp(h->key, "Content-Length") == 0 &&
+		    strcmp(h->value, "0") != 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Every request, whatever its method, comes here (see serve()). */
 static void
 on_request(struct evhttp_request *req, void *arg)
@@ -658,6 +683,18 @@ on_request(struct evhttp_request *req, void *arg)
 	if (srv->draining)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
+	/*
+	 * A body we do not read may still be on the connection: refuse the
+	 * request, and close so that nothing after it is taken as a request.
+	 */
+	if (has_body(req)) {
+		evhttp_remove_header(evhttp_request_get_output_headers(req),
+		    "Connection");
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		reply_error(req, HTTP_BADREQUEST, "Bad Request");
+		return;
+	}
 	serve_file(srv, req);
 }
 
