@@ -488,7 +488,7 @@ content_type(const char *name)
  * after it.  ".." is refused outright.  A directory stands for its
  * index.html (*is_index set).  Returns an fd of a regular file, with *st
  * filled, or -1 with errno set: EACCES for what is refused, ENOENT for
- * what is not there.
+ * what is not there, ENOTDIR for a file named as a directory.
  */
 static int
 open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
@@ -504,8 +504,21 @@ open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
 	want_dir = path[0] != '\0' && path[strlen(path) - 1] == '/';
 	for (comp = strtok_r(path, "/", &save); comp != NULL;
 	    comp = strtok_r(NULL, "/", &save)) {
-		if (strcmp(comp, ".") == 0)
-			continue;
+		/*
+		 * "." names the directory it is in: after a file, as in
+		 * "/a.txt/.", there is none (ENOTDIR, as a file system says).
+		 */
+		if (strcmp(comp, ".") == 0) {
+			if (fstat(fd, st) < 0)
+				err = errno;
+			else if (!S_ISDIR(st->st_mode))
+				err = ENOTDIR;
+			else
+				continue;
+			close(fd);
+			errno = err;
+			return -1;
+		}
 		if (strcmp(comp, "..") == 0) {
 			close(fd);
 			errno = EACCES;

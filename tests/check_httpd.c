@@ -557,6 +557,13 @@ START_TEST(nothing_outside_the_root_is_served)
 	/* A file is not a directory: a trailing slash finds nothing. */
 	expect_status(s, "/index.html/", 404);
 	expect_status(s, "/sub/a.txt/", 404);
+	/* Nor is "." after a file: /sub/a.txt/. names no directory. */
+	expect_status(s, "/sub/a.txt/.", 404);
+	expect_status(s, "/sub/a.txt/./", 404);
+	expect_status(s, "/index.html/.", 404);
+	/* "." after a directory is that directory. */
+	expect_status(s, "/./index.html", 200);
+	expect_status(s, "/.", 200);
 	close(s);
 
 	/* HEAD: the length, no body (the next reply parses right after). */
