@@ -92,8 +92,8 @@ struct conn {
 
 /*
  * The most a request's first line and headers may take, and its body:
- * none, since only GET and HEAD are served.  evhttp answers more with 413
- * and closes the connection.
+ * none, since only GET and HEAD are served.  evhttp answers longer
+ * headers with 400 and a body with 413, and closes the connection.
  */
 #define MAX_HEADERS 8192
 #define MAX_BODY 0
@@ -844,7 +844,8 @@ serve(struct server *srv, char *why, size_t len)
 	/*
 	 * Bounded requests: without a limit evhttp keeps every header line
 	 * and body byte a client sends, and one client could fill the
-	 * memory.  Past a limit evhttp answers 413 and closes.
+	 * memory.  Past a limit evhttp answers 400 (headers) or 413 (a
+	 * body) and closes.
 	 */
 	evhttp_set_max_headers_size(srv->http, MAX_HEADERS);
 	evhttp_set_max_body_size(srv->http, MAX_BODY);
