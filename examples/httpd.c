@@ -92,8 +92,8 @@ struct conn {
 
 /*
  * The most a request's first line and headers may take, and its body:
- * none, since only GET and HEAD are served.  evhttp answers more with 413
- * and closes the connection.
+ * none, since only GET and HEAD are served.  evhttp answers longer
+ * headers with 400 and a body with 413, and closes the connection.
  */
 #define MAX_HEADERS 8192
 #define MAX_BODY 0
@@ -488,7 +488,7 @@ content_type(const char *name)
  * after it.  ".." is refused outright.  A directory stands for its
  * index.html (*is_index set).  Returns an fd of a regular file, with *st
  * filled, or -1 with errno set: EACCES for what is refused, ENOENT for
- * what is not there.
+ * what is not there, ENOTDIR for a file named as a directory.
  */
 static int
 open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
@@ -504,8 +504,21 @@ open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
 	want_dir = path[0] != '\0' && path[strlen(path) - 1] == '/';
 	for (comp = strtok_r(path, "/", &save); comp != NULL;
 	    comp = strtok_r(NULL, "/", &save)) {
-		if (strcmp(comp, ".") == 0)
-			continue;
+		/*
+		 * "." names the directory it is in: after a file, as in
+		 * "/a.txt/.", there is none (ENOTDIR, as a file system says).
+		 */
+		if (strcmp(comp, ".") == 0) {
+			if (fstat(fd, st) < 0)
+				err = errno;
+			else if (!S_ISDIR(st->st_mode))
+				err = ENOTDIR;
+			else
+				continue;
+			close(fd);
+			errno = err;
+			return -1;
+		}
 		if (strcmp(comp, "..") == 0) {
 			close(fd);
 			errno = EACCES;
@@ -636,6 +649,31 @@ serve_file(struct server *srv, struct evhttp_request *req)
 	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
+/*
+ * Whether the request announces a body: any Transfer-Encoding, or a
+ * Content-Length other than 0.  evhttp 2.1 refuses a GET's body past
+ * MAX_BODY, but never reads a HEAD request's: the bytes of that body
+ * would then be parsed as the next request on the connection, one a
+ * front proxy never saw (request smuggling).  Every Content-Length
+ * counts, not only the first, since a proxy may heed another one.
+ */
+static int
+has_body(struct evhttp_request *req)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyval *h;
+
+	/* keyvalq_struct.h gives the list's fields, not TAILQ_FOREACH. */
+	for (h = in->tqh_first; h != NULL; h = h->next.tqe_next) {
+		if (strcasecmp(h->key, "Transfer-Encoding") == 0)
+			return 1;
+		if (strcasecmp(h->key, "Content-Length") == 0 &&
+		    strcmp(h->value, "0") != 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Every request, whatever its method, comes here (see serve()). */
 static void
 on_request(struct evhttp_request *req, void *arg)
@@ -658,6 +696,18 @@ on_request(struct evhttp_request *req, void *arg)
 	if (srv->draining)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Connection", "close");
+	/*
+	 * A body we do not read may still be on the connection: refuse the
+	 * request, and close so that nothing after it is taken as a request.
+	 */
+	if (has_body(req)) {
+		evhttp_remove_header(evhttp_request_get_output_headers(req),
+		    "Connection");
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		reply_error(req, HTTP_BADREQUEST, "Bad Request");
+		return;
+	}
 	serve_file(srv, req);
 }
 
@@ -794,7 +844,8 @@ serve(struct server *srv, char *why, size_t len)
 	/*
 	 * Bounded requests: without a limit evhttp keeps every header line
 	 * and body byte a client sends, and one client could fill the
-	 * memory.  Past a limit evhttp answers 413 and closes.
+	 * memory.  Past a limit evhttp answers 400 (headers) or 413 (a
+	 * body) and closes.
 	 */
 	evhttp_set_max_headers_size(srv->http, MAX_HEADERS);
 	evhttp_set_max_body_size(srv->http, MAX_BODY);
