@@ -106,6 +106,7 @@ enum { DCTX__CHAIN_IDLE = 0, DCTX__CHAIN_RUNNING, DCTX__CHAIN_FINISHED };
 /* config.c */
 int dctx__fail(struct dctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void dctx__shorten(char *buf, size_t len, const char *msg);
 void dctx__errfmt(char *buf, size_t len, const char *reason,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -120,6 +121,7 @@ void dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root);
 int dctx__pidfile_fd(const struct dctx_pidfile *pf);
 int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
 void dctx__pidfile_forget(struct dctx_pidfile *pf);
+int dctx__pid_is_live(pid_t pid);
 void dctx__pidfile_remove_stale(const char *path, pid_t daemon);
 void dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
     const struct dctx *ctx);
@@ -139,7 +141,6 @@ void dctx__notify_opened(void);
 int dctx__notify(struct dctx *ctx, const char *msg);
 int dctx__ready(struct dctx *ctx);
 void dctx__notify_failed(struct dctx *ctx, int code, const char *msg);
-void dctx__shorten(char *buf, size_t len, const char *msg);
 int dctx__start_failed(struct dctx *ctx, int status, int code,
     const char *msg);
 

@@ -188,31 +188,19 @@ signal_daemon(const struct watch *w, int signo)
 /*
  * Whether the daemon is gone.  It is not our child (the middle process
  * was its parent), so without a pidfd all we can ask is whether the pid
- * still names a live process; a zombie that nobody reaped yet counts as
- * gone.
+ * still names a live process, as a pidfile's reader does: a zombie that
+ * nobody reaped yet counts as gone (dctx__pid_is_live()).
  */
 static int
 daemon_gone(const struct watch *w)
 {
 	struct pollfd p = { w->pidfd, POLLIN, 0 };
-	char path[64], buf[512], *paren;
-	ssize_t n;
-	int fd;
 
 	if (w->pid <= 0)
 		return 0;
 	if (w->pidfd >= 0)
 		return poll(&p, 1, 0) == 1;
-	if (kill(w->pid, 0) < 0 && errno == ESRCH)
-		return 1;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)w->pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	paren = strrchr(buf, ')');
-	return paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
+	return !dctx__pid_is_live(w->pid);
 }
 
 /*

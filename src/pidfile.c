@@ -137,8 +137,8 @@ read_pid(int fd)
  * is no daemon to signal.  EPERM is a live process of another user;
  * where /proc cannot be read, what kill() says stands.
  */
-static int
-pid_is_live(pid_t pid)
+int
+dctx__pid_is_live(pid_t pid)
 {
 	char path[32], buf[512], *paren;
 	ssize_t n;
@@ -333,7 +333,7 @@ open_locked(int dirfd, const char *name, int *out, int *created, char *why,
 			 */
 			if (rc == DCTX_ERUNNING) {
 				holder = read_holder_pid(fd);
-				if (holder > 0 && pid_is_live(holder))
+				if (holder > 0 && dctx__pid_is_live(holder))
 					snprintf(why, whylen, "already running "
 					    "(pid %ld)", (long)holder);
 				else
@@ -631,7 +631,7 @@ dctx__pidfile_remove_stale(const char *path, pid_t daemon)
 			locked = 1;
 			break;
 		}
-		if (daemon > 0 && !pid_is_live(daemon))
+		if (daemon > 0 && !dctx__pid_is_live(daemon))
 			break;
 		nanosleep(&ts, NULL);
 	}
@@ -640,7 +640,7 @@ dctx__pidfile_remove_stale(const char *path, pid_t daemon)
 		if (locked)
 			unlink(path);
 		else if (daemon > 0 && read_pid(fd) == daemon &&
-		    !pid_is_live(daemon) && ftruncate(fd, 0) < 0) {
+		    !dctx__pid_is_live(daemon) && ftruncate(fd, 0) < 0) {
 			/* Nothing more to do: the launcher is on its way out. */
 		}
 	}
@@ -738,9 +738,9 @@ dctx_pidfile_holder(const char *path, pid_t *pid)
 		return 0;
 	}
 	rc = errno == EWOULDBLOCK ? DCTX_ERUNNING : -errno;
-	/* A pid that is gone is not the holder: see pid_is_live(). */
+	/* A pid that is gone is not the holder: see dctx__pid_is_live(). */
 	if (rc == DCTX_ERUNNING && (found = read_holder_pid(fd)) > 0 &&
-	    pid_is_live(found)) {
+	    dctx__pid_is_live(found)) {
 		*pid = found;
 		rc = 0;
 	}
