@@ -94,18 +94,35 @@ utf8_continuation(char c)
 }
 
 /*
+ * Write the first head and the last tail bytes of s (slen long) into buf,
+ * "..." between them, then sep and reason.  The cuts move back, never
+ * forward, off a byte inside a UTF-8 sequence, so that none is split.
+ */
+static void
+put_cut(char *buf, size_t len, const char *s, size_t slen, size_t head,
+    size_t tail, const char *sep, const char *reason)
+{
+	while (head > 0 && utf8_continuation(s[head]))
+		head--;
+	while (tail > 0 && utf8_continuation(s[slen - tail]))
+		tail--;
+	snprintf(buf, len, "%.*s...%s%s%s", (int)head, s, s + slen - tail,
+	    sep, reason);
+}
+
+/*
  * Write "what: reason" into buf, where what is made from fmt.  A message
  * must say why something failed, and the input in what (a path, a user
  * name) can be longer than buf: then what loses its middle, which becomes
  * "...", so that its head (the step) and its tail (the file name) stay,
- * and the reason always stays whole.  Cuts never split a UTF-8 sequence.
+ * and the reason always stays whole.
  */
 static void __attribute__((format(printf, 4, 0)))
 verrfmt(char *buf, size_t len, const char *reason, const char *fmt,
     va_list ap)
 {
 	char small[512], *what = small;
-	size_t wlen, rlen = strlen(reason), room, head, tail;
+	size_t wlen, rlen = strlen(reason), room, head;
 	va_list copy;
 	int n;
 
@@ -135,16 +152,41 @@ verrfmt(char *buf, size_t len, const char *reason, const char *fmt,
 	}
 	room = len - 1 - 2 - rlen - 3;
 	head = (room + 1) / 2;
-	tail = room - head;
-	while (head > 0 && utf8_continuation(what[head]))
-		head--;
-	while (tail > 0 && utf8_continuation(what[wlen - tail]))
-		tail--;
-	snprintf(buf, len, "%.*s...%s: %s", (int)head, what,
-	    what + wlen - tail, reason);
+	put_cut(buf, len, what, wlen, head, room - head, ": ", reason);
 out:
 	if (what != small)
 		free(what);
+}
+
+/*
+ * Copy a failure message into buf, shortened in the middle when it does
+ * not fit: the head says what was being done and the tail why it failed
+ * ("listen on ...: Address already in use"), so both stay, and only the
+ * middle of a long name goes, as in dctx_errmsg().  The tail is at least
+ * the part after the last ": ", when that leaves room for a head.
+ */
+void
+dctx__shorten(char *buf, size_t len, const char *msg)
+{
+	const char *sep = NULL, *p;
+	size_t n = strlen(msg), room, tail;
+
+	if (n < len) {
+		memcpy(buf, msg, n + 1);
+		return;
+	}
+	if (len < 8) {
+		snprintf(buf, len, "%s", msg + n - (len - 1));
+		return;
+	}
+	for (p = msg; (p = strstr(p, ": ")) != NULL; p++)
+		sep = p;
+	room = len - 1 - 3;
+	tail = room / 2;
+	if (sep != NULL && (size_t)(msg + n - sep) > tail &&
+	    (size_t)(msg + n - sep) <= room - room / 4)
+		tail = (size_t)(msg + n - sep);
+	put_cut(buf, len, msg, n, room - tail, tail, "", "");
 }
 
 void

@@ -182,43 +182,6 @@ errno_of(int code)
 }
 
 /*
- * Copy a failure message into buf, shortened in the middle when it does
- * not fit: the head says what was being done and the tail why it failed
- * ("listen on ...: Address already in use"), so both stay, and only the
- * middle of a long name goes, as in dctx_errmsg().  The tail is at least
- * the part after the last ": ", when that leaves room for a head.  A cut
- * never splits a UTF-8 sequence.
- */
-void
-dctx__shorten(char *buf, size_t len, const char *msg)
-{
-	const char *sep = NULL, *p;
-	size_t n = strlen(msg), room, head, tail;
-
-	if (n < len) {
-		memcpy(buf, msg, n + 1);
-		return;
-	}
-	if (len < 8) {
-		snprintf(buf, len, "%s", msg + n - (len - 1));
-		return;
-	}
-	for (p = msg; (p = strstr(p, ": ")) != NULL; p++)
-		sep = p;
-	room = len - 1 - 3;
-	tail = room / 2;
-	if (sep != NULL && (size_t)(msg + n - sep) > tail &&
-	    (size_t)(msg + n - sep) <= room - room / 4)
-		tail = (size_t)(msg + n - sep);
-	head = room - tail;
-	while (head > 0 && ((unsigned char)msg[head] & 0xc0) == 0x80)
-		head--;
-	while (tail > 0 && ((unsigned char)msg[n - tail] & 0xc0) == 0x80)
-		tail--;
-	snprintf(buf, len, "%.*s...%s", (int)head, msg, msg + n - tail);
-}
-
-/*
  * Tell systemd that the start failed: "STATUS=" with the message (one
  * line: a newline would begin another assignment) and "ERRNO=".  A
  * failure before the socket was connected, or one in a process that
