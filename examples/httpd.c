@@ -482,6 +482,22 @@ content_type(const char *name)
 }
 
 /*
+ * Open name in the directory fd, which is closed either way: the next fd
+ * of the walk, or -1 with errno set, a symbolic link met by O_NOFOLLOW
+ * being refused (EACCES), not missing.
+ */
+static int
+step_into(int fd, const char *name, int flags)
+{
+	int next = openat(fd, name, flags), err = errno;
+
+	close(fd);
+	if (next < 0)
+		errno = err == ELOOP ? EACCES : err;
+	return next;
+}
+
+/*
  * Open path (decoded, absolute in URL terms) under the root, one component
  * at a time with O_NOFOLLOW: no symbolic link is followed, so none can
  * lead out of the root, and no check can be raced by a link swapped in
@@ -495,7 +511,7 @@ open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
 {
 	const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
 	char *comp, *save = NULL;
-	int fd, next, err, want_dir;
+	int fd, err, want_dir;
 
 	/* O_NONBLOCK: opening a FIFO must not hang the loop. */
 	if ((fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -524,27 +540,14 @@ open_beneath(int rootfd, char *path, struct stat *st, int *is_index)
 			errno = EACCES;
 			return -1;
 		}
-		next = openat(fd, comp, flags);
-		err = errno;
-		close(fd);
-		if (next < 0) {
-			/* O_NOFOLLOW met a link: refused, not missing. */
-			errno = err == ELOOP ? EACCES : err;
+		if ((fd = step_into(fd, comp, flags)) < 0)
 			return -1;
-		}
-		fd = next;
 	}
 	*is_index = 0;
 	if (fstat(fd, st) == 0 && S_ISDIR(st->st_mode)) {
 		*is_index = 1;
-		next = openat(fd, "index.html", flags);
-		err = errno;
-		close(fd);
-		if (next < 0) {
-			errno = err == ELOOP ? EACCES : err;
+		if ((fd = step_into(fd, "index.html", flags)) < 0)
 			return -1;
-		}
-		fd = next;
 	} else if (want_dir) {
 		close(fd);
 		errno = ENOTDIR;
