@@ -158,6 +158,7 @@ int dctx__drop_privileges(struct dctx *ctx);
 
 /* signals.c */
 int dctx__signal_valid(int signo);
+void dctx__signals_all_but_faults(sigset_t *set);
 void dctx__signals_reset(void);
 void dctx__signals_release(void);
 void dctx__signal_catch(int signo);

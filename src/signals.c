@@ -41,6 +41,21 @@ is_fault(int signo)
 	return 0;
 }
 
+/*
+ * Every signal but the fault ones: what may be blocked without turning a
+ * fault into a hang (the start-up hold here, a worker thread's mask).
+ */
+void
+dctx__signals_all_but_faults(sigset_t *set)
+{
+	int signo;
+
+	sigfillset(set);
+	for (signo = 1; signo < NSIG; signo++)
+		if (is_fault(signo))
+			sigdelset(set, signo);
+}
+
 int
 dctx__signal_valid(int signo)
 {
@@ -116,10 +131,7 @@ dctx__signals_reset(void)
 	sigset_t held;
 	int signo;
 
-	sigfillset(&held);
-	for (signo = 1; signo < NSIG; signo++)
-		if (is_fault(signo))
-			sigdelset(&held, signo);
+	dctx__signals_all_but_faults(&held);
 	sigprocmask(SIG_SETMASK, &held, NULL);
 	for (signo = 1; signo < NSIG; signo++)
 		if (dctx__signal_valid(signo))

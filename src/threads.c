@@ -140,13 +140,9 @@ run(void *arg)
 static void
 worker_mask(sigset_t *set)
 {
-	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
-	    SIGSYS, SIGABRT };
-	size_t i;
-
-	sigfillset(set);
-	for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
-		sigdelset(set, faults[i]);
+	dctx__signals_all_but_faults(set);
+	/* abort() in a worker must end the process there, not wait. */
+	sigdelset(set, SIGABRT);
 }
 
 DCTX_EXPORT int
