@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="autoconf automake libtool pkg-config make gcc libevent-dev check doxygen valgrind python3 clang"
+packages="autoconf automake libtool pkg-config make gcc libevent-dev check doxygen valgrind python3 clang systemd s6 socat"
 missing=""
 for p in $packages; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

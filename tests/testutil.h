@@ -108,6 +108,30 @@ int tu_is_event_fd(const char *target);
  * of its ends are open there (libevent's signal pipe, not a leaked one). */
 int tu_is_event_fd_of(const struct tu_fd *fds, size_t n, size_t which);
 
+/*
+ * The real systemd (tests/sdbox), one box per test program, started before
+ * the suite is made: 0, or -1 with the reason (the tests are then skipped,
+ * and say so).  Stopped at exit.
+ */
+int tu_sdbox_start(char *why, size_t len);
+void tu_sdbox_stop(void);
+
+/* Run a shell command inside the box (no single quotes in it): its exit
+ * status, with stdout and stderr in out (may be NULL). */
+int tu_sdbox_run(char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The path, seen from outside, of a file inside the box (one of 4
+ * buffers used in turn). */
+const char *tu_sdbox_path(const char *inside);
+
+/* Write /run/systemd/system/NAME inside the box, then daemon-reload. */
+void tu_sdbox_unit(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* `systemctl show -P PROP UNIT`, one line (static buffer). */
+const char *tu_sdbox_show(const char *unit, const char *prop);
+
 /* A test case with the fixture above and a generous timeout. */
 #include <check.h>
 TCase *tu_tcase(const char *name);
