@@ -512,8 +512,9 @@ DCTX_EXPORT int dctx_set_start_timeout(struct dctx *ctx, int ms);
  * Take the pidfile, and do what else must come before the program's own
  * set-up: dctx_open()'s steps 1 and 2, now, in the calling process (the
  * checks, the thread rule, the user and groups resolved, /dev/null and
- * the $NOTIFY_SOCKET opened, the pidfile locked, the warning about a
- * pidfile the dropped user cannot remove).  A server calls it before it
+ * the $NOTIFY_SOCKET opened, the socket activation variables read
+ * (dctx_listen_fds()), the pidfile locked, the warning about a pidfile
+ * the dropped user cannot remove).  A server calls it before it
  * binds its sockets, so that a second instance started with the same
  * command line says "pidfile PATH: already running (pid N)", not "Address
  * already in use"; it then binds, preserves the socket
