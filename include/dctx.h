@@ -716,8 +716,9 @@ DCTX_EXPORT struct event_base *dctx_base(struct dctx *ctx);
  *    were given to dctx_preserve_fd(), and never takes them for stdio.
  *    They are left as they came: a socket systemd passes is blocking, so
  *    a program on libevent's evconnlistener makes it non-blocking
- *    (evutil_make_socket_nonblocking()).  A program may close the ones it
- *    does not serve.
+ *    (evutil_make_socket_nonblocking()).  They belong to the program:
+ *    dctx_close() and dctx_free() do not close them, and a program may
+ *    close the ones it does not serve.
  *  - Values a service manager would never write are refused rather than
  *    guessed at: $LISTEN_PID or $LISTEN_FDS that is not a plain decimal
  *    number (digits only) or out of range, a passed descriptor that is not
