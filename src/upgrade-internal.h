@@ -79,6 +79,7 @@ struct dctx__upgrade {
 	int state;
 	unsigned long seq;
 	pid_t child;
+	int own_child;      /* ours to reap (not under systemd) */
 	int pidfd;          /* the child's pidfd, or -1 (then polled) */
 	int report_rd;      /* the report pipe's read end */
 	int capture_rd;     /* the read end of the child's stderr */
