@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -832,6 +833,87 @@ START_TEST(the_new_process_gets_the_sockets_and_pidfile_and_nothing_else)
 }
 END_TEST
 
+/* One datagram from the stand-in notify socket, and its sender's pid. */
+static const char *
+notified(int ns, pid_t *sender)
+{
+	static char buf[256];
+	char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+	struct iovec iov = { buf, sizeof(buf) - 1 };
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct pollfd p = { ns, POLLIN, 0 };
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	*sender = 0;
+	if (poll(&p, 1, 10000) != 1 || (n = recvmsg(ns, &mh, 0)) < 0)
+		return "(nothing)";
+	buf[n] = '\0';
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+			*sender = ((struct ucred *)(void *)CMSG_DATA(c))->pid;
+	return buf;
+}
+
+START_TEST(under_a_service_manager_the_old_one_names_the_new_main_pid)
+{
+	struct sockaddr_un sun;
+	const char *out, *msg;
+	char want[64];
+	pid_t old, new, from;
+	int ns, one = 1, st;
+
+	/* A stand-in for systemd's notify socket, which sees who sends. */
+	ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", tu_path("notify"));
+	ck_assert_int_eq(bind(ns, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(setsockopt(ns, SOL_SOCKET, SO_PASSCRED, &one,
+	    sizeof(one)), 0);
+	echod_binary(binary, sizeof(binary));
+	install_file(binary, tu_path("echod"));
+	pick_port();
+	/* Type=notify: it stays our child, in front. */
+	setenv("NOTIFY_SOCKET", tu_path("notify"), 1);
+	old = start_to(tu_path("log"), tu_path("echod"), "--pidfile",
+	    tu_path("echod.pid"), "--listen", listen_on, (char *)NULL);
+	unsetenv("NOTIFY_SOCKET");
+	tu_track(old);
+	snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld", (long)old);
+	msg = notified(ns, &from);
+	ck_assert_str_eq(msg, want);
+	ck_assert_int_eq(from, old);
+	st = upgrade(&out);
+	ck_assert_msg(st == 0, "%s", out);
+	new = holder();
+	tu_track(new);
+	/* The main process names its successor; the successor says nothing
+	 * at its start (systemd would refuse it: it is not the main pid). */
+	snprintf(want, sizeof(want), "MAINPID=%ld", (long)new);
+	msg = notified(ns, &from);
+	ck_assert_str_eq(msg, want);
+	ck_assert_int_eq(from, old);
+	/* Not the old one's child, but the manager's (here, the subreaper). */
+	snprintf(want, sizeof(want), "%ld", (long)getpid());
+	ck_assert_str_eq(tu_status_field(new, "PPid:"), want);
+	ck_assert_int_eq(finish(old), 0);
+	/* The new main process speaks to the manager from now on. */
+	ck_assert_int_eq(kill(new, SIGTERM), 0);
+	msg = notified(ns, &from);
+	ck_assert_str_eq(msg, "STOPPING=1");
+	ck_assert_int_eq(from, new);
+	ck_assert_int_eq(tu_wait_gone(new, 10000), 0);
+	ck_assert_int_eq(access(tu_path("echod.pid"), F_OK), -1);
+	close(ns);
+}
+END_TEST
+
 START_TEST(requests_to_nobody_or_to_a_daemon_without_upgrades_are_refused)
 {
 	struct launch l;
@@ -873,6 +955,7 @@ upgrade_suite(void)
 	tcase_add_test(tc, two_requests_at_once_make_one_upgrade);
 	tcase_add_test(tc, a_daemon_stopped_during_an_upgrade_stops_the_new_one_too);
 	tcase_add_test(tc, the_new_process_gets_the_sockets_and_pidfile_and_nothing_else);
+	tcase_add_test(tc, under_a_service_manager_the_old_one_names_the_new_main_pid);
 	tcase_add_test(tc, requests_to_nobody_or_to_a_daemon_without_upgrades_are_refused);
 	suite_add_tcase(s, tc);
 	return s;
