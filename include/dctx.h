@@ -1165,7 +1165,11 @@ DCTX_EXPORT int dctx_set_upgrade_timeout(struct dctx *ctx, int ms);
  * one, and logs "PROGRAM: upgrade on signal N (NAME) refused: REASON" on
  * stderr when it cannot.  Call it before dctx_prepare(): the library then
  * notes the path the program was started as and its working directory
- * (see dctx_set_upgrade_exec() and dctx_upgrade()).
+ * (see dctx_set_upgrade_exec() and dctx_upgrade()).  The new process of
+ * an upgrade starts with signo ignored, until its own dctx_open() maps
+ * it: the same signal sent to every process of the service (systemd's
+ * `systemctl kill -s USR2` without --kill-whom=main) while it starts
+ * does not kill it; the old daemon refuses it (one upgrade at a time).
  *
  * @param ctx the context
  * @param signo a signal that can be mapped (see dctx_set_signal())

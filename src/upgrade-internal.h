@@ -73,6 +73,7 @@ struct dctx__upgrade {
 	char *start_dir;    /* the working directory at dctx_prepare() */
 	char *start_exe;    /* the path we were started as, made absolute */
 	int timeout_ms;
+	int signo;          /* dctx_upgrade_on_signal()'s, or 0 */
 	int step_added;     /* the shutdown step that stops a new process */
 
 	/* The attempt, in the old daemon. */

@@ -207,9 +207,14 @@ on_upgrade_signal(struct dctx *ctx, int signo, void *arg)
 DCTX_EXPORT int
 dctx_upgrade_on_signal(struct dctx *ctx, int signo)
 {
-	if (dctx__upgrade_get(ctx) == NULL)
+	struct dctx__upgrade *u = dctx__upgrade_get(ctx);
+	int rc;
+
+	if (u == NULL)
 		return dctx__fail(ctx, -ENOMEM, "upgrade on signal %d", signo);
-	return dctx_set_signal(ctx, signo, on_upgrade_signal, NULL);
+	if ((rc = dctx_set_signal(ctx, signo, on_upgrade_signal, NULL)) == 0)
+		u->signo = signo;
+	return rc;
 }
 
 /*
@@ -331,6 +336,7 @@ struct spawn {
 	int capture_wr;
 	int base;            /* above every source and target */
 	int close_to;        /* the last descriptor to close without close_range */
+	int ignore;          /* the upgrade signal, ignored until mapped, or 0 */
 	const char *dir;
 };
 
@@ -546,6 +552,7 @@ spawn_prepare(struct dctx *ctx, struct spawn *sp, int pipes[4])
 		return dctx__fail(ctx, -EIO, "upgrade: our own arguments "
 		    "(/proc/self/cmdline)");
 	sp->dir = u->start_dir;
+	sp->ignore = u->signo;
 
 	if ((rc = collect_fds(ctx, sp, &names)) < 0) {
 		free(names);
@@ -683,6 +690,17 @@ child_exec(const struct spawn *sp)
 			sa.sa_flags = 0;
 			sigaction(i, &sa, NULL);
 		}
+	/*
+	 * The upgrade signal, sent again to the whole service (systemctl
+	 * kill without --kill-whom=main) while the new process starts, must
+	 * not kill it at its default action: ignored across exec, until its
+	 * dctx_open() maps it.
+	 */
+	if (sp->ignore > 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigaction(sp->ignore, &sa, NULL);
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (sp->slot_listen != NULL)

@@ -655,6 +655,10 @@ START_TEST(a_new_binary_that_hangs_is_stopped_at_the_deadline)
 	ck_assert(env_has(new, "DCTX_PIDFILE_FD=4"));
 	ck_assert(env_has(new, "DCTX_UPGRADE_FD=5"));
 	ck_assert(env_has(new, "DCTX_UPGRADE_STDERR=6"));
+	/* The upgrade signal sent to the whole service does not kill it. */
+	ck_assert_int_eq(kill(new, SIGUSR2), 0);
+	sleep_ms(100);
+	ck_assert(tu_alive(new));
 	/* The old one serves on meanwhile. */
 	assert_serves();
 	st = finish(req);
