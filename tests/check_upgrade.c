@@ -885,8 +885,9 @@ START_TEST(under_a_service_manager_the_old_one_names_the_new_main_pid)
 	pick_port();
 	/* Type=notify: it stays our child, in front. */
 	setenv("NOTIFY_SOCKET", tu_path("notify"), 1);
-	old = start_to(tu_path("log"), tu_path("echod"), "--pidfile",
-	    tu_path("echod.pid"), "--listen", listen_on, (char *)NULL);
+	old = start_to(tu_path("out"), tu_path("echod"), "--pidfile",
+	    tu_path("echod.pid"), "--listen", listen_on, "--stderr",
+	    tu_path("log"), (char *)NULL);
 	unsetenv("NOTIFY_SOCKET");
 	tu_track(old);
 	snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld", (long)old);
@@ -894,7 +895,7 @@ START_TEST(under_a_service_manager_the_old_one_names_the_new_main_pid)
 	ck_assert_str_eq(msg, want);
 	ck_assert_int_eq(from, old);
 	st = upgrade(&out);
-	ck_assert_msg(st == 0, "%s", out);
+	ck_assert_msg(st == 0, "%s; log: %s", out, tu_slurp(tu_path("log")));
 	new = holder();
 	tu_track(new);
 	/* The main process names its successor; the successor says nothing
