@@ -34,6 +34,7 @@
 
 #include "dctx.h"
 #include "echod-args.h"
+#include "echod-control.h"
 
 struct conn {
 	struct server *srv;
@@ -75,6 +76,12 @@ struct server {
 	pthread_cond_t wake;
 	int stop;
 	unsigned long ticks;
+
+	/* The operator's commands (echod-control.c), and s6 readiness. */
+	enum echod_action action;
+	const char *pidfile;
+	int stop_ms;
+	int ready_ms;               /* --ready-delay */
 };
 
 static void
@@ -99,6 +106,14 @@ usage(FILE *out)
 	    "                      passed sockets named NAME (default: all)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
 	    "  --worker            run the worker-thread demo\n"
+	    "  --notification-fd N tell s6 readiness on descriptor N\n"
+	    "  --ready-delay MS    report ready MS ms after serving starts\n"
+	    "                      (tests of supervisors)\n"
+	    "  --status            tell whether the daemon holding --pidfile\n"
+	    "                      runs (exit 0 running, 1 dead, 3 not, 4 unknown)\n"
+	    "  --stop              stop it: SIGTERM, SIGKILL after --stop-timeout\n"
+	    "  --stop-timeout MS   (default 10000)\n"
+	    "  --reload            send it SIGHUP\n"
 	    "  --help              this text\n");
 }
 
@@ -236,6 +251,16 @@ refuse(const char *opt, const char *value, const char *why)
 	return 2;
 }
 
+/* Long options without a short letter. */
+enum {
+	OPT_NOTIFY_FD = 1000,
+	OPT_READY_DELAY,
+	OPT_STATUS,
+	OPT_STOP,
+	OPT_STOP_TIMEOUT,
+	OPT_RELOAD
+};
+
 /*
  * The command line.  Values are checked here, before they reach the
  * library or any cast (echod-args.c), and a contradiction is refused
@@ -263,6 +288,12 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "listen-fdname", required_argument, NULL, 'a' },
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "worker", no_argument, NULL, 'W' },
+		{ "notification-fd", required_argument, NULL, OPT_NOTIFY_FD },
+		{ "ready-delay", required_argument, NULL, OPT_READY_DELAY },
+		{ "status", no_argument, NULL, OPT_STATUS },
+		{ "stop", no_argument, NULL, OPT_STOP },
+		{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+		{ "reload", no_argument, NULL, OPT_RELOAD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -270,11 +301,15 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 	const char *why;
 	socklen_t sslen;
 	int c, rc = 0, fd, n, foreground = 0, detach = 0;
+	enum echod_action action;
 	mode_t mask;
 
 	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': rc = dctx_set_pidfile(ctx, optarg); break;
+		case 'p':
+			srv->pidfile = optarg;
+			rc = dctx_set_pidfile(ctx, optarg);
+			break;
 		case 'u': rc = dctx_set_user(ctx, optarg); break;
 		case 'g': rc = dctx_set_group(ctx, optarg); break;
 		case 'r': rc = dctx_set_chroot_directory(ctx, optarg); break;
@@ -315,6 +350,34 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			if ((why = echod_parse_ms(optarg, &n)) != NULL)
 				return refuse("shutdown-timeout", optarg, why);
 			rc = dctx_set_shutdown_timeout(ctx, n);
+			break;
+		case OPT_NOTIFY_FD:
+			if ((why = echod_parse_fd(optarg, &n)) != NULL)
+				return refuse("notification-fd", optarg, why);
+			rc = dctx_set_notification_fd(ctx, n);
+			break;
+		case OPT_READY_DELAY:
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("ready-delay", optarg, why);
+			srv->ready_ms = n;
+			break;
+		case OPT_STOP_TIMEOUT:
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("stop-timeout", optarg, why);
+			srv->stop_ms = n;
+			break;
+		case OPT_STATUS:
+		case OPT_STOP:
+		case OPT_RELOAD:
+			action = c == OPT_STATUS ? ECHOD_STATUS :
+			    c == OPT_STOP ? ECHOD_STOP : ECHOD_RELOAD;
+			if (srv->action != ECHOD_SERVE && srv->action != action) {
+				fprintf(stderr, "echod: --status, --stop and "
+				    "--reload contradict each other: give one "
+				    "of them\n");
+				return 2;
+			}
+			srv->action = action;
 			break;
 		case 'h':
 			usage(stdout);
@@ -610,6 +673,35 @@ on_hangup(struct dctx *ctx, int signo, void *arg)
 	fflush(stdout);
 }
 
+/* --ready-delay: readiness told late, while echod already serves. */
+static void
+on_ready_late(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	printf("echod: ready after %d ms\n", srv->ready_ms);
+	fflush(stdout);
+	dctx_notify_ready(srv->ctx);
+}
+
+/*
+ * Whether the command line asks for --status, whose exit statuses are
+ * LSB's: a usage error is 4 ("unknown") there, since 2 means "dead, lock
+ * file left".
+ */
+static int
+wants_status(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--status") == 0)
+			return 1;
+	return 0;
+}
+
 static int
 serve(struct server *srv)
 {
@@ -665,7 +757,16 @@ main(int argc, char **argv)
 	srv.listen_on = "127.0.0.1:7777";
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_cond_init(&srv.wake, NULL);
+	srv.stop_ms = ECHOD_STOP_TIMEOUT_MS;
 	rc = configure(srv.ctx, &srv, argc, argv);
+	if (rc == 2 && wants_status(argc, argv))
+		rc = DCTX_PIDFILE_UNKNOWN;
+	/* The operator's commands: no daemon, no lock of ours on the pidfile. */
+	if (rc == 0 && srv.action != ECHOD_SERVE) {
+		rc = echod_control(srv.action, srv.pidfile, srv.stop_ms);
+		dctx_free(srv.ctx);
+		return rc;
+	}
 	/*
 	 * Manual readiness: the launcher exits 0 only once we serve.  SIGPIPE
 	 * needs nothing: the default map ignores it, so a client gone in the
@@ -710,7 +811,15 @@ main(int argc, char **argv)
 		printf("echod: listening on %s as pid %ld\n", srv.where,
 		    (long)getpid());
 		fflush(stdout);
-		dctx_notify_ready(srv.ctx);
+		if (srv.ready_ms > 0) {
+			struct timeval tv = { srv.ready_ms / 1000,
+			    (srv.ready_ms % 1000) * 1000 };
+			if (event_base_once(dctx_base(srv.ctx), -1, EV_TIMEOUT,
+			    on_ready_late, &srv, &tv) < 0)
+				dctx_notify_ready(srv.ctx);
+		} else {
+			dctx_notify_ready(srv.ctx);
+		}
 		event_base_dispatch(dctx_base(srv.ctx));
 		rc = dctx_exit_status(srv.ctx);
 	}

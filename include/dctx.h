@@ -1005,12 +1005,21 @@ DCTX_EXPORT const char *dctx_strerror(int code);
  * gone: a new start is refused with "already running (locked, no live
  * pid in it)", and dctx_pidfile_holder() reports no pid.
  *
+ * The lock is taken without waiting for a daemon that holds it (a few
+ * tries over 20 ms), but a status check's shared lock (dctx_pidfile_holder(),
+ * dctx_pidfile_status()) is waited out: when the exclusive lock is
+ * refused, a shared lock granted tells that no daemon holds it, and the
+ * exclusive one is tried again, for up to a second.  A probe never makes
+ * a start say "already running".
+ *
  * @param out receives the pidfile; untouched on failure
  * @param path the file's path
  * @return 0, DCTX_ERUNNING when another process holds the lock (see
  *         dctx_pidfile_holder(); the message of dctx_open() says "already
  *         running (pid N)", or "already running (locked, no live pid in
- *         it)" where no live pid is written), -EINVAL for NULL or "", -ENAMETOOLONG
+ *         it)" where no live pid is written), -EAGAIN when only
+ *         shared locks (status checks, see dctx_pidfile_status()) held it
+ *         for over a second, -EINVAL for NULL or "", -ENAMETOOLONG
  *         for a path longer than PATH_MAX - 1 (see dctx_set_pidfile()),
  *         -ELOOP for a symbolic link, -EISDIR or
  *         -EINVAL for something that is not a regular file, -EMLINK for a
@@ -1085,6 +1094,124 @@ DCTX_EXPORT int dctx_pidfile_close(struct dctx_pidfile *pf);
  *         path or pid is NULL
  */
 DCTX_EXPORT int dctx_pidfile_holder(const char *path, pid_t *pid);
+
+/**
+ * The LSB status of the daemon behind a pidfile, as an init script's
+ * "status" action exits with it (LSB 3.1 Core, "Init Script Actions").
+ * dctx_pidfile_status() returns one of the first three, or a negative
+ * code where it cannot tell, which a caller exits with as
+ * DCTX_PIDFILE_UNKNOWN.  LSB's 2 ("dead and a lock file left") has no
+ * place here: the pidfile is the lock.
+ */
+enum dctx_pidfile_state {
+	DCTX_PIDFILE_RUNNING = 0,     /**< the pidfile is locked: a daemon runs */
+	DCTX_PIDFILE_DEAD = 1,        /**< a pidfile naming a pid is left, and nobody holds its lock */
+	DCTX_PIDFILE_NOT_RUNNING = 3, /**< no pidfile, or an empty one nobody holds */
+	DCTX_PIDFILE_UNKNOWN = 4      /**< what a negative code means to an init script: cannot tell */
+};
+
+/** What dctx_pidfile_stop() did. */
+enum dctx_stop_result {
+	DCTX_STOP_NOT_RUNNING = 0, /**< no daemon (no pidfile, or an empty one): nothing signaled */
+	DCTX_STOP_STALE = 1,       /**< a pidfile nobody holds was left: nothing signaled, file kept */
+	DCTX_STOP_TERMINATED = 2,  /**< the daemon released the lock after SIGTERM, within the timeout */
+	DCTX_STOP_KILLED = 3       /**< it did not, and released it after SIGKILL */
+};
+
+/**
+ * Whether a daemon runs, from its pidfile's lock: the "status" of an init
+ * script or of a command line such as `echod --status`.  Nothing is
+ * created, changed or signaled; the file is opened read-only, and only if
+ * lstat() finds a regular file there (never through a symbolic link).
+ *
+ * The lock decides, never kill(pid, 0), which a reused pid fools: a file
+ * nobody holds is a dead daemon's whatever process its pid names now.
+ * The lock is probed with a shared flock() that is dropped at once (see
+ * src/control.c for why not /proc/locks, which hides the lock of a
+ * libdctx daemon in any pid namespace but the first); a daemon starting
+ * at that moment waits the probe out and never takes it for a running
+ * daemon (dctx_pidfile_acquire()).
+ *
+ * The pid reported is read from the locked file (a holder that has locked
+ * but not written yet is waited for, half a second at most) and must name
+ * a live process that holds the lock itself: one of its descriptors is
+ * the pidfile, with the flock() on it (/proc/PID/fd and fdinfo).  Where
+ * /proc cannot tell (not mounted, or the daemon of another user, whose
+ * descriptors only root may see), a live pid is enough.  A lock held by
+ * a process the dead daemon forked (see dctx_pidfile_acquire()), whose
+ * file names the dead daemon or, by now, an unrelated process, is
+ * DCTX_PIDFILE_RUNNING with *pid 0: a start would be refused, and there
+ * is nobody to signal.
+ *
+ * @param path the pidfile's path
+ * @param pid receives the daemon's pid with DCTX_PIDFILE_RUNNING (0 when
+ *        no live holder is named), 0 otherwise; may be NULL
+ * @return DCTX_PIDFILE_RUNNING (the file is locked),
+ *         DCTX_PIDFILE_DEAD (an unlocked file holding a pid),
+ *         DCTX_PIDFILE_NOT_RUNNING (no file, or an unlocked empty one:
+ *         what a daemon that could not remove its pidfile leaves at a
+ *         clean stop, see dctx_set_pidfile()); or a negative code, which
+ *         an init script reports as DCTX_PIDFILE_UNKNOWN: -EINVAL for a
+ *         NULL or empty path or a file that is not a regular file, -EISDIR,
+ *         -ELOOP for a symbolic link, -errno from lstat(), open() or
+ *         flock() (-EACCES, -ENOTDIR, ...)
+ */
+DCTX_EXPORT int dctx_pidfile_status(const char *path, pid_t *pid);
+
+/**
+ * Send a signal to the daemon behind a pidfile, only if it holds the
+ * lock: the pid is the one dctx_pidfile_status() reports, read from the
+ * locked file, never from a file nobody holds.  It goes through a pidfd
+ * (pidfd_open(), pidfd_send_signal(): Linux 5.3), opened before the
+ * holder is checked a second time, so that a daemon that dies meanwhile
+ * and whose pid is reused is never confused with the new process.  On a
+ * kernel without pidfds (ENOSYS), kill() follows the second check, and
+ * only a pid reused within the microseconds between them would be hit.
+ *
+ * @param path the pidfile's path
+ * @param signo the signal, 0 to 64 (0 checks that it could be sent)
+ * @param pid receives the pid signaled, or 0; may be NULL
+ * @return 0 when the signal was sent; DCTX_PIDFILE_DEAD or
+ *         DCTX_PIDFILE_NOT_RUNNING (both above 0) when nobody holds the
+ *         lock, and nothing was sent; -ESRCH when the lock is held but no live holder is
+ *         named; -EINVAL for a bad signal or path; -EPERM when the daemon
+ *         may not be signaled by the caller; -errno as for
+ *         dctx_pidfile_status()
+ */
+DCTX_EXPORT int dctx_pidfile_kill(const char *path, int signo, pid_t *pid);
+
+/**
+ * Stop the daemon behind a pidfile, escalating: SIGTERM, then up to
+ * timeout_ms for the lock to be released (the lock, not the pid: the
+ * daemon is stopped when a new one may start), then SIGKILL and up to 5 s
+ * more for the lock.  The daemon is found, and signaled, as by
+ * dctx_pidfile_kill(): a pidfile nobody holds names nobody to signal,
+ * whatever process its pid names now.  No SIGCONT follows the SIGTERM: a
+ * stopped (SIGSTOP) daemon is taken for a hung one and killed when the
+ * time is up, as start-stop-daemon --retry does.  The call returns as
+ * soon as the lock is released (it watches the pidfd, so a daemon that
+ * exits wakes it at once).
+ *
+ * A daemon stopped by SIGTERM removes its pidfile itself.  One that had
+ * to be killed cannot: its file stays, unlocked, dctx_pidfile_status()
+ * then says DCTX_PIDFILE_DEAD, and the next start takes the file over.
+ * Nothing here removes it: taking the lock to remove it safely would be
+ * a moment in which a starting daemon is refused.
+ *
+ * @param path the pidfile's path
+ * @param timeout_ms how long SIGTERM is given, in ms (0: SIGKILL at once
+ *        unless the lock is already gone)
+ * @param pid receives the daemon's pid once it is found, also when the
+ *        stop then fails, else 0; may be NULL
+ * @return DCTX_STOP_TERMINATED, DCTX_STOP_KILLED, DCTX_STOP_NOT_RUNNING
+ *         or DCTX_STOP_STALE (nothing signaled, in both); -ETIMEDOUT when
+ *         the lock was still held 5 s after SIGKILL (a process the daemon
+ *         forked keeps it, or the daemon is stuck in the kernel);
+ *         -ESRCH when the lock is held but no live holder is named;
+ *         -EINVAL for a negative timeout or a bad path; -EPERM; -errno as
+ *         for dctx_pidfile_status()
+ */
+DCTX_EXPORT int dctx_pidfile_stop(const char *path, int timeout_ms, pid_t *pid);
 
 #ifdef __cplusplus
 }

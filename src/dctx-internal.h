@@ -130,6 +130,7 @@ int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
 void dctx__pidfile_forget(struct dctx_pidfile *pf);
 int dctx__pid_is_live(pid_t pid);
 void dctx__pidfile_remove_stale(const char *path, pid_t daemon);
+pid_t dctx__pidfile_pid(int fd, int wait);
 void dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
     const struct dctx *ctx);
 
