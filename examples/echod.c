@@ -11,7 +11,9 @@
  * sockets, which dctx_prepare() has read, and the library keeps open.
  * SIGTERM (or SIGINT) runs the shutdown chain: stop accepting, let every
  * connection get back what it sent, close, then stop and join the worker
- * thread; a second signal or --shutdown-timeout cuts it short.
+ * thread; a second signal or --shutdown-timeout cuts it short.  SIGHUP
+ * runs the library's reload chain: --stdout and --stderr, given to the
+ * library by path, are reopened (logrotate), then echod logs the reload.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -97,8 +99,10 @@ usage(FILE *out)
 	    "  --umask MODE        file mode creation mask, octal (default 0)\n"
 	    "  --foreground        do not detach\n"
 	    "  --detach            always detach (systemd Type=forking)\n"
-	    "  --stdout PATH       append stdout to PATH (default /dev/null)\n"
-	    "  --stderr PATH       append stderr to PATH (default /dev/null)\n"
+	    "  --stdout PATH       append stdout to PATH, reopened on SIGHUP\n"
+	    "                      (default /dev/null)\n"
+	    "  --stderr PATH       append stderr to PATH, reopened on SIGHUP\n"
+	    "                      (default /dev/null)\n"
 	    "  --preserve-fd N     keep descriptor N open\n"
 	    "  --allow-core        do not set RLIMIT_CORE to 0\n"
 	    "  --listen ADDR:PORT  echo on this address (default 127.0.0.1:7777)\n"
@@ -117,20 +121,24 @@ usage(FILE *out)
 	    "  --help              this text\n");
 }
 
-/* Open a log file for stdout or stderr before the context takes over. */
+/*
+ * A log path for the library, which opens it at dctx_open() and reopens it
+ * on SIGHUP, after its chdir: a relative one is taken from where echod was
+ * started, as the shell meant it.  *out is to be freed.
+ */
 static int
-open_log(const char *path)
+log_path(const char *path, char **out)
 {
-	/*
-	 * Opened as whoever started us, root most of the time: never through
-	 * a symbolic link, which another user could plant at the path.
-	 */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-	    O_NOFOLLOW | O_NOCTTY, 0640);
+	char *cwd;
+	int n;
 
-	if (fd < 0)
-		fprintf(stderr, "echod: %s: %s\n", path, strerror(errno));
-	return fd;
+	if (path[0] == '/' || path[0] == '\0')
+		return (*out = strdup(path)) != NULL ? 0 : -1;
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return -1;
+	n = asprintf(out, "%s/%s", cwd, path);
+	free(cwd);
+	return n < 0 ? -1 : 0;
 }
 
 /* Open the listening socket now, while we may still bind any port. */
@@ -300,7 +308,8 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 	struct sockaddr_storage ss;
 	const char *why;
 	socklen_t sslen;
-	int c, rc = 0, fd, n, foreground = 0, detach = 0;
+	char *path;
+	int c, rc = 0, n, foreground = 0, detach = 0;
 	enum echod_action action;
 	mode_t mask;
 
@@ -330,9 +339,15 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			break;
 		case 'o':
 		case 'e':
-			if ((fd = open_log(optarg)) < 0)
+			/* By path, so that a reload reopens it (logrotate). */
+			if (log_path(optarg, &path) < 0) {
+				fprintf(stderr, "echod: --%s %s: %s\n", c == 'o' ?
+				    "stdout" : "stderr", optarg, strerror(errno));
 				return 2;
-			rc = c == 'o' ? dctx_set_stdout(ctx, fd) : dctx_set_stderr(ctx, fd);
+			}
+			rc = c == 'o' ? dctx_set_stdout_path(ctx, path) :
+			    dctx_set_stderr_path(ctx, path);
+			free(path);
 			break;
 		case 'k':
 			if ((why = echod_parse_fd(optarg, &n)) != NULL)
@@ -661,16 +676,21 @@ stop_worker(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 		dctx_thread_join(srv->thread, step);
 }
 
+/*
+ * The reload step: the library has reopened stdout and stderr by now, so
+ * this line is the first in the new file.  echod has nothing else to
+ * read again.
+ */
 static void
-on_hangup(struct dctx *ctx, int signo, void *arg)
+on_reload(struct dctx *ctx, struct dctx_reload *step, void *arg)
 {
 	struct server *srv = arg;
 
 	(void)ctx;
-	(void)signo;
-	printf("echod: SIGHUP: %zu connection%s open\n", srv->nconns,
+	printf("echod: reloaded, %zu connection%s open\n", srv->nconns,
 	    srv->nconns == 1 ? "" : "s");
 	fflush(stdout);
+	dctx_reload_done(step);
 }
 
 /* --ready-delay: readiness told late, while echod already serves. */
@@ -770,12 +790,14 @@ main(int argc, char **argv)
 	/*
 	 * Manual readiness: the launcher exits 0 only once we serve.  SIGPIPE
 	 * needs nothing: the default map ignores it, so a client gone in the
-	 * middle of a reply is an EPIPE for its connection only.  The pidfile
+	 * middle of a reply is an EPIPE for its connection only.  Nor SIGHUP:
+	 * the default map runs the reload chain, with on_reload() in it, and
+	 * tells systemd (RELOADING=1, READY=1).  The pidfile
 	 * is ours (dctx_prepare()) before the port is bound: a second echod
 	 * is "already running", and never steals or fails on the port.
 	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
-	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
+	    dctx_on_reload(srv.ctx, on_reload, &srv) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));

@@ -47,6 +47,9 @@ struct dctx_shutdown;
 /** A worker thread started with dctx_thread_create().  Opaque. */
 struct dctx_thread;
 
+/** One step of the reload chain, handed to its callback.  Opaque. */
+struct dctx_reload;
+
 /*
  * Error codes of our own, beside -errno.  They are far below any errno
  * value so that the two never meet.
@@ -108,10 +111,32 @@ typedef void (*dctx_shutdown_cb)(struct dctx *ctx, struct dctx_shutdown *step,
     int late, void *arg);
 
 /**
+ * A reload step (dctx_on_reload()).  Called in loop context when a reload
+ * reaches it: do the work (read the configuration again, reopen a file),
+ * and call dctx_reload_done(step) when it is finished, now or later from
+ * another callback; the next step starts only then.
+ *
+ * @param ctx the context
+ * @param step the step's handle
+ * @param arg the argument given to dctx_on_reload()
+ */
+typedef void (*dctx_reload_cb)(struct dctx *ctx, struct dctx_reload *step,
+    void *arg);
+
+/**
  * Create a context with the PEP 3143 defaults: no chroot, working directory
  * "/", umask 0, no uid or gid change, prevent_core on, detach_process auto,
  * no preserved files, no pidfile, stdio to /dev/null, and the signal map
- * SIGTSTP, SIGTTIN, SIGTTOU and SIGPIPE ignored, SIGTERM terminates.
+ * SIGTSTP, SIGTTIN, SIGTTOU and SIGPIPE ignored, SIGTERM terminates, and
+ * SIGHUP reloads.
+ * SIGHUP is our addition too: PEP 3143's map leaves it out, so its
+ * default action ends the process, and `systemctl reload` or logrotate's
+ * `kill -HUP` would kill the daemon.  It runs the reload chain instead
+ * (dctx_reload(): stdout and stderr files given by path are reopened,
+ * then the program's dctx_on_reload() steps run).  A program that maps
+ * SIGHUP itself (dctx_set_signal()) replaces the reload, and may start it
+ * by calling dctx_reload(); dctx_unset_signal(ctx, SIGHUP) gives it back
+ * its default action, which kills.
  * SIGPIPE is our addition to PEP 3143's map: dctx_open() resets every
  * disposition, a program's own signal(SIGPIPE, SIG_IGN) included, and a
  * server would then die the first time a client went away in the middle
@@ -360,7 +385,9 @@ DCTX_EXPORT int dctx_set_stdin(struct dctx *ctx, int fd);
  * means /dev/null.  Passing 1 keeps the current stdout: nothing is closed
  * or replaced, and the daemon writes where its starter pointed fd 1 (a
  * file, a pipe, the journal).  Any other descriptor is duplicated onto 1
- * and, unless it is also preserved, closed at its own number.
+ * and, unless it is also preserved, closed at its own number.  It replaces
+ * a path given with dctx_set_stdout_path(): a descriptor is never
+ * reopened by a reload.
  *
  * @param ctx the context
  * @param fd an open descriptor, 1 to keep the current stdout, or -1 for
@@ -374,7 +401,8 @@ DCTX_EXPORT int dctx_set_stdout(struct dctx *ctx, int fd);
  * default) means /dev/null.  Passing 2 keeps the current stderr (a
  * foreground daemon logging to the journal under systemd).  Any other
  * descriptor is duplicated onto 2 and, unless it is also preserved, closed
- * at its own number.
+ * at its own number.  It replaces a path given with
+ * dctx_set_stderr_path(): a descriptor is never reopened by a reload.
  *
  * @param ctx the context
  * @param fd an open descriptor, 2 to keep the current stderr, or -1 for
@@ -382,6 +410,56 @@ DCTX_EXPORT int dctx_set_stdout(struct dctx *ctx, int fd);
  * @return 0, -EBADF when fd is not open, or DCTX_EOPEN
  */
 DCTX_EXPORT int dctx_set_stderr(struct dctx *ctx, int fd);
+
+/**
+ * stdout by path: the file that becomes the daemon's fd 1, opened by
+ * dctx_open() and reopened by every reload (dctx_reload()), so that
+ * logrotate's `postrotate kill -HUP` (or `systemctl reload`) moves the
+ * daemon's output to the new file while the old one keeps what was
+ * written before.  It replaces a descriptor given with dctx_set_stdout(),
+ * and a later dctx_set_stdout() replaces it; NULL goes back to /dev/null.
+ *
+ * The file is opened for appending, created with mode 0640 less the
+ * umask in force, never through a symbolic link (O_NOFOLLOW), with
+ * O_NOCTTY, and never left open across exec.  dctx_open() opens it in the
+ * calling process, before the fork, the chroot and the privilege drop,
+ * while the path is reachable and as whoever started the daemon; a
+ * failure fails dctx_open() with the path named ("stdout
+ * /var/log/d.log: Permission denied"), before anything changed.  A path
+ * that names a FIFO nobody reads fails with -ENXIO instead of blocking.
+ *
+ * A reload reopens the same path, as the daemon: with its dropped ids
+ * (the directory, or the file logrotate created with `create MODE USER
+ * GROUP`, must be writable by them) and its umask, and inside its chroot
+ * (a path under the chroot directory is reopened by the part that
+ * follows it: with chroot /srv/jail, /srv/jail/log/d.log is reopened as
+ * /log/d.log; a path outside the jail cannot be reopened).  A reopen that
+ * fails keeps the old file on fd 1, says so on stderr ("PROGRAM: reload:
+ * stdout PATH: reopen: REASON; still writing to the old file") and in
+ * dctx_errmsg(), and does not fail the reload: the program's steps run,
+ * and systemd hears READY=1 all the same.  stdout is flushed (fflush())
+ * before the switch, so that lines written before the reload land in
+ * the old file.
+ *
+ * @param ctx the context
+ * @param path an absolute path, or NULL for none
+ * @return 0, -EINVAL for "" or a relative path (a reload after the chdir
+ *         of dctx_open() would resolve it elsewhere), -ENOMEM, or
+ *         DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_stdout_path(struct dctx *ctx, const char *path);
+
+/**
+ * stderr by path, the daemon's log: as dctx_set_stdout_path(), for fd 2.
+ * It replaces a descriptor given with dctx_set_stderr(), and a later
+ * dctx_set_stderr() replaces it.  Where a reopen fails, the message goes
+ * to the stderr in place, the old file.
+ *
+ * @param ctx the context
+ * @param path an absolute path, or NULL for none
+ * @return 0, -EINVAL for "" or a relative path, -ENOMEM, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_stderr_path(struct dctx *ctx, const char *path);
 
 /**
  * signal_map: call cb, inside the event loop, when signo arrives.  Before
@@ -437,6 +515,17 @@ DCTX_EXPORT int dctx_terminate_on_signal(struct dctx *ctx, int signo);
  * @return 0 or DCTX_ESIGNAL
  */
 DCTX_EXPORT int dctx_unset_signal(struct dctx *ctx, int signo);
+
+/**
+ * signal_map: signo starts the reload chain (dctx_reload()), as SIGHUP
+ * does by default; for example SIGUSR1 for a program that keeps SIGHUP
+ * for something else, or SIGHUP again after dctx_set_signal() changed it.
+ *
+ * @param ctx the context
+ * @param signo a signal that can be mapped (see dctx_set_signal())
+ * @return 0, DCTX_ESIGNAL, or -ENOMEM
+ */
+DCTX_EXPORT int dctx_reload_on_signal(struct dctx *ctx, int signo);
 
 /**
  * Choose libevent's backend for the base dctx_open() creates ("epoll",
@@ -567,7 +656,10 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     (dctx_listen_fds()).
  *  2. The pidfile is opened and locked (dctx_pidfile_acquire()).  Errors up
  *     to here return in the calling process: nothing has forked.
- *  3. A pipe to the launcher is made, and stdio buffers are flushed.
+ *  3. The stdout and stderr files given by path are opened
+ *     (dctx_set_stdout_path()); their errors return in the calling
+ *     process too.  A pipe to the launcher is made, and stdio buffers
+ *     are flushed.
  *  4. Detach (dctx_set_detach_process()): fork, setsid, fork.  The original
  *     process, the launcher, waits on the pipe and watches the daemon's
  *     pid (a pidfd), and never returns from dctx_open(): it exits 0 once
@@ -585,8 +677,9 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *  5. Every signal disposition is reset to its default (daemon(7)), and
  *     every signal but the fault signals is held (blocked) from then
  *     until step 10, so that one sent meanwhile waits, then is served as
- *     the map says: a SIGTERM stops the daemon cleanly, a SIGHUP mapped
- *     to a callback runs it, a SIGTSTP is ignored; an unmapped signal
+ *     the map says: a SIGTERM stops the daemon cleanly, a SIGHUP runs
+ *     the reload chain (or the callback it is mapped to), a SIGTSTP is
+ *     ignored; an unmapped signal
  *     takes its default action then.  RLIMIT_CORE is set to 0
  *     (prevent_core); chroot and chdir("/"); umask; chdir to the working
  *     directory.
@@ -879,6 +972,71 @@ DCTX_EXPORT int dctx_terminate(struct dctx *ctx, int signo);
  * @return an exit status
  */
 DCTX_EXPORT int dctx_exit_status(const struct dctx *ctx);
+
+/**
+ * Add a step to the reload chain.  A reload (dctx_reload(), SIGHUP by
+ * default) first reopens the stdout and stderr files given by path
+ * (dctx_set_stdout_path()), then runs the steps one after the other in
+ * the order of registration (a reload redoes the set-up, in the order it
+ * was done; the shutdown chain undoes it, in reverse), each starting when
+ * the one before it called dctx_reload_done().  Steps may be added at any
+ * time, before dctx_open() or after, even while a reload runs: a step
+ * added then runs in that reload when its turn comes.
+ *
+ * @param ctx the context
+ * @param cb the step
+ * @param arg passed to cb
+ * @return 0, -EINVAL for a NULL cb, -ENOMEM
+ */
+DCTX_EXPORT int dctx_on_reload(struct dctx *ctx, dctx_reload_cb cb, void *arg);
+
+/**
+ * Say that a reload step's work is finished; the next step starts, and
+ * after the last the reload ends (see dctx_reload()).  Calling it inside
+ * the step's own callback is fine.  Call it once per call of the step: a
+ * second call, or one for a step that is not running, does nothing.
+ * Once the shutdown chain has started, it does nothing either.
+ *
+ * @param step the handle the step's callback received
+ */
+DCTX_EXPORT void dctx_reload_done(struct dctx_reload *step);
+
+/**
+ * Reload: run the reload chain in the loop, as a signal mapped with
+ * dctx_reload_on_signal() (SIGHUP by default) does.  A reload is told to
+ * systemd (when $NOTIFY_SOCKET was set): one datagram
+ * "RELOADING=1
+MONOTONIC_USEC=N" when it starts, N being CLOCK_MONOTONIC
+ * in microseconds at that moment, then the library's own step (the
+ * stdout and stderr files given by path reopened), then the steps of
+ * dctx_on_reload(), and "READY=1" once the last one is done, however long
+ * that takes.  With the unit file of examples/systemd/echod.service,
+ * `systemctl reload` returns only then.
+ *
+ * The rules:
+ *  - A reload requested while one runs (a second SIGHUP: logrotate's
+ *    postrotate right after `systemctl reload`) is not ignored, since the
+ *    running one may have reopened its files or read its configuration
+ *    before the change that prompted the new request: one more reload runs
+ *    after the current one, with its own RELOADING=1 and READY=1, however
+ *    many requests came meanwhile.
+ *  - A reload requested once the shutdown chain has started
+ *    (dctx_terminate()) is ignored, and -ECANCELED returned; a reload that
+ *    runs when the shutdown starts is abandoned: the step running may
+ *    finish, no other starts, and no READY=1 follows the STOPPING=1.
+ *  - A reload requested before the daemon reported ready (a SIGHUP held
+ *    during the start, then served by the loop before a manual
+ *    dctx_notify_ready()) runs its steps without telling systemd: a
+ *    READY=1 at its end would pass for the end of the start.
+ *  - A program that maps SIGHUP itself (dctx_set_signal()) replaces the
+ *    reload: its callback runs, and no reload unless it calls this.
+ *
+ * @param ctx the context
+ * @return 0 (the reload started, or will run after the current one),
+ *         -EINVAL when the context is not open, -ECANCELED once the
+ *         shutdown chain has started
+ */
+DCTX_EXPORT int dctx_reload(struct dctx *ctx);
 
 /**
  * Make the event base safe for worker threads: libevent's pthreads locking

@@ -19,7 +19,8 @@ enum dctx__sigkind {
 	DCTX__SIG_UNSET = 0, /* not in the map: default disposition */
 	DCTX__SIG_IGNORE,
 	DCTX__SIG_TERMINATE,
-	DCTX__SIG_CALLBACK
+	DCTX__SIG_CALLBACK,
+	DCTX__SIG_RELOAD    /* runs the reload chain (reload.c) */
 };
 
 struct dctx__sig {
@@ -73,6 +74,19 @@ struct dctx {
 	int nlisten;          /* passed descriptors: 3 .. 3 + nlisten - 1 */
 	char **listen_names;  /* their names, one block */
 	char listen_err[256]; /* the refusal, said again at every use */
+
+	/* The reload chain (reload.c). */
+	struct dctx_reload **rsteps;
+	size_t nrsteps;
+	size_t rcursor;      /* rsteps[rcursor] is the next or running one */
+	int reloading;       /* a reload runs */
+	int reload_again;    /* one more was asked for meanwhile */
+	int reload_told;     /* this one was framed for systemd */
+	int reload_advancing;
+
+	/* stdout and stderr given by path (stdpath.c); [0] unused. */
+	char *stdio_path[3];
+	int stdio_path_fd[3]; /* opened by dctx_open(), until the stdio step */
 
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
@@ -179,6 +193,16 @@ void dctx__signals_default_map(struct dctx *ctx);
 long long dctx__now_ms(void);
 void dctx__shutdown_close(struct dctx *ctx);
 void dctx__shutdown_free(struct dctx *ctx);
+
+/* reload.c */
+void dctx__reload_free(struct dctx *ctx);
+
+/* stdpath.c */
+int dctx__stdpath_open(struct dctx *ctx);
+void dctx__stdpath_close(struct dctx *ctx);
+int dctx__stdpath_source(const struct dctx *ctx, int which);
+void dctx__stdpath_reopen(struct dctx *ctx);
+void dctx__stdpath_free(struct dctx *ctx);
 
 /* threads.c */
 int dctx__threads_alone(struct dctx *ctx);

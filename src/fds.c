@@ -193,8 +193,8 @@ dctx__setup_fds(struct dctx *ctx)
 	if (ctx->saved_stderr >= 0)
 		all[n++] = ctx->saved_stderr;
 	for (which = 0; which < 3; which++)
-		if (ctx->stdio[which] >= 0)
-			all[n++] = ctx->stdio[which];
+		if (dctx__stdpath_source(ctx, which) >= 0)
+			all[n++] = dctx__stdpath_source(ctx, which);
 	rc = dctx__close_fds(all, n);
 	free(all);
 	if (rc < 0)
@@ -206,7 +206,10 @@ dctx__setup_fds(struct dctx *ctx)
 	 * what the next one reads.
 	 */
 	for (which = 0; which < 3; which++) {
-		int src = ctx->stdio[which] >= 0 ? ctx->stdio[which] : ctx->devnull;
+		int src = dctx__stdpath_source(ctx, which);
+
+		if (src < 0)
+			src = ctx->devnull;
 
 		copies[which] = fcntl(src, F_DUPFD_CLOEXEC, 3);
 		if (copies[which] < 0) {
@@ -232,6 +235,8 @@ dctx__setup_fds(struct dctx *ctx)
 		if (fd > 2 && !kept)
 			close(fd);
 	}
+	/* The files given by path are on 1 and 2 now. */
+	dctx__stdpath_close(ctx);
 	close(ctx->devnull);
 	ctx->devnull = -1;
 out:

@@ -201,6 +201,7 @@ open_failed(struct dctx *ctx, int rc)
 		close(ctx->devnull);
 		ctx->devnull = -1;
 	}
+	dctx__stdpath_close(ctx);
 	stderr_done(ctx, 1);
 	ctx->prepared = 0;
 	dctx__start_failed(ctx, 1, rc, ctx->errmsg);
@@ -278,6 +279,9 @@ dctx_open(struct dctx *ctx)
 			return open_failed(ctx, rc);
 	} else if ((rc = prepare_once(ctx, "dctx_open")) < 0)
 		return rc;
+	/* stdout and stderr by path: reachable, and as the starter. */
+	if ((rc = dctx__stdpath_open(ctx)) < 0)
+		return open_failed(ctx, rc);
 	ctx->detached = dctx__should_detach(ctx);
 	if (ctx->detached && (rc = dctx__detach(ctx)) < 0)
 		return open_failed(ctx, rc);
