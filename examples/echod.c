@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -84,7 +85,8 @@ usage(FILE *out)
 	    "  --foreground        do not detach\n"
 	    "  --detach            always detach (systemd Type=forking)\n"
 	    "  --stdout PATH       append stdout to PATH (default /dev/null)\n"
-	    "  --stderr PATH       append stderr to PATH (default /dev/null)\n"
+	    "  --stderr PATH       append stderr, the log, to PATH (default:\n"
+	    "                      /dev/null, and the log to syslog)\n"
 	    "  --preserve-fd N     keep descriptor N open\n"
 	    "  --allow-core        do not set RLIMIT_CORE to 0\n"
 	    "  --listen ADDR:PORT  echo on this address (default 127.0.0.1:7777)\n"
@@ -105,7 +107,7 @@ open_log(const char *path)
 	    O_NOFOLLOW | O_NOCTTY, 0640);
 
 	if (fd < 0)
-		fprintf(stderr, "echod: %s: %s\n", path, strerror(errno));
+		dctx_log(NULL, LOG_ERR, "%s: %s", path, strerror(errno));
 	return fd;
 }
 
@@ -119,7 +121,7 @@ open_listener(const char *spec)
 	int fd, one = 1;
 
 	if ((why = echod_parse_listen(spec, &ss, &len)) != NULL) {
-		fprintf(stderr, "echod: --listen %s: %s\n", spec, why);
+		dctx_log(NULL, LOG_ERR, "--listen %s: %s", spec, why);
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -127,7 +129,7 @@ open_listener(const char *spec)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    listen(fd, 128) < 0) {
-		fprintf(stderr, "echod: --listen %s: %s\n", spec, strerror(errno));
+		dctx_log(NULL, LOG_ERR, "--listen %s: %s", spec, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -139,7 +141,7 @@ open_listener(const char *spec)
 static int
 refuse(const char *opt, const char *value, const char *why)
 {
-	fprintf(stderr, "echod: --%s %s: %s\n", opt, value, why);
+	dctx_log(NULL, LOG_ERR, "--%s %s: %s", opt, value, why);
 	return 2;
 }
 
@@ -230,16 +232,16 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		}
 	}
 	if (rc == 0 && optind < argc) {
-		fprintf(stderr, "echod: unexpected argument '%s'\n", argv[optind]);
+		dctx_log(ctx, LOG_ERR, "unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
 	if (rc < 0 || (srv->worker && (rc = dctx_set_threads(ctx, 1)) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
+		dctx_log(ctx, LOG_ERR, "%s", dctx_errmsg(ctx));
 		return 2;
 	}
 	if (foreground && detach) {
-		fprintf(stderr, "echod: --foreground and --detach contradict "
-		    "each other: give one of them\n");
+		dctx_log(ctx, LOG_ERR, "--foreground and --detach contradict "
+		    "each other: give one of them");
 		return 2;
 	}
 	return 0;
@@ -350,7 +352,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)salen;
 	if (srv->starved) {
 		srv->starved = 0;
-		fprintf(stderr, "echod: accepting again\n");
+		dctx_log(srv->ctx, LOG_INFO, "accepting again");
 	}
 	if (c == NULL ||
 	    (c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
@@ -388,14 +390,14 @@ on_accept_error(struct evconnlistener *l, void *arg)
 
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
 		/* A failure of this one connection (ECONNABORTED, ...). */
-		fprintf(stderr, "echod: accept: %s\n", strerror(err));
+		dctx_log(srv->ctx, LOG_WARNING, "accept: %s", strerror(err));
 		return;
 	}
 	evconnlistener_disable(l);
 	if (!srv->starved) {
 		srv->starved = 1;
-		fprintf(stderr, "echod: accept: %s; pausing new connections "
-		    "until a descriptor frees\n", strerror(err));
+		dctx_log(srv->ctx, LOG_WARNING, "accept: %s; pausing new "
+		    "connections until a descriptor frees", strerror(err));
 	}
 	event_add(srv->resume_ev, &later);
 }
@@ -433,9 +435,8 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 			conn_free(srv->conns);
 		return;
 	}
-	printf("echod: draining %zu connection%s\n", srv->nconns,
+	dctx_log(ctx, LOG_INFO, "draining %zu connection%s", srv->nconns,
 	    srv->nconns == 1 ? "" : "s");
-	fflush(stdout);
 	if (srv->nconns == 0) {
 		dctx_shutdown_done(step);
 		return;
@@ -497,11 +498,9 @@ on_hangup(struct dctx *ctx, int signo, void *arg)
 {
 	struct server *srv = arg;
 
-	(void)ctx;
 	(void)signo;
-	printf("echod: SIGHUP: %zu connection%s open\n", srv->nconns,
+	dctx_log(ctx, LOG_INFO, "SIGHUP: %zu connection%s open", srv->nconns,
 	    srv->nconns == 1 ? "" : "s");
-	fflush(stdout);
 }
 
 static int
@@ -512,20 +511,20 @@ serve(struct server *srv)
 	srv->listener = evconnlistener_new(base, on_accept, srv,
 	    LEV_OPT_CLOSE_ON_FREE, 0, srv->lfd);
 	if (srv->listener == NULL) {
-		fprintf(stderr, "echod: evconnlistener_new failed\n");
+		dctx_log(srv->ctx, LOG_ERR, "evconnlistener_new failed");
 		return -1;
 	}
 	srv->lfd = -1; /* the listener owns it now */
 	srv->resume_ev = evtimer_new(base, on_resume, srv);
 	if (srv->resume_ev == NULL) {
-		fprintf(stderr, "echod: evtimer_new failed\n");
+		dctx_log(srv->ctx, LOG_ERR, "evtimer_new failed");
 		return -1;
 	}
 	evconnlistener_set_error_cb(srv->listener, on_accept_error);
 	if (srv->worker &&
 	    (dctx_on_shutdown(srv->ctx, stop_worker, srv) < 0 ||
 	    dctx_thread_create(srv->ctx, &srv->thread, worker_main, srv) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv->ctx));
+		dctx_log(srv->ctx, LOG_ERR, "%s", dctx_errmsg(srv->ctx));
 		return -1;
 	}
 	if (dctx_on_shutdown(srv->ctx, stop_serving, srv) < 0)
@@ -542,7 +541,7 @@ main(int argc, char **argv)
 	/* First of all: a closed stdin must not become our socket. */
 	memset(&srv, 0, sizeof(srv));
 	if ((srv.ctx = dctx_new()) == NULL) {
-		fprintf(stderr, "echod: out of memory\n");
+		dctx_log(NULL, LOG_ERR, "out of memory");
 		return 1;
 	}
 	srv.lfd = -1;
@@ -561,14 +560,14 @@ main(int argc, char **argv)
 	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+		dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
 	if (rc == 0 && (srv.lfd = open_listener(srv.listen_on)) < 0)
 		rc = 1;
 	if (rc == 0 && (dctx_preserve_fd(srv.ctx, srv.lfd) < 0 ||
 	    dctx_open(srv.ctx) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+		dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
 	if (rc != 0) {
@@ -583,9 +582,8 @@ main(int argc, char **argv)
 	} else {
 		/* Said by the daemon, in its log: a start that fails later
 		 * must not have claimed to listen. */
-		printf("echod: listening on %s as pid %ld\n", srv.listen_on,
-		    (long)getpid());
-		fflush(stdout);
+		dctx_log(srv.ctx, LOG_INFO, "listening on %s as pid %ld",
+		    srv.listen_on, (long)getpid());
 		dctx_notify_ready(srv.ctx);
 		event_base_dispatch(dctx_base(srv.ctx));
 		rc = dctx_exit_status(srv.ctx);
@@ -601,7 +599,7 @@ main(int argc, char **argv)
 		event_free(srv.resume_ev);
 	if (srv.lfd >= 0)
 		close(srv.lfd);
-	printf("echod: stopped, status %d\n", rc);
+	dctx_log(srv.ctx, LOG_INFO, "stopped, status %d", rc);
 	dctx_free(srv.ctx);
 	pthread_cond_destroy(&srv.wake);
 	pthread_mutex_destroy(&srv.lock);

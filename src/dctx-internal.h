@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <sys/types.h>
 
 #include "dctx.h"
@@ -66,6 +67,11 @@ struct dctx {
 	long long chain_started_ms;
 	struct event *deadline_ev;
 	struct event *sigint_ev;
+
+	/* The logger (log.c). */
+	int log_fd;         /* the syslog socket, or -1: stderr */
+	int log_level;      /* the least urgent priority written */
+	int log_facility;
 
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
@@ -178,5 +184,12 @@ void dctx__threads_orphan(struct dctx *ctx, int forked);
 
 /* open.c */
 void dctx__base_own(struct dctx *ctx);
+
+/* log.c */
+void dctx__log_init(struct dctx *ctx);
+void dctx__log_open(struct dctx *ctx);
+void dctx__log_close(struct dctx *ctx);
+void dctx__log(const struct dctx *ctx, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* DCTX_INTERNAL_H */

@@ -165,8 +165,8 @@ int
 dctx__setup_fds(struct dctx *ctx)
 {
 	/* Preserved fds, pidfile and its directory, pipe, s6 and systemd
-	 * readiness, /dev/null, stdio, the caller's kept stderr. */
-	size_t max = ctx->npreserve + 10;
+	 * readiness, /dev/null, stdio, the caller's kept stderr, syslog. */
+	size_t max = ctx->npreserve + 11;
 	int *all, copies[3] = { -1, -1, -1 };
 	size_t n = 0, i;
 	int rc = 0, which;
@@ -184,6 +184,7 @@ dctx__setup_fds(struct dctx *ctx)
 		all[n++] = ctx->report_fd;
 	all[n++] = ctx->s6_fd;     /* -1 when unset: ignored */
 	all[n++] = ctx->notify_fd;
+	all[n++] = ctx->log_fd;
 	if (ctx->devnull >= 0)
 		all[n++] = ctx->devnull;
 	if (ctx->saved_stderr >= 0)

@@ -132,6 +132,8 @@ become_daemon(struct dctx *ctx)
 	int rc;
 
 	dctx__signals_reset();
+	/* Before the chroot hides /dev/log (log.c). */
+	dctx__log_open(ctx);
 	if ((rc = dctx__setup_process(ctx)) < 0 ||
 	    (rc = dctx__setup_fds(ctx)) < 0 ||
 	    (rc = dctx__drop_privileges(ctx)) < 0 ||
@@ -199,6 +201,8 @@ open_failed(struct dctx *ctx, int rc)
 		ctx->devnull = -1;
 	}
 	stderr_done(ctx, 1);
+	/* The caller's stderr is back: its messages go there again. */
+	dctx__log_close(ctx);
 	ctx->prepared = 0;
 	dctx__start_failed(ctx, 1, rc, ctx->errmsg);
 	if (ctx->notify_fd >= 0) {
