@@ -587,8 +587,8 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     to a callback runs it, a SIGTSTP is ignored; an unmapped signal
  *     takes its default action then.  dctx_log() takes over libevent's
  *     messages, and connects its syslog socket when the daemon has no
- *     stderr file (before the chroot hides /dev/log).  RLIMIT_CORE is
- *     set to 0
+ *     stderr file (before the chroot hides /dev/log).  The privileged
+ *     hook runs (dctx_set_privileged_hook()).  RLIMIT_CORE is set to 0
  *     (prevent_core); chroot and chdir("/"); umask; chdir to the working
  *     directory.
  *  6. Every descriptor above 2 is closed but the preserved ones and the
@@ -1104,6 +1104,75 @@ DCTX_EXPORT int dctx_set_log_level(struct dctx *ctx, int prio);
  * @return 0, or -EINVAL for another value
  */
 DCTX_EXPORT int dctx_set_log_facility(struct dctx *ctx, int facility);
+
+/**
+ * A privileged hook (dctx_set_privileged_hook()).
+ *
+ * @param ctx the context being opened
+ * @param arg the argument given to dctx_set_privileged_hook()
+ * @return 0, or a negative code (-errno or a DCTX_E* code) to fail the
+ *         start, with the message set by dctx_set_errmsg()
+ */
+typedef int (*dctx_privileged_cb)(struct dctx *ctx, void *arg);
+
+/**
+ * Run cb in the daemon while it still has its privileges: to open a key
+ * file only root may read, or to bind a port below 1024 that the program
+ * binds late, and keep them once the daemon runs as its user.
+ *
+ * Where: dctx_open()'s step 5, in the daemon process (after the fork, so
+ * what it opens is the daemon's; in the foreground, in the caller), with
+ * signals held (a SIGTERM sent meanwhile is served once the map is live),
+ * RLIMIT_CORE already 0 unless dctx_set_prevent_core(ctx, 0) (a crash
+ * with a key in memory leaves no core), and still before the chroot, the
+ * umask, the working directory, the close step, the stdio step and the
+ * privilege drop: it sees the whole file system from the caller's working
+ * directory, as root if the program was started as root.  The syslog
+ * socket (dctx_log()) is already connected.
+ *
+ * What it may do: open files and sockets, and keep those the daemon needs
+ * with dctx_preserve_fd(ctx, fd) (the close step closes every other
+ * descriptor above 2); log with dctx_log(); set the message of its
+ * failure with dctx_set_errmsg().  What it must not do: start threads
+ * (they would run under the close step and the drop), fork a child that
+ * outlives it, call dctx_open(), dctx_close() or dctx_free(), or use
+ * dctx_base() (the base is made at step 8).
+ *
+ * Its failure (a negative return) fails the start like any other step:
+ * the pidfile is released, the launcher prints "PROGRAM: MESSAGE" and
+ * exits 1 (in the foreground dctx_open() returns the code), and systemd,
+ * under $NOTIFY_SOCKET, gets "STATUS=MESSAGE" and "ERRNO=". MESSAGE is
+ * the one the hook set with dctx_set_errmsg() (or the one a failed call
+ * of the library set), else "privileged hook: " and the code's words.  A
+ * positive return is taken for a mistake: the start fails with -EINVAL.
+ * What the hook opened is the program's to close after a failure in the
+ * foreground (a detached daemon exits).
+ *
+ * @param ctx the context
+ * @param cb the hook, or NULL for none (the default)
+ * @param arg passed to cb
+ * @return 0, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_privileged_hook(struct dctx *ctx,
+    dctx_privileged_cb cb, void *arg);
+
+/**
+ * Set the message dctx_errmsg() returns, in the program's own words, and
+ * return code: for a privileged hook that fails
+ * (`return dctx_set_errmsg(ctx, -errno, "key %s: %s", path,
+ * strerror(errno));`), whose message the launcher and systemd then
+ * report, or before dctx_close() of a daemon that never became ready.
+ * The message is taken whole, as formatted; one of 512 bytes or more is
+ * shortened in the middle, as dctx_errmsg() says.  errno is left as it
+ * was.
+ *
+ * @param ctx the context
+ * @param code returned as it is
+ * @param fmt a printf format
+ * @return code
+ */
+DCTX_EXPORT int dctx_set_errmsg(struct dctx *ctx, int code, const char *fmt,
+    ...) DCTX_PRINTF(3, 4);
 
 #ifdef __cplusplus
 }

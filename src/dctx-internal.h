@@ -73,6 +73,10 @@ struct dctx {
 	int log_level;      /* the least urgent priority written */
 	int log_facility;
 
+	/* The privileged hook (hook.c). */
+	dctx_privileged_cb priv_cb;
+	void *priv_arg;
+
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
 
@@ -191,5 +195,8 @@ void dctx__log_open(struct dctx *ctx);
 void dctx__log_close(struct dctx *ctx);
 void dctx__log(const struct dctx *ctx, int prio, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* hook.c */
+int dctx__run_privileged_hook(struct dctx *ctx);
 
 #endif /* DCTX_INTERNAL_H */

@@ -134,7 +134,9 @@ become_daemon(struct dctx *ctx)
 	dctx__signals_reset();
 	/* Before the chroot hides /dev/log (log.c). */
 	dctx__log_open(ctx);
-	if ((rc = dctx__setup_process(ctx)) < 0 ||
+	/* After the fork, before the chroot and the drop (hook.c). */
+	if ((rc = dctx__run_privileged_hook(ctx)) < 0 ||
+	    (rc = dctx__setup_process(ctx)) < 0 ||
 	    (rc = dctx__setup_fds(ctx)) < 0 ||
 	    (rc = dctx__drop_privileges(ctx)) < 0 ||
 	    (rc = make_base(ctx)) < 0 ||
