@@ -1040,10 +1040,12 @@ DCTX_EXPORT int dctx_pidfile_holder(const char *path, pid_t *pid);
  * Threads: it may be called from any thread, worker threads
  * (dctx_thread_create()) included, and in a forked child.  Each line is
  * written with one system call (writev() on fd 2, one datagram to
- * syslog), so the lines of messages logged at once never mix (on a pipe,
- * a line up to PIPE_BUF bytes); the lines of one multi-line message may
- * have another thread's between them.  No lock is taken.  It must not run
- * in one thread while another runs dctx_free() on the same context.
+ * syslog), so the lines of messages logged at once never mix: on a
+ * regular file opened with O_APPEND whatever their length, on a pipe or
+ * a socket (the journal's stream) lines up to PIPE_BUF (4096) bytes.  The
+ * lines of one multi-line message may have another thread's between
+ * them.  No lock is taken.  It must not run in one thread while another
+ * runs dctx_free() on the same context.
  * Writes block as write(2) does: a stuck journald or syslog holds the
  * caller, as with syslog(3).
  *
