@@ -1013,9 +1013,12 @@ DCTX_EXPORT int dctx_pidfile_holder(const char *path, pid_t *pid);
  *    text"), with the facility of dctx_set_log_facility() (LOG_DAEMON by
  *    default), NAME the program's name (program_invocation_short_name,
  *    as in the launcher's messages) and PID the caller's (a forked
- *    child's own).  The socket is the library's own, connected before the
- *    chroot and kept through the close step (the descriptors dctx_open()
- *    keeps), so a daemon in a jail still reaches /dev/log.  A syslog that
+ *    child's own; a child's lines carry no timestamp, the syslog daemon
+ *    adds it: localtime_r() takes a lock of glibc's that a thread of the
+ *    parent may have held at the fork).  The socket is the library's own,
+ *    connected before the chroot and kept through the close step (the
+ *    descriptors dctx_open() keeps), so a daemon in a jail still reaches
+ *    /dev/log.  A syslog that
  *    cannot be reached then (none running yet) or later (restarted) is
  *    connected again at the next message, which works only outside a
  *    chroot, or inside one that has a /dev/log of its own; until it can

@@ -72,6 +72,7 @@ struct dctx {
 	int log_fd;         /* the syslog socket, or -1: stderr */
 	int log_level;      /* the least urgent priority written */
 	int log_facility;
+	pid_t log_pid;      /* the process that made the syslog socket */
 
 	/* The privileged hook (hook.c). */
 	dctx_privileged_cb priv_cb;

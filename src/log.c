@@ -182,6 +182,7 @@ dctx__log_open(struct dctx *ctx)
 	if ((fd = syslog_connect()) < 0)
 		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	ctx->log_fd = fd;
+	ctx->log_pid = getpid();
 }
 
 /* dctx_free(), or a failed dctx_open(): libevent logs as it did before. */
@@ -268,6 +269,12 @@ stderr_line(int prio, int journal, char *line, size_t len)
  * adds): rsyslog, syslog-ng and journald all read that.  The pid is asked
  * for each time, so that a forked child's lines carry its own.  The
  * month is spelled here: strftime's depends on the locale.
+ *
+ * A forked child sends no timestamp, and the syslog daemon stamps the
+ * line when it arrives, as RFC 3164 has a relay do (local daemons mostly
+ * use their own time anyway).  localtime_r() takes glibc's time zone
+ * lock, which a thread of the parent may have held at the fork: the
+ * child would wait for it for ever.
  */
 static void
 syslog_line(const struct dctx *ctx, int prio, char *line, size_t len)
@@ -280,14 +287,18 @@ syslog_line(const struct dctx *ctx, int prio, char *line, size_t len)
 	struct msghdr mh;
 	struct tm tm;
 	time_t now = time(NULL);
+	pid_t pid = getpid();
 	int cut = 0, again = 0;
 
-	if (localtime_r(&now, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
-	snprintf(head, sizeof(head), "<%d>%s %2d %02d:%02d:%02d %.64s[%ld]: ",
-	    ctx->log_facility | prio, months[tm.tm_mon % 12], tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, program_invocation_short_name,
-	    (long)getpid());
+	if (pid != ctx->log_pid || localtime_r(&now, &tm) == NULL)
+		snprintf(head, sizeof(head), "<%d>%.64s[%ld]: ",
+		    ctx->log_facility | prio, program_invocation_short_name,
+		    (long)pid);
+	else
+		snprintf(head, sizeof(head), "<%d>%s %2d %02d:%02d:%02d "
+		    "%.64s[%ld]: ", ctx->log_facility | prio,
+		    months[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
+		    tm.tm_sec, program_invocation_short_name, (long)pid);
 	iov[0].iov_base = head;
 	iov[0].iov_len = strlen(head);
 	iov[1].iov_base = line;

@@ -270,19 +270,21 @@ datagram(int s, int ms)
 
 /*
  * Whether a datagram is what syslog(3) sends: "<PRI>Mmm dd hh:mm:ss
- * log-helper[PID]: text", with the pid returned.
+ * log-helper[PID]: text", with the pid returned; a forked child's comes
+ * without the timestamp (stamped by the receiver), is_child_syslog().
  */
 static int
-is_syslog(const char *d, int pri, const char *text, long *pid)
+syslog_match(const char *d, int pri, int stamped, const char *text,
+    long *pid)
 {
 	char pattern[512];
 	regmatch_t m[3];
 	regex_t re;
 	int ok;
 
-	snprintf(pattern, sizeof(pattern), "^<%d>(Jan|Feb|Mar|Apr|May|Jun|"
-	    "Jul|Aug|Sep|Oct|Nov|Dec) [ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:"
-	    "[0-6][0-9] log-helper\\[([0-9]+)\\]: ", pri);
+	snprintf(pattern, sizeof(pattern), "^<%d>%slog-helper\\[([0-9]+)\\]: ",
+	    pri, stamped ? "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+	    "[ 1-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-6][0-9] " : "()");
 	ck_assert_int_eq(regcomp(&re, pattern, REG_EXTENDED), 0);
 	ok = regexec(&re, d, 3, m, 0) == 0 &&
 	    strcmp(d + m[0].rm_eo, text) == 0;
@@ -290,6 +292,18 @@ is_syslog(const char *d, int pri, const char *text, long *pid)
 		*pid = strtol(d + m[2].rm_so, NULL, 10);
 	regfree(&re);
 	return ok;
+}
+
+static int
+is_syslog(const char *d, int pri, const char *text, long *pid)
+{
+	return syslog_match(d, pri, 1, text, pid);
+}
+
+static int
+is_child_syslog(const char *d, int pri, const char *text, long *pid)
+{
+	return syslog_match(d, pri, 0, text, pid);
 }
 
 /*
@@ -382,8 +396,8 @@ START_TEST(syslog_gets_libevent_and_a_forked_childs_lines)
 	    d ? d : "none");
 	ck_assert_int_eq(from, pid);
 	d = datagram(s, 5000);
-	ck_assert_msg(d != NULL && is_syslog(d, 23 * 8 + 5, "from the child",
-	    &from), "datagram: %s", d ? d : "none");
+	ck_assert_msg(d != NULL && is_child_syslog(d, 23 * 8 + 5,
+	    "from the child", &from), "datagram: %s", d ? d : "none");
 	ck_assert_int_ne(from, pid);
 	ck_assert(strstr(tu_slurp(tu_path("out")), "child pid") != NULL);
 	ck_assert_int_eq(sscanf(strstr(tu_slurp(tu_path("out")), "child pid"),
@@ -460,7 +474,8 @@ journal_has(const char *query, const char *want, char *out, size_t len)
 	int i;
 
 	for (i = 0; i < 100; i++) {
-		tu_sdbox_run(out, len, "journalctl --no-pager -o cat %s", query);
+		tu_sdbox_run(out, len, "journalctl --no-pager -o cat %s",
+		    query);
 		if (strstr(out, want) != NULL)
 			return 1;
 		usleep(100 * 1000);
@@ -548,13 +563,15 @@ log_suite(void)
 	    "/usr/bin/unshare" : access("/bin/unshare", X_OK) == 0 ?
 	    "/bin/unshare" : NULL;
 	if (geteuid() != 0)
-		printf("log: syslog tests skipped, a private /dev needs root\n");
+		printf("log: syslog tests skipped, a private /dev needs "
+		    "root\n");
 	else if (unshare_path == NULL)
 		printf("log: syslog tests skipped, no unshare\n");
 	else {
 		tcase_add_loop_test(tc, detached_without_stderr_logs_to_syslog,
 		    0, 2);
-		tcase_add_test(tc, syslog_gets_libevent_and_a_forked_childs_lines);
+		tcase_add_test(tc,
+		    syslog_gets_libevent_and_a_forked_childs_lines);
 		tcase_add_test(tc, a_stderr_file_is_the_log_not_syslog);
 		tcase_add_test(tc, foreground_without_stderr_logs_to_syslog);
 	}
