@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -151,7 +152,7 @@ open_listener(const char *spec)
 	int fd, one = 1;
 
 	if ((why = echod_parse_listen(spec, &ss, &len)) != NULL) {
-		fprintf(stderr, "echod: --listen %s: %s\n", spec, why);
+		dctx_log(NULL, LOG_ERR, "--listen %s: %s", spec, why);
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -159,7 +160,7 @@ open_listener(const char *spec)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    listen(fd, 128) < 0) {
-		fprintf(stderr, "echod: --listen %s: %s\n", spec, strerror(errno));
+		dctx_log(NULL, LOG_ERR, "--listen %s: %s", spec, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -176,7 +177,7 @@ add_socket(struct server *srv, int fd, const char *what)
 	size_t used = strlen(srv->where);
 
 	if (more == NULL) {
-		fprintf(stderr, "echod: out of memory\n");
+		dctx_log(srv->ctx, LOG_ERR, "out of memory");
 		return -1;
 	}
 	srv->lfds = more;
@@ -224,7 +225,7 @@ activated_sockets(struct server *srv)
 	int i, n = dctx_listen_fds(srv->ctx), fd;
 
 	if (n < 0) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv->ctx));
+		dctx_log(srv->ctx, LOG_ERR, "%s", dctx_errmsg(srv->ctx));
 		return 1;
 	}
 	for (i = 0; i < n; i++) {
@@ -235,7 +236,7 @@ activated_sockets(struct server *srv)
 			continue;
 		snprintf(what, sizeof(what), "fd %d (%s)", fd, name);
 		if ((why = passed_unusable(fd)) != NULL) {
-			fprintf(stderr, "echod: socket activation: %s: %s\n",
+			dctx_log(srv->ctx, LOG_ERR, "socket activation: %s: %s",
 			    what, why);
 			return 1;
 		}
@@ -243,8 +244,8 @@ activated_sockets(struct server *srv)
 			return 1;
 	}
 	if (n > 0 && srv->nlisteners == 0) {
-		fprintf(stderr, "echod: --listen-fdname %s: none of the %d "
-		    "socket%s passed has that name\n", srv->listen_fdname, n,
+		dctx_log(srv->ctx, LOG_ERR, "--listen-fdname %s: none of the "
+		    "%d socket%s passed has that name", srv->listen_fdname, n,
 		    n == 1 ? "" : "s");
 		return 1;
 	}
@@ -255,7 +256,7 @@ activated_sockets(struct server *srv)
 static int
 refuse(const char *opt, const char *value, const char *why)
 {
-	fprintf(stderr, "echod: --%s %s: %s\n", opt, value, why);
+	dctx_log(NULL, LOG_ERR, "--%s %s: %s", opt, value, why);
 	return 2;
 }
 
@@ -341,7 +342,7 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		case 'e':
 			/* By path, so that a reload reopens it (logrotate). */
 			if (log_path(optarg, &path) < 0) {
-				fprintf(stderr, "echod: --%s %s: %s\n", c == 'o' ?
+				dctx_log(ctx, LOG_ERR, "--%s %s: %s", c == 'o' ?
 				    "stdout" : "stderr", optarg, strerror(errno));
 				return 2;
 			}
@@ -387,9 +388,9 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			action = c == OPT_STATUS ? ECHOD_STATUS :
 			    c == OPT_STOP ? ECHOD_STOP : ECHOD_RELOAD;
 			if (srv->action != ECHOD_SERVE && srv->action != action) {
-				fprintf(stderr, "echod: --status, --stop and "
+				dctx_log(ctx, LOG_ERR, "--status, --stop and "
 				    "--reload contradict each other: give one "
-				    "of them\n");
+				    "of them");
 				return 2;
 			}
 			srv->action = action;
@@ -403,16 +404,16 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		}
 	}
 	if (rc == 0 && optind < argc) {
-		fprintf(stderr, "echod: unexpected argument '%s'\n", argv[optind]);
+		dctx_log(ctx, LOG_ERR, "unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
 	if (rc < 0 || (srv->worker && (rc = dctx_set_threads(ctx, 1)) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
+		dctx_log(ctx, LOG_ERR, "%s", dctx_errmsg(ctx));
 		return 2;
 	}
 	if (foreground && detach) {
-		fprintf(stderr, "echod: --foreground and --detach contradict "
-		    "each other: give one of them\n");
+		dctx_log(ctx, LOG_ERR, "--foreground and --detach contradict "
+		    "each other: give one of them");
 		return 2;
 	}
 	return 0;
@@ -523,7 +524,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)salen;
 	if (srv->starved) {
 		srv->starved = 0;
-		fprintf(stderr, "echod: accepting again\n");
+		dctx_log(srv->ctx, LOG_INFO, "accepting again");
 	}
 	if (c == NULL ||
 	    (c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
@@ -561,14 +562,14 @@ on_accept_error(struct evconnlistener *l, void *arg)
 
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
 		/* A failure of this one connection (ECONNABORTED, ...). */
-		fprintf(stderr, "echod: accept: %s\n", strerror(err));
+		dctx_log(srv->ctx, LOG_WARNING, "accept: %s", strerror(err));
 		return;
 	}
 	evconnlistener_disable(l);
 	if (!srv->starved) {
 		srv->starved = 1;
-		fprintf(stderr, "echod: accept: %s; pausing new connections "
-		    "until a descriptor frees\n", strerror(err));
+		dctx_log(srv->ctx, LOG_WARNING, "accept: %s; pausing new "
+		    "connections until a descriptor frees", strerror(err));
 	}
 	event_add(srv->resume_ev, &later);
 }
@@ -617,9 +618,8 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 			conn_free(srv->conns);
 		return;
 	}
-	printf("echod: draining %zu connection%s\n", srv->nconns,
+	dctx_log(ctx, LOG_INFO, "draining %zu connection%s", srv->nconns,
 	    srv->nconns == 1 ? "" : "s");
-	fflush(stdout);
 	if (srv->nconns == 0) {
 		dctx_shutdown_done(step);
 		return;
@@ -686,10 +686,8 @@ on_reload(struct dctx *ctx, struct dctx_reload *step, void *arg)
 {
 	struct server *srv = arg;
 
-	(void)ctx;
-	printf("echod: reloaded, %zu connection%s open\n", srv->nconns,
-	    srv->nconns == 1 ? "" : "s");
-	fflush(stdout);
+	dctx_log(ctx, LOG_INFO, "reloaded, %zu connection%s open",
+	    srv->nconns, srv->nconns == 1 ? "" : "s");
 	dctx_reload_done(step);
 }
 
@@ -701,8 +699,7 @@ on_ready_late(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	printf("echod: ready after %d ms\n", srv->ready_ms);
-	fflush(stdout);
+	dctx_log(srv->ctx, LOG_INFO, "ready after %d ms", srv->ready_ms);
 	dctx_notify_ready(srv->ctx);
 }
 
@@ -731,14 +728,14 @@ serve(struct server *srv)
 	srv->listeners = calloc((size_t)srv->nlisteners,
 	    sizeof(*srv->listeners));
 	if (srv->listeners == NULL) {
-		fprintf(stderr, "echod: out of memory\n");
+		dctx_log(srv->ctx, LOG_ERR, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < srv->nlisteners; i++) {
 		srv->listeners[i] = evconnlistener_new(base, on_accept, srv,
 		    LEV_OPT_CLOSE_ON_FREE, 0, srv->lfds[i]);
 		if (srv->listeners[i] == NULL) {
-			fprintf(stderr, "echod: evconnlistener_new failed\n");
+			dctx_log(srv->ctx, LOG_ERR, "evconnlistener_new failed");
 			return -1;
 		}
 		if (srv->lfds[i] == srv->lfd)
@@ -747,13 +744,13 @@ serve(struct server *srv)
 	}
 	srv->resume_ev = evtimer_new(base, on_resume, srv);
 	if (srv->resume_ev == NULL) {
-		fprintf(stderr, "echod: evtimer_new failed\n");
+		dctx_log(srv->ctx, LOG_ERR, "evtimer_new failed");
 		return -1;
 	}
 	if (srv->worker &&
 	    (dctx_on_shutdown(srv->ctx, stop_worker, srv) < 0 ||
 	    dctx_thread_create(srv->ctx, &srv->thread, worker_main, srv) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv->ctx));
+		dctx_log(srv->ctx, LOG_ERR, "%s", dctx_errmsg(srv->ctx));
 		return -1;
 	}
 	if (dctx_on_shutdown(srv->ctx, stop_serving, srv) < 0)
@@ -770,7 +767,7 @@ main(int argc, char **argv)
 	/* First of all: a closed stdin must not become our socket. */
 	memset(&srv, 0, sizeof(srv));
 	if ((srv.ctx = dctx_new()) == NULL) {
-		fprintf(stderr, "echod: out of memory\n");
+		dctx_log(NULL, LOG_ERR, "out of memory");
 		return 1;
 	}
 	srv.lfd = -1;
@@ -800,7 +797,7 @@ main(int argc, char **argv)
 	    dctx_on_reload(srv.ctx, on_reload, &srv) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+		dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
 	/* Not socket-activated: bind --listen, as always. */
@@ -810,12 +807,12 @@ main(int argc, char **argv)
 		    add_socket(&srv, srv.lfd, srv.listen_on) < 0)
 			rc = 1;
 		else if (dctx_preserve_fd(srv.ctx, srv.lfd) < 0) {
-			fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+			dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 			rc = 1;
 		}
 	}
 	if (rc == 0 && dctx_open(srv.ctx) < 0) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+		dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
 	if (rc != 0) {
@@ -830,9 +827,8 @@ main(int argc, char **argv)
 	} else {
 		/* Said by the daemon, in its log: a start that fails later
 		 * must not have claimed to listen. */
-		printf("echod: listening on %s as pid %ld\n", srv.where,
+		dctx_log(srv.ctx, LOG_INFO, "listening on %s as pid %ld", srv.where,
 		    (long)getpid());
-		fflush(stdout);
 		if (srv.ready_ms > 0) {
 			struct timeval tv = { srv.ready_ms / 1000,
 			    (srv.ready_ms % 1000) * 1000 };
@@ -856,7 +852,7 @@ main(int argc, char **argv)
 		event_free(srv.resume_ev);
 	if (srv.lfd >= 0)
 		close(srv.lfd);
-	printf("echod: stopped, status %d\n", rc);
+	dctx_log(srv.ctx, LOG_INFO, "stopped, status %d", rc);
 	dctx_free(srv.ctx);
 	pthread_cond_destroy(&srv.wake);
 	pthread_mutex_destroy(&srv.lock);

@@ -16,6 +16,7 @@
 #ifndef DCTX_H
 #define DCTX_H
 
+#include <stdarg.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -680,7 +681,10 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     the map says: a SIGTERM stops the daemon cleanly, a SIGHUP runs
  *     the reload chain (or the callback it is mapped to), a SIGTSTP is
  *     ignored; an unmapped signal
- *     takes its default action then.  RLIMIT_CORE is set to 0
+ *     takes its default action then.  dctx_log() takes over libevent's
+ *     messages, and connects its syslog socket when the daemon has no
+ *     stderr file (before the chroot hides /dev/log).  The privileged
+ *     hook runs (dctx_set_privileged_hook()).  RLIMIT_CORE is set to 0
  *     (prevent_core); chroot and chdir("/"); umask; chdir to the working
  *     directory.
  *  6. Every descriptor above 2 is closed but the preserved ones, those
@@ -948,11 +952,12 @@ DCTX_EXPORT int dctx_set_shutdown_timeout(struct dctx *ctx, int ms);
 /**
  * terminate: start the graceful shutdown chain (dctx_on_shutdown()); a
  * signal mapped with dctx_terminate_on_signal() (SIGTERM by default) does
- * this.  The message "terminating on signal N (name)" goes to stderr, which
- * is the daemon's log.  Once the chain runs, further terminate signals
- * within 100 ms count as the same request (a burst of kills, or one to the
- * process and one to its group; the window opens once the steps that
- * finish at once have run); a later one, or a SIGINT, forces the stop
+ * this.  The message "terminating on signal N (name)" is logged with
+ * dctx_log() at LOG_INFO (stderr, the journal or syslog).  Once the chain
+ * runs, further terminate signals within 100 ms count as the same
+ * request (a burst of kills, or one to the process and one to its group;
+ * the window opens once the steps that finish at once have run); a later
+ * one, or a SIGINT, forces the stop
  * as the deadline would, with DCTX_EXIT_FORCED.  A SIGINT nobody mapped
  * is caught and dropped once the chain has ended, like the mapped signals
  * after dctx_close().  When the loop returns, main calls dctx_close() and
@@ -1370,6 +1375,193 @@ DCTX_EXPORT int dctx_pidfile_kill(const char *path, int signo, pid_t *pid);
  *         for dctx_pidfile_status()
  */
 DCTX_EXPORT int dctx_pidfile_stop(const char *path, int timeout_ms, pid_t *pid);
+
+/**
+ * Checks the format of a printf-like call of the library (GCC and clang):
+ * the format is argument fmt, the values start at argument args (0 for a
+ * va_list).  Empty for other compilers.
+ */
+#if defined(__GNUC__)
+#define DCTX_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define DCTX_PRINTF(fmt, args)
+#endif
+
+/**
+ * Log a message where the daemon's messages are read, with a syslog(3)
+ * priority.  The destination is chosen for each message:
+ *  - syslog, when the context is open (from dctx_open()'s step 5 on) and
+ *    the program gave it no stderr file (neither dctx_set_stderr() nor
+ *    dctx_set_stderr_path(), so that fd 2 is /dev/null), detached or not: one datagram per line to
+ *    /dev/log, as syslog(3) sends it ("<PRI>Mmm dd hh:mm:ss NAME[PID]:
+ *    text"), with the facility of dctx_set_log_facility() (LOG_DAEMON by
+ *    default), NAME the program's name (program_invocation_short_name,
+ *    as in the launcher's messages) and PID the caller's (a forked
+ *    child's own; a child's lines carry no timestamp, the syslog daemon
+ *    adds it: localtime_r() takes a lock of glibc's that a thread of the
+ *    parent may have held at the fork).  The socket is the library's own,
+ *    connected before the chroot and kept through the close step (the
+ *    descriptors dctx_open() keeps), so a daemon in a jail still reaches
+ *    /dev/log.  A syslog that
+ *    cannot be reached then (none running yet) or later (restarted) is
+ *    connected again at the next message, which works only outside a
+ *    chroot, or inside one that has a /dev/log of its own; until it can
+ *    be reached, messages are lost, as they would be on /dev/null;
+ *  - the journal, when fd 2 is the stream systemd connected to it (the
+ *    device and inode JOURNAL_STREAM names match fd 2's; the variable
+ *    alone proves nothing, it is inherited): each line is written as
+ *    "<N>text", sd-daemon(3)'s prefix, N the priority, so that
+ *    `journalctl -p err` filters on it (journald adds the program's name);
+ *  - otherwise stderr, each line as "NAME: text": before dctx_open(), in
+ *    the launcher, after a failed dctx_open() (the caller's stderr is
+ *    back), with a NULL ctx, and in a daemon with a stderr file.
+ *
+ * Lines: a message is split at its newlines, and each line is a record
+ * of its own with the same priority and prefix; newlines at the end are
+ * dropped, so "text\n" and "text" are the same line.  Length: nothing is
+ * cut; a message longer than 1 KiB is formatted again in memory of its
+ * own size (where memory is short, it is cut to 1 KiB, ending with
+ * "...").  Only a syslog line over the socket's limit (about 200 KiB on
+ * Linux) is sent cut to its first 4 KiB, ending with "...".
+ *
+ * Threads: it may be called from any thread, worker threads
+ * (dctx_thread_create()) included, and in a forked child.  Each line is
+ * written with one system call (writev() on fd 2, one datagram to
+ * syslog), so the lines of messages logged at once never mix: on a
+ * regular file opened with O_APPEND whatever their length, on a pipe or
+ * a socket (the journal's stream) lines up to PIPE_BUF (4096) bytes.  The
+ * lines of one multi-line message may have another thread's between
+ * them.  No lock is taken.  It must not run in one thread while another
+ * runs dctx_free() on the same context.
+ * Writes block as write(2) does: a stuck journald or syslog holds the
+ * caller, as with syslog(3).
+ *
+ * libevent's own messages come here too, from dctx_open() (step 5) until
+ * dctx_free() or a failed dctx_open(): event_set_log_callback() is set,
+ * and its severities become LOG_DEBUG, LOG_INFO, LOG_WARNING and LOG_ERR,
+ * the text prefixed with "libevent: ".  Its debug messages, which it
+ * makes only after event_enable_debug_logging(), pass only with
+ * dctx_set_log_level(ctx, LOG_DEBUG).  Afterwards libevent's callback is
+ * the default again (libevent cannot say which one was set before: a
+ * program that wants its own sets it after dctx_open()).
+ *
+ * errno is left as it was, so that `dctx_log(ctx, LOG_ERR, "open %s: %m",
+ * path)` works (glibc's %m).
+ *
+ * @param ctx the context, or NULL (stderr, at the default level)
+ * @param prio LOG_EMERG to LOG_DEBUG, from <syslog.h>, without a facility
+ * @param fmt a printf format
+ * @return 0 when the message was written or dropped by the level (a
+ *         failed write is not reported: there is nowhere to report it),
+ *         -EINVAL for another priority or a NULL fmt, or -errno when the
+ *         format cannot be expanded (with dctx_errmsg() set when ctx is
+ *         not NULL)
+ */
+DCTX_EXPORT int dctx_log(struct dctx *ctx, int prio, const char *fmt, ...)
+    DCTX_PRINTF(3, 4);
+
+/**
+ * dctx_log() with a va_list, for a program's own logging function.
+ *
+ * @param ctx the context, or NULL
+ * @param prio LOG_EMERG to LOG_DEBUG
+ * @param fmt a printf format
+ * @param ap its arguments
+ * @return as dctx_log()
+ */
+DCTX_EXPORT int dctx_vlog(struct dctx *ctx, int prio, const char *fmt,
+    va_list ap) DCTX_PRINTF(3, 0);
+
+/**
+ * The least urgent priority dctx_log() writes; messages of a higher
+ * number (less urgent) are dropped.  LOG_INFO by default, so LOG_DEBUG
+ * messages, libevent's among them, pass only when asked for.  It may be
+ * changed at any time, best before threads are started.
+ *
+ * @param ctx the context
+ * @param prio LOG_EMERG to LOG_DEBUG
+ * @return 0, or -EINVAL for another value
+ */
+DCTX_EXPORT int dctx_set_log_level(struct dctx *ctx, int prio);
+
+/**
+ * The syslog facility of dctx_log()'s messages when they go to syslog:
+ * LOG_DAEMON by default.
+ *
+ * @param ctx the context
+ * @param facility LOG_USER to LOG_LOCAL7 (LOG_KERN is the kernel's)
+ * @return 0, or -EINVAL for another value
+ */
+DCTX_EXPORT int dctx_set_log_facility(struct dctx *ctx, int facility);
+
+/**
+ * A privileged hook (dctx_set_privileged_hook()).
+ *
+ * @param ctx the context being opened
+ * @param arg the argument given to dctx_set_privileged_hook()
+ * @return 0, or a negative code (-errno or a DCTX_E* code) to fail the
+ *         start, with the message set by dctx_set_errmsg()
+ */
+typedef int (*dctx_privileged_cb)(struct dctx *ctx, void *arg);
+
+/**
+ * Run cb in the daemon while it still has its privileges: to open a key
+ * file only root may read, or to bind a port below 1024 that the program
+ * binds late, and keep them once the daemon runs as its user.
+ *
+ * Where: dctx_open()'s step 5, in the daemon process (after the fork, so
+ * what it opens is the daemon's; in the foreground, in the caller), with
+ * signals held (a SIGTERM sent meanwhile is served once the map is live),
+ * RLIMIT_CORE already 0 unless dctx_set_prevent_core(ctx, 0) (a crash
+ * with a key in memory leaves no core), and still before the chroot, the
+ * umask, the working directory, the close step, the stdio step and the
+ * privilege drop: it sees the whole file system from the caller's working
+ * directory, as root if the program was started as root.  The syslog
+ * socket (dctx_log()) is already connected.
+ *
+ * What it may do: open files and sockets, and keep those the daemon needs
+ * with dctx_preserve_fd(ctx, fd) (the close step closes every other
+ * descriptor above 2); log with dctx_log(); set the message of its
+ * failure with dctx_set_errmsg().  What it must not do: start threads
+ * (they would run under the close step and the drop), fork a child that
+ * outlives it, call dctx_open(), dctx_close() or dctx_free(), or use
+ * dctx_base() (the base is made at step 8).
+ *
+ * Its failure (a negative return) fails the start like any other step:
+ * the pidfile is released, the launcher prints "PROGRAM: MESSAGE" and
+ * exits 1 (in the foreground dctx_open() returns the code), and systemd,
+ * under $NOTIFY_SOCKET, gets "STATUS=MESSAGE" and "ERRNO=". MESSAGE is
+ * the one the hook set with dctx_set_errmsg() (or the one a failed call
+ * of the library set), else "privileged hook: " and the code's words.  A
+ * positive return is taken for a mistake: the start fails with -EINVAL.
+ * What the hook opened is the program's to close after a failure in the
+ * foreground (a detached daemon exits).
+ *
+ * @param ctx the context
+ * @param cb the hook, or NULL for none (the default)
+ * @param arg passed to cb
+ * @return 0, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_privileged_hook(struct dctx *ctx,
+    dctx_privileged_cb cb, void *arg);
+
+/**
+ * Set the message dctx_errmsg() returns, in the program's own words, and
+ * return code: for a privileged hook that fails
+ * (`return dctx_set_errmsg(ctx, -errno, "key %s: %s", path,
+ * strerror(errno));`), whose message the launcher and systemd then
+ * report, or before dctx_close() of a daemon that never became ready.
+ * The message is taken whole, as formatted; one of 512 bytes or more is
+ * shortened in the middle, as dctx_errmsg() says.  errno is left as it
+ * was.
+ *
+ * @param ctx the context
+ * @param code returned as it is
+ * @param fmt a printf format
+ * @return code
+ */
+DCTX_EXPORT int dctx_set_errmsg(struct dctx *ctx, int code, const char *fmt,
+    ...) DCTX_PRINTF(3, 4);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,7 @@ dctx_new(void)
 	ctx->shutdown_ms = 30000;
 	ctx->start_ms = DCTX_START_TIMEOUT_DEFAULT;
 	ctx->saved_stderr = -1;
+	dctx__log_init(ctx);
 	dctx__signals_default_map(ctx);
 	return ctx;
 }
@@ -72,6 +73,8 @@ dctx_free(struct dctx *ctx)
 	dctx__stdpath_free(ctx);
 	if (ctx->base != NULL)
 		event_base_free(ctx->base);
+	/* After the base: what libevent says as it goes is still ours. */
+	dctx__log_close(ctx);
 	if (ctx->devnull >= 0)
 		close(ctx->devnull);
 	if (ctx->report_fd >= 0)

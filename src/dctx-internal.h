@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <sys/types.h>
 
 #include "dctx.h"
@@ -87,6 +88,16 @@ struct dctx {
 	/* stdout and stderr given by path (stdpath.c); [0] unused. */
 	char *stdio_path[3];
 	int stdio_path_fd[3]; /* opened by dctx_open(), until the stdio step */
+
+	/* The logger (log.c). */
+	int log_fd;         /* the syslog socket, or -1: stderr */
+	int log_level;      /* the least urgent priority written */
+	int log_facility;
+	pid_t log_pid;      /* the process that made the syslog socket */
+
+	/* The privileged hook (hook.c). */
+	dctx_privileged_cb priv_cb;
+	void *priv_arg;
 
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
@@ -218,5 +229,15 @@ void dctx__listen_free(struct dctx *ctx);
 
 /* open.c */
 void dctx__base_own(struct dctx *ctx);
+
+/* log.c */
+void dctx__log_init(struct dctx *ctx);
+void dctx__log_open(struct dctx *ctx);
+void dctx__log_close(struct dctx *ctx);
+void dctx__log(const struct dctx *ctx, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* hook.c */
+int dctx__run_privileged_hook(struct dctx *ctx);
 
 #endif /* DCTX_INTERNAL_H */

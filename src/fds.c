@@ -166,8 +166,8 @@ dctx__setup_fds(struct dctx *ctx)
 {
 	/* Preserved and socket-activated fds, pidfile and its directory,
 	 * pipe, s6 and systemd readiness, /dev/null, stdio, the caller's
-	 * kept stderr. */
-	size_t max = ctx->npreserve + (size_t)ctx->nlisten + 10;
+	 * kept stderr, syslog. */
+	size_t max = ctx->npreserve + (size_t)ctx->nlisten + 11;
 	int *all, copies[3] = { -1, -1, -1 };
 	size_t n = 0, i;
 	int rc = 0, which;
@@ -188,6 +188,7 @@ dctx__setup_fds(struct dctx *ctx)
 		all[n++] = ctx->report_fd;
 	all[n++] = ctx->s6_fd;     /* -1 when unset: ignored */
 	all[n++] = ctx->notify_fd;
+	all[n++] = ctx->log_fd;
 	if (ctx->devnull >= 0)
 		all[n++] = ctx->devnull;
 	if (ctx->saved_stderr >= 0)

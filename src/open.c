@@ -135,7 +135,11 @@ become_daemon(struct dctx *ctx)
 	int rc;
 
 	dctx__signals_reset();
-	if ((rc = dctx__setup_process(ctx)) < 0 ||
+	/* Before the chroot hides /dev/log (log.c). */
+	dctx__log_open(ctx);
+	/* After the fork, before the chroot and the drop (hook.c). */
+	if ((rc = dctx__run_privileged_hook(ctx)) < 0 ||
+	    (rc = dctx__setup_process(ctx)) < 0 ||
 	    (rc = dctx__setup_fds(ctx)) < 0 ||
 	    (rc = dctx__drop_privileges(ctx)) < 0 ||
 	    (rc = make_base(ctx)) < 0 ||
@@ -203,6 +207,8 @@ open_failed(struct dctx *ctx, int rc)
 	}
 	dctx__stdpath_close(ctx);
 	stderr_done(ctx, 1);
+	/* The caller's stderr is back: its messages go there again. */
+	dctx__log_close(ctx);
 	ctx->prepared = 0;
 	dctx__start_failed(ctx, 1, rc, ctx->errmsg);
 	if (ctx->notify_fd >= 0) {

@@ -584,11 +584,11 @@ dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
 		    (uintmax_t)uid);
 	else
 		snprintf(who, sizeof(who), "uid %ju", (uintmax_t)uid);
-	fprintf(stderr, "%s: warning: pidfile %s: %s cannot remove files "
-	    "from %s, so the pidfile will be emptied at exit, not removed; "
-	    "use a directory the daemon's user owns (install -d -o %s "
-	    "/run/NAME before the start)\n",
-	    program_invocation_short_name, pf->path, who, dirname(copy),
+	dctx__log(ctx, LOG_WARNING, "warning: pidfile %s: %s "
+	    "cannot remove files from %s, so the pidfile will be emptied at "
+	    "exit, not removed; use a directory the daemon's user owns "
+	    "(install -d -o %s /run/NAME before the start)",
+	    pf->path, who, dirname(copy),
 	    ctx->user != NULL ? ctx->user : "USER");
 	free(copy);
 }

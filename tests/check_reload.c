@@ -256,7 +256,7 @@ wait_count(const char *path, const char *needle, int n, int ms)
 	return 0;
 }
 
-/* echod, detached, logging to P and Q; its pid. */
+/* echod, detached, its log (stderr) in P, its stdout in Q; its pid. */
 static pid_t
 start_echod(const char *port)
 {
@@ -265,7 +265,7 @@ start_echod(const char *port)
 
 	tu_program = ECHOD_PATH;
 	tu_launch(&l, "--pidfile", tu_path("e.pid"), "--listen", port,
-	    "--stdout", tu_path("P"), "--stderr", tu_path("Q"), NULL);
+	    "--stderr", tu_path("P"), "--stdout", tu_path("Q"), NULL);
 	tu_program = HELPER_PATH;
 	ck_assert_msg(l.status == 0, "echod: %d %s", l.status, l.err);
 	pid = tu_read_pidfile(tu_path("e.pid"));
@@ -307,11 +307,13 @@ START_TEST(logrotate_rename_then_sighup_moves_the_log_to_the_new_file)
 	ck_assert(strstr(tu_slurp(tu_path("P")), "listening on") == NULL);
 	/* Made by the daemon: 0640, its umask (0) takes nothing away. */
 	ck_assert_uint_eq(mode_of(tu_path("P")) & 07777, 0640);
-	/* stderr too: the stop's line lands in the new Q. */
+	/* stdout too: a new Q was made. */
+	ck_assert_uint_eq(mode_of(tu_path("Q")) & 07777, 0640);
+	/* The stop's lines land in the new P. */
 	tu_stop_cleanly(pid);
-	ck_assert(strstr(tu_slurp(tu_path("Q")), "terminating on signal") !=
+	ck_assert(strstr(tu_slurp(tu_path("P")), "terminating on signal") !=
 	    NULL);
-	ck_assert(strstr(tu_slurp(tu_path("Q.1")), "terminating") == NULL);
+	ck_assert(strstr(tu_slurp(tu_path("P.1")), "terminating") == NULL);
 	ck_assert(strstr(tu_slurp(tu_path("P")), "stopped, status 0") != NULL);
 }
 END_TEST
@@ -319,7 +321,7 @@ END_TEST
 /*
  * The path cannot be reopened: _i 0 a directory took its place, _i 1 a
  * symbolic link (never followed: its target stays empty).  The daemon
- * lives on, logs to the old file, and says why on its stderr.
+ * lives on, logs to the old file, and says why there.
  */
 START_TEST(a_reopen_that_fails_keeps_the_old_file)
 {
@@ -337,11 +339,11 @@ START_TEST(a_reopen_that_fails_keeps_the_old_file)
 		ck_assert_int_eq(symlink(tu_path("decoy"), tu_path("P")), 0);
 	}
 	rotate(pid, NULL, NULL, "P.1");
-	snprintf(want, sizeof(want), "echod: reload: stdout %s: reopen: %s; "
+	snprintf(want, sizeof(want), "echod: reload: stderr %s: reopen: %s; "
 	    "still writing to the old file\n", tu_path("P"), _i == 0 ?
 	    "Is a directory" : "Too many levels of symbolic links");
-	ck_assert_msg(strstr(tu_slurp(tu_path("Q")), want) != NULL,
-	    "stderr: %s", tu_slurp(tu_path("Q")));
+	ck_assert_msg(strstr(tu_slurp(tu_path("P.1")), want) != NULL,
+	    "stderr: %s", tu_slurp(tu_path("P.1")));
 	ck_assert(tu_alive(pid));
 	if (_i == 1)
 		ck_assert_str_eq(tu_slurp(tu_path("decoy")), "");
@@ -372,8 +374,8 @@ START_TEST(a_reopen_is_done_as_the_daemon_user)
 	{
 		struct launch l;
 		tu_launch(&l, "--pidfile", tu_path("e.pid"), "--listen",
-		    "127.0.0.1:7352", "--stdout", tu_path("logs/P"),
-		    "--stderr", tu_path("logs/Q"), "--user", pw->pw_name, NULL);
+		    "127.0.0.1:7352", "--stderr", tu_path("logs/P"),
+		    "--stdout", tu_path("logs/Q"), "--user", pw->pw_name, NULL);
 		tu_program = HELPER_PATH;
 		ck_assert_msg(l.status == 0, "echod: %d %s", l.status, l.err);
 	}
@@ -393,11 +395,11 @@ START_TEST(a_reopen_is_done_as_the_daemon_user)
 	ck_assert_int_eq(rename(tu_path("logs/P"), tu_path("logs/P.2")), 0);
 	ck_assert_int_eq(chmod(tu_path("logs"), 0555), 0);
 	kill(pid, SIGHUP);
-	snprintf(want, sizeof(want), "echod: reload: stdout %s: reopen: "
+	snprintf(want, sizeof(want), "echod: reload: stderr %s: reopen: "
 	    "Permission denied; still writing to the old file",
 	    tu_path("logs/P"));
-	ck_assert_msg(tu_wait_file_contains(tu_path("logs/Q"), want, 3000),
-	    "stderr: %s", tu_slurp(tu_path("logs/Q")));
+	ck_assert_msg(tu_wait_file_contains(tu_path("logs/P.2"), want, 3000),
+	    "stderr: %s", tu_slurp(tu_path("logs/P.2")));
 	ck_assert(tu_wait_file_contains(tu_path("logs/P.2"), "echod: reloaded",
 	    3000));
 	ck_assert(tu_alive(pid));
