@@ -11,10 +11,13 @@
  * sockets, which dctx_prepare() has read, and the library keeps open.
  * SIGTERM (or SIGINT) runs the shutdown chain: stop accepting, let every
  * connection get back what it sent, close, then stop and join the worker
- * thread; a second signal or --shutdown-timeout cuts it short.  SIGUSR2
- * upgrades, as nginx's does: the binary on disk starts with our sockets
- * and pidfile, and once it serves we drain as on SIGTERM (dctx_upgrade());
- * `echod --upgrade --pidfile P` asks for it and prints how it went.
+ * thread; a second signal or --shutdown-timeout cuts it short.  SIGHUP
+ * runs the library's reload chain: --stdout and --stderr, given to the
+ * library by path, are reopened (logrotate), then echod logs the reload.
+ * SIGUSR2 upgrades, as nginx's does: the binary on disk starts with our
+ * sockets and pidfile, and once it serves we drain as on SIGTERM
+ * (dctx_upgrade()); `echod --upgrade --pidfile P` asks for it and prints
+ * how it went.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -37,6 +41,7 @@
 
 #include "dctx.h"
 #include "echod-args.h"
+#include "echod-control.h"
 
 struct conn {
 	struct server *srv;
@@ -58,7 +63,6 @@ struct server {
 	struct dctx *ctx;
 	const char *listen_on;
 	const char *listen_fdname;  /* --listen-fdname: serve only these */
-	const char *pidfile;        /* --pidfile, for --upgrade */
 	int upgrade;                /* --upgrade: ask the running echod */
 	char where[256];            /* what we listen on, for the log */
 	int lfd;                    /* bound by us, until a listener owns it */
@@ -80,6 +84,12 @@ struct server {
 	pthread_cond_t wake;
 	int stop;
 	unsigned long ticks;
+
+	/* The operator's commands (echod-control.c), and s6 readiness. */
+	enum echod_action action;
+	const char *pidfile;
+	int stop_ms;
+	int ready_ms;               /* --ready-delay */
 };
 
 static void
@@ -95,8 +105,10 @@ usage(FILE *out)
 	    "  --umask MODE        file mode creation mask, octal (default 0)\n"
 	    "  --foreground        do not detach\n"
 	    "  --detach            always detach (systemd Type=forking)\n"
-	    "  --stdout PATH       append stdout to PATH (default /dev/null)\n"
-	    "  --stderr PATH       append stderr to PATH (default /dev/null)\n"
+	    "  --stdout PATH       append stdout to PATH, reopened on SIGHUP\n"
+	    "                      (default /dev/null)\n"
+	    "  --stderr PATH       append stderr to PATH, reopened on SIGHUP\n"
+	    "                      (default /dev/null)\n"
 	    "  --preserve-fd N     keep descriptor N open\n"
 	    "  --allow-core        do not set RLIMIT_CORE to 0\n"
 	    "  --listen ADDR:PORT  echo on this address (default 127.0.0.1:7777)\n"
@@ -104,6 +116,14 @@ usage(FILE *out)
 	    "                      passed sockets named NAME (default: all)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
 	    "  --worker            run the worker-thread demo\n"
+	    "  --notification-fd N tell s6 readiness on descriptor N\n"
+	    "  --ready-delay MS    report ready MS ms after serving starts\n"
+	    "                      (tests of supervisors)\n"
+	    "  --status            tell whether the daemon holding --pidfile\n"
+	    "                      runs (exit 0 running, 1 dead, 3 not, 4 unknown)\n"
+	    "  --stop              stop it: SIGTERM, SIGKILL after --stop-timeout\n"
+	    "  --stop-timeout MS   (default 10000)\n"
+	    "  --reload            send it SIGHUP\n"
 	    "  --upgrade-timeout MS  how long an upgrade waits for the new\n"
 	    "                      echod to be ready (default 30000)\n"
 	    "  --upgrade           ask the echod of --pidfile to upgrade\n"
@@ -111,20 +131,24 @@ usage(FILE *out)
 	    "  --help              this text\n");
 }
 
-/* Open a log file for stdout or stderr before the context takes over. */
+/*
+ * A log path for the library, which opens it at dctx_open() and reopens it
+ * on SIGHUP, after its chdir: a relative one is taken from where echod was
+ * started, as the shell meant it.  *out is to be freed.
+ */
 static int
-open_log(const char *path)
+log_path(const char *path, char **out)
 {
-	/*
-	 * Opened as whoever started us, root most of the time: never through
-	 * a symbolic link, which another user could plant at the path.
-	 */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-	    O_NOFOLLOW | O_NOCTTY, 0640);
+	char *cwd;
+	int n;
 
-	if (fd < 0)
-		fprintf(stderr, "echod: %s: %s\n", path, strerror(errno));
-	return fd;
+	if (path[0] == '/' || path[0] == '\0')
+		return (*out = strdup(path)) != NULL ? 0 : -1;
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return -1;
+	n = asprintf(out, "%s/%s", cwd, path);
+	free(cwd);
+	return n < 0 ? -1 : 0;
 }
 
 /* Open the listening socket now, while we may still bind any port. */
@@ -137,7 +161,7 @@ open_listener(const char *spec)
 	int fd, one = 1;
 
 	if ((why = echod_parse_listen(spec, &ss, &len)) != NULL) {
-		fprintf(stderr, "echod: --listen %s: %s\n", spec, why);
+		dctx_log(NULL, LOG_ERR, "--listen %s: %s", spec, why);
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -145,7 +169,7 @@ open_listener(const char *spec)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    listen(fd, 128) < 0) {
-		fprintf(stderr, "echod: --listen %s: %s\n", spec, strerror(errno));
+		dctx_log(NULL, LOG_ERR, "--listen %s: %s", spec, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -162,7 +186,7 @@ add_socket(struct server *srv, int fd, const char *what)
 	size_t used = strlen(srv->where);
 
 	if (more == NULL) {
-		fprintf(stderr, "echod: out of memory\n");
+		dctx_log(srv->ctx, LOG_ERR, "out of memory");
 		return -1;
 	}
 	srv->lfds = more;
@@ -210,7 +234,7 @@ activated_sockets(struct server *srv)
 	int i, n = dctx_listen_fds(srv->ctx), fd;
 
 	if (n < 0) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv->ctx));
+		dctx_log(srv->ctx, LOG_ERR, "%s", dctx_errmsg(srv->ctx));
 		return 1;
 	}
 	for (i = 0; i < n; i++) {
@@ -221,7 +245,7 @@ activated_sockets(struct server *srv)
 			continue;
 		snprintf(what, sizeof(what), "fd %d (%s)", fd, name);
 		if ((why = passed_unusable(fd)) != NULL) {
-			fprintf(stderr, "echod: socket activation: %s: %s\n",
+			dctx_log(srv->ctx, LOG_ERR, "socket activation: %s: %s",
 			    what, why);
 			return 1;
 		}
@@ -229,8 +253,8 @@ activated_sockets(struct server *srv)
 			return 1;
 	}
 	if (n > 0 && srv->nlisteners == 0) {
-		fprintf(stderr, "echod: --listen-fdname %s: none of the %d "
-		    "socket%s passed has that name\n", srv->listen_fdname, n,
+		dctx_log(srv->ctx, LOG_ERR, "--listen-fdname %s: none of the "
+		    "%d socket%s passed has that name", srv->listen_fdname, n,
 		    n == 1 ? "" : "s");
 		return 1;
 	}
@@ -241,9 +265,21 @@ activated_sockets(struct server *srv)
 static int
 refuse(const char *opt, const char *value, const char *why)
 {
-	fprintf(stderr, "echod: --%s %s: %s\n", opt, value, why);
+	dctx_log(NULL, LOG_ERR, "--%s %s: %s", opt, value, why);
 	return 2;
 }
+
+/* Long options without a short letter. */
+enum {
+	OPT_NOTIFY_FD = 1000,
+	OPT_READY_DELAY,
+	OPT_STATUS,
+	OPT_STOP,
+	OPT_STOP_TIMEOUT,
+	OPT_RELOAD,
+	OPT_UPGRADE,
+	OPT_UPGRADE_TIMEOUT
+};
 
 /*
  * The command line.  Values are checked here, before they reach the
@@ -272,15 +308,23 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "listen-fdname", required_argument, NULL, 'a' },
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "worker", no_argument, NULL, 'W' },
-		{ "upgrade", no_argument, NULL, 'U' },
-		{ "upgrade-timeout", required_argument, NULL, 'T' },
+		{ "notification-fd", required_argument, NULL, OPT_NOTIFY_FD },
+		{ "ready-delay", required_argument, NULL, OPT_READY_DELAY },
+		{ "status", no_argument, NULL, OPT_STATUS },
+		{ "stop", no_argument, NULL, OPT_STOP },
+		{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+		{ "reload", no_argument, NULL, OPT_RELOAD },
+		{ "upgrade", no_argument, NULL, OPT_UPGRADE },
+		{ "upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct sockaddr_storage ss;
 	const char *why;
 	socklen_t sslen;
-	int c, rc = 0, fd, n, foreground = 0, detach = 0;
+	char *path;
+	int c, rc = 0, n, foreground = 0, detach = 0;
+	enum echod_action action;
 	mode_t mask;
 
 	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -309,9 +353,15 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			break;
 		case 'o':
 		case 'e':
-			if ((fd = open_log(optarg)) < 0)
+			/* By path, so that a reload reopens it (logrotate). */
+			if (log_path(optarg, &path) < 0) {
+				dctx_log(ctx, LOG_ERR, "--%s %s: %s", c == 'o' ?
+				    "stdout" : "stderr", optarg, strerror(errno));
 				return 2;
-			rc = c == 'o' ? dctx_set_stdout(ctx, fd) : dctx_set_stderr(ctx, fd);
+			}
+			rc = c == 'o' ? dctx_set_stdout_path(ctx, path) :
+			    dctx_set_stderr_path(ctx, path);
+			free(path);
 			break;
 		case 'k':
 			if ((why = echod_parse_fd(optarg, &n)) != NULL)
@@ -325,8 +375,8 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			break;
 		case 'a': srv->listen_fdname = optarg; break;
 		case 'W': srv->worker = 1; break;
-		case 'U': srv->upgrade = 1; break;
-		case 'T':
+		case OPT_UPGRADE: srv->upgrade = 1; break;
+		case OPT_UPGRADE_TIMEOUT:
 			if ((why = echod_parse_ms(optarg, &n)) != NULL)
 				return refuse("upgrade-timeout", optarg, why);
 			rc = dctx_set_upgrade_timeout(ctx, n);
@@ -335,6 +385,34 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			if ((why = echod_parse_ms(optarg, &n)) != NULL)
 				return refuse("shutdown-timeout", optarg, why);
 			rc = dctx_set_shutdown_timeout(ctx, n);
+			break;
+		case OPT_NOTIFY_FD:
+			if ((why = echod_parse_fd(optarg, &n)) != NULL)
+				return refuse("notification-fd", optarg, why);
+			rc = dctx_set_notification_fd(ctx, n);
+			break;
+		case OPT_READY_DELAY:
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("ready-delay", optarg, why);
+			srv->ready_ms = n;
+			break;
+		case OPT_STOP_TIMEOUT:
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("stop-timeout", optarg, why);
+			srv->stop_ms = n;
+			break;
+		case OPT_STATUS:
+		case OPT_STOP:
+		case OPT_RELOAD:
+			action = c == OPT_STATUS ? ECHOD_STATUS :
+			    c == OPT_STOP ? ECHOD_STOP : ECHOD_RELOAD;
+			if (srv->action != ECHOD_SERVE && srv->action != action) {
+				dctx_log(ctx, LOG_ERR, "--status, --stop and "
+				    "--reload contradict each other: give one "
+				    "of them");
+				return 2;
+			}
+			srv->action = action;
 			break;
 		case 'h':
 			usage(stdout);
@@ -345,16 +423,22 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		}
 	}
 	if (rc == 0 && optind < argc) {
-		fprintf(stderr, "echod: unexpected argument '%s'\n", argv[optind]);
+		dctx_log(ctx, LOG_ERR, "unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
 	if (rc < 0 || (srv->worker && (rc = dctx_set_threads(ctx, 1)) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(ctx));
+		dctx_log(ctx, LOG_ERR, "%s", dctx_errmsg(ctx));
 		return 2;
 	}
 	if (foreground && detach) {
-		fprintf(stderr, "echod: --foreground and --detach contradict "
-		    "each other: give one of them\n");
+		dctx_log(ctx, LOG_ERR, "--foreground and --detach contradict "
+		    "each other: give one of them");
+		return 2;
+	}
+	if (srv->upgrade && srv->action != ECHOD_SERVE) {
+		dctx_log(ctx, LOG_ERR, "--upgrade and --%s contradict each "
+		    "other: give one of them", srv->action == ECHOD_STATUS ?
+		    "status" : srv->action == ECHOD_STOP ? "stop" : "reload");
 		return 2;
 	}
 	return 0;
@@ -465,7 +549,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)salen;
 	if (srv->starved) {
 		srv->starved = 0;
-		fprintf(stderr, "echod: accepting again\n");
+		dctx_log(srv->ctx, LOG_INFO, "accepting again");
 	}
 	if (c == NULL ||
 	    (c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
@@ -503,14 +587,14 @@ on_accept_error(struct evconnlistener *l, void *arg)
 
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
 		/* A failure of this one connection (ECONNABORTED, ...). */
-		fprintf(stderr, "echod: accept: %s\n", strerror(err));
+		dctx_log(srv->ctx, LOG_WARNING, "accept: %s", strerror(err));
 		return;
 	}
 	evconnlistener_disable(l);
 	if (!srv->starved) {
 		srv->starved = 1;
-		fprintf(stderr, "echod: accept: %s; pausing new connections "
-		    "until a descriptor frees\n", strerror(err));
+		dctx_log(srv->ctx, LOG_WARNING, "accept: %s; pausing new "
+		    "connections until a descriptor frees", strerror(err));
 	}
 	event_add(srv->resume_ev, &later);
 }
@@ -559,9 +643,8 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 			conn_free(srv->conns);
 		return;
 	}
-	printf("echod: draining %zu connection%s\n", srv->nconns,
+	dctx_log(ctx, LOG_INFO, "draining %zu connection%s", srv->nconns,
 	    srv->nconns == 1 ? "" : "s");
-	fflush(stdout);
 	if (srv->nconns == 0) {
 		dctx_shutdown_done(step);
 		return;
@@ -618,16 +701,47 @@ stop_worker(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 		dctx_thread_join(srv->thread, step);
 }
 
+/*
+ * The reload step: the library has reopened stdout and stderr by now, so
+ * this line is the first in the new file.  echod has nothing else to
+ * read again.
+ */
 static void
-on_hangup(struct dctx *ctx, int signo, void *arg)
+on_reload(struct dctx *ctx, struct dctx_reload *step, void *arg)
 {
 	struct server *srv = arg;
 
-	(void)ctx;
-	(void)signo;
-	printf("echod: SIGHUP: %zu connection%s open\n", srv->nconns,
-	    srv->nconns == 1 ? "" : "s");
-	fflush(stdout);
+	dctx_log(ctx, LOG_INFO, "reloaded, %zu connection%s open",
+	    srv->nconns, srv->nconns == 1 ? "" : "s");
+	dctx_reload_done(step);
+}
+
+/* --ready-delay: readiness told late, while echod already serves. */
+static void
+on_ready_late(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	dctx_log(srv->ctx, LOG_INFO, "ready after %d ms", srv->ready_ms);
+	dctx_notify_ready(srv->ctx);
+}
+
+/*
+ * Whether the command line asks for --status, whose exit statuses are
+ * LSB's: a usage error is 4 ("unknown") there, since 2 means "dead, lock
+ * file left".
+ */
+static int
+wants_status(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--status") == 0)
+			return 1;
+	return 0;
 }
 
 static int
@@ -639,14 +753,14 @@ serve(struct server *srv)
 	srv->listeners = calloc((size_t)srv->nlisteners,
 	    sizeof(*srv->listeners));
 	if (srv->listeners == NULL) {
-		fprintf(stderr, "echod: out of memory\n");
+		dctx_log(srv->ctx, LOG_ERR, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < srv->nlisteners; i++) {
 		srv->listeners[i] = evconnlistener_new(base, on_accept, srv,
 		    LEV_OPT_CLOSE_ON_FREE, 0, srv->lfds[i]);
 		if (srv->listeners[i] == NULL) {
-			fprintf(stderr, "echod: evconnlistener_new failed\n");
+			dctx_log(srv->ctx, LOG_ERR, "evconnlistener_new failed");
 			return -1;
 		}
 		if (srv->lfds[i] == srv->lfd)
@@ -655,13 +769,13 @@ serve(struct server *srv)
 	}
 	srv->resume_ev = evtimer_new(base, on_resume, srv);
 	if (srv->resume_ev == NULL) {
-		fprintf(stderr, "echod: evtimer_new failed\n");
+		dctx_log(srv->ctx, LOG_ERR, "evtimer_new failed");
 		return -1;
 	}
 	if (srv->worker &&
 	    (dctx_on_shutdown(srv->ctx, stop_worker, srv) < 0 ||
 	    dctx_thread_create(srv->ctx, &srv->thread, worker_main, srv) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv->ctx));
+		dctx_log(srv->ctx, LOG_ERR, "%s", dctx_errmsg(srv->ctx));
 		return -1;
 	}
 	if (dctx_on_shutdown(srv->ctx, stop_serving, srv) < 0)
@@ -706,32 +820,43 @@ main(int argc, char **argv)
 	/* First of all: a closed stdin must not become our socket. */
 	memset(&srv, 0, sizeof(srv));
 	if ((srv.ctx = dctx_new()) == NULL) {
-		fprintf(stderr, "echod: out of memory\n");
+		dctx_log(NULL, LOG_ERR, "out of memory");
 		return 1;
 	}
 	srv.lfd = -1;
 	srv.listen_on = "127.0.0.1:7777";
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_cond_init(&srv.wake, NULL);
+	srv.stop_ms = ECHOD_STOP_TIMEOUT_MS;
 	rc = configure(srv.ctx, &srv, argc, argv);
+	if (rc == 2 && wants_status(argc, argv))
+		rc = DCTX_PIDFILE_UNKNOWN;
+	/* The operator's commands: no daemon, no lock of ours on the pidfile. */
 	if (rc == 0 && srv.upgrade) {
 		rc = request_upgrade(srv.pidfile);
+		dctx_free(srv.ctx);
+		return rc;
+	}
+	if (rc == 0 && srv.action != ECHOD_SERVE) {
+		rc = echod_control(srv.action, srv.pidfile, srv.stop_ms);
 		dctx_free(srv.ctx);
 		return rc;
 	}
 	/*
 	 * Manual readiness: the launcher exits 0 only once we serve.  SIGPIPE
 	 * needs nothing: the default map ignores it, so a client gone in the
-	 * middle of a reply is an EPIPE for its connection only.  The pidfile
+	 * middle of a reply is an EPIPE for its connection only.  Nor SIGHUP:
+	 * the default map runs the reload chain, with on_reload() in it, and
+	 * tells systemd (RELOADING=1, READY=1).  The pidfile
 	 * is ours (dctx_prepare()) before the port is bound: a second echod
 	 * is "already running", and never steals or fails on the port.
 	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
-	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
+	    dctx_on_reload(srv.ctx, on_reload, &srv) < 0 ||
 	    dctx_upgrade_on_signal(srv.ctx, SIGUSR2) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+		dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
 	/* Not socket-activated: bind --listen, as always. */
@@ -742,12 +867,12 @@ main(int argc, char **argv)
 			rc = 1;
 		/* Kept through dctx_open(), and passed at an upgrade. */
 		else if (dctx_upgrade_fd(srv.ctx, srv.lfd, "echod") < 0) {
-			fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+			dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 			rc = 1;
 		}
 	}
 	if (rc == 0 && dctx_open(srv.ctx) < 0) {
-		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+		dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
 	if (rc != 0) {
@@ -762,10 +887,17 @@ main(int argc, char **argv)
 	} else {
 		/* Said by the daemon, in its log: a start that fails later
 		 * must not have claimed to listen. */
-		printf("echod: listening on %s as pid %ld\n", srv.where,
+		dctx_log(srv.ctx, LOG_INFO, "listening on %s as pid %ld", srv.where,
 		    (long)getpid());
-		fflush(stdout);
-		dctx_notify_ready(srv.ctx);
+		if (srv.ready_ms > 0) {
+			struct timeval tv = { srv.ready_ms / 1000,
+			    (srv.ready_ms % 1000) * 1000 };
+			if (event_base_once(dctx_base(srv.ctx), -1, EV_TIMEOUT,
+			    on_ready_late, &srv, &tv) < 0)
+				dctx_notify_ready(srv.ctx);
+		} else {
+			dctx_notify_ready(srv.ctx);
+		}
 		event_base_dispatch(dctx_base(srv.ctx));
 		rc = dctx_exit_status(srv.ctx);
 	}
@@ -780,7 +912,7 @@ main(int argc, char **argv)
 		event_free(srv.resume_ev);
 	if (srv.lfd >= 0)
 		close(srv.lfd);
-	printf("echod: stopped, status %d\n", rc);
+	dctx_log(srv.ctx, LOG_INFO, "stopped, status %d", rc);
 	dctx_free(srv.ctx);
 	pthread_cond_destroy(&srv.wake);
 	pthread_mutex_destroy(&srv.lock);

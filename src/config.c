@@ -44,6 +44,8 @@ dctx_new(void)
 	ctx->prevent_core = 1;
 	ctx->detach = DCTX_DETACH_AUTO;
 	ctx->stdio[0] = ctx->stdio[1] = ctx->stdio[2] = -1;
+	ctx->stdio_path_fd[0] = ctx->stdio_path_fd[1] =
+	    ctx->stdio_path_fd[2] = -1;
 	ctx->devnull = -1;
 	ctx->report_fd = -1;
 	ctx->s6_fd = -1;
@@ -51,6 +53,7 @@ dctx_new(void)
 	ctx->shutdown_ms = 30000;
 	ctx->start_ms = DCTX_START_TIMEOUT_DEFAULT;
 	ctx->saved_stderr = -1;
+	dctx__log_init(ctx);
 	dctx__signals_default_map(ctx);
 	return ctx;
 }
@@ -67,8 +70,12 @@ dctx_free(struct dctx *ctx)
 	dctx__base_own(ctx);
 	dctx__upgrade_free(ctx);
 	dctx__shutdown_free(ctx);
+	dctx__reload_free(ctx);
+	dctx__stdpath_free(ctx);
 	if (ctx->base != NULL)
 		event_base_free(ctx->base);
+	/* After the base: what libevent says as it goes is still ours. */
+	dctx__log_close(ctx);
 	if (ctx->devnull >= 0)
 		close(ctx->devnull);
 	if (ctx->report_fd >= 0)
@@ -447,6 +454,9 @@ set_stdio(struct dctx *ctx, int which, int fd)
 	if (fd < -1 || (fd >= 0 && fcntl(fd, F_GETFD) < 0))
 		return dctx__fail(ctx, -EBADF, "%s fd %d", names[which], fd);
 	ctx->stdio[which] = fd;
+	/* A descriptor replaces a path (stdpath.c): the last call wins. */
+	free(ctx->stdio_path[which]);
+	ctx->stdio_path[which] = NULL;
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <sys/types.h>
 
 #include "dctx.h"
@@ -19,7 +20,8 @@ enum dctx__sigkind {
 	DCTX__SIG_UNSET = 0, /* not in the map: default disposition */
 	DCTX__SIG_IGNORE,
 	DCTX__SIG_TERMINATE,
-	DCTX__SIG_CALLBACK
+	DCTX__SIG_CALLBACK,
+	DCTX__SIG_RELOAD    /* runs the reload chain (reload.c) */
 };
 
 struct dctx__sig {
@@ -73,6 +75,29 @@ struct dctx {
 	int nlisten;          /* passed descriptors: 3 .. 3 + nlisten - 1 */
 	char **listen_names;  /* their names, one block */
 	char listen_err[256]; /* the refusal, said again at every use */
+
+	/* The reload chain (reload.c). */
+	struct dctx_reload **rsteps;
+	size_t nrsteps;
+	size_t rcursor;      /* rsteps[rcursor] is the next or running one */
+	int reloading;       /* a reload runs */
+	int reload_again;    /* one more was asked for meanwhile */
+	int reload_told;     /* this one was framed for systemd */
+	int reload_advancing;
+
+	/* stdout and stderr given by path (stdpath.c); [0] unused. */
+	char *stdio_path[3];
+	int stdio_path_fd[3]; /* opened by dctx_open(), until the stdio step */
+
+	/* The logger (log.c). */
+	int log_fd;         /* the syslog socket, or -1: stderr */
+	int log_level;      /* the least urgent priority written */
+	int log_facility;
+	pid_t log_pid;      /* the process that made the syslog socket */
+
+	/* The privileged hook (hook.c). */
+	dctx_privileged_cb priv_cb;
+	void *priv_arg;
 
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
@@ -133,7 +158,6 @@ int dctx__pidfile_write_pid(struct dctx_pidfile *pf, pid_t pid, char *err,
 int dctx__pidfile_inherit(struct dctx_pidfile **out, const char *path,
     int fd, char *err, size_t errlen);
 int dctx__pidfile_inherited(const struct dctx_pidfile *pf);
-pid_t dctx__pidfile_pid(const struct dctx_pidfile *pf);
 const char *dctx__pidfile_name(const struct dctx_pidfile *pf);
 const char *dctx__pidfile_path(const struct dctx_pidfile *pf);
 void dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root);
@@ -142,6 +166,7 @@ int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
 void dctx__pidfile_forget(struct dctx_pidfile *pf);
 int dctx__pid_is_live(pid_t pid);
 void dctx__pidfile_remove_stale(const char *path, pid_t daemon);
+pid_t dctx__pidfile_pid(int fd, int wait);
 void dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
     const struct dctx *ctx);
 
@@ -192,6 +217,16 @@ long long dctx__now_ms(void);
 void dctx__shutdown_close(struct dctx *ctx);
 void dctx__shutdown_free(struct dctx *ctx);
 
+/* reload.c */
+void dctx__reload_free(struct dctx *ctx);
+
+/* stdpath.c */
+int dctx__stdpath_open(struct dctx *ctx);
+void dctx__stdpath_close(struct dctx *ctx);
+int dctx__stdpath_source(const struct dctx *ctx, int which);
+void dctx__stdpath_reopen(struct dctx *ctx);
+void dctx__stdpath_free(struct dctx *ctx);
+
 /* threads.c */
 int dctx__threads_alone(struct dctx *ctx);
 void dctx__threads_orphan(struct dctx *ctx, int forked);
@@ -206,6 +241,16 @@ void dctx__listen_free(struct dctx *ctx);
 
 /* open.c */
 void dctx__base_own(struct dctx *ctx);
+
+/* log.c */
+void dctx__log_init(struct dctx *ctx);
+void dctx__log_open(struct dctx *ctx);
+void dctx__log_close(struct dctx *ctx);
+void dctx__log(const struct dctx *ctx, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* hook.c */
+int dctx__run_privileged_hook(struct dctx *ctx);
 
 /* upgrade.c: the old daemon's side */
 int dctx__upgrade_prepare(struct dctx *ctx);

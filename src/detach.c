@@ -353,7 +353,7 @@ launcher_fails(struct dctx *ctx, pid_t pid, int code, const char *msg)
 {
 	if (ctx->pidfile_path != NULL)
 		dctx__pidfile_remove_stale(ctx->pidfile_path, pid);
-	fprintf(stderr, "%s: %s\n", program_invocation_short_name, msg);
+	dctx__log(ctx, LOG_ERR, "%s", msg);
 	/* A supervisor waiting on $NOTIFY_SOCKET hears it too. */
 	dctx__notify_failed(ctx, code, msg);
 	_exit(1);
@@ -437,8 +437,7 @@ launcher(struct dctx *ctx, int rfd, pid_t child)
 	if (done) {
 		w.buf[w.got] = '\0';
 		status = (unsigned char)w.buf[1];
-		fprintf(stderr, "%s: %s\n", program_invocation_short_name,
-		    w.buf + 2);
+		dctx__log(ctx, LOG_ERR, "%s", w.buf + 2);
 		_exit(status ? status : 1);
 	}
 	/* Died without a word (a crash, a kill): say so, clean up. */

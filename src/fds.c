@@ -166,8 +166,8 @@ dctx__setup_fds(struct dctx *ctx)
 {
 	/* Preserved and socket-activated fds, pidfile and its directory,
 	 * pipe, s6 and systemd readiness, /dev/null, stdio, the caller's
-	 * kept stderr, an upgrade's stderr. */
-	size_t max = ctx->npreserve + (size_t)ctx->nlisten + 11;
+	 * kept stderr, syslog, an upgrade's stderr. */
+	size_t max = ctx->npreserve + (size_t)ctx->nlisten + 12;
 	int *all, copies[3] = { -1, -1, -1 };
 	size_t n = 0, i;
 	int rc = 0, which;
@@ -188,14 +188,15 @@ dctx__setup_fds(struct dctx *ctx)
 		all[n++] = ctx->report_fd;
 	all[n++] = ctx->s6_fd;     /* -1 when unset: ignored */
 	all[n++] = ctx->notify_fd;
+	all[n++] = ctx->log_fd;
 	if (ctx->devnull >= 0)
 		all[n++] = ctx->devnull;
 	if (ctx->saved_stderr >= 0)
 		all[n++] = ctx->saved_stderr;
 	all[n++] = dctx__upgrade_keep_fd(ctx); /* -1 when none: ignored */
 	for (which = 0; which < 3; which++)
-		if (ctx->stdio[which] >= 0)
-			all[n++] = ctx->stdio[which];
+		if (dctx__stdpath_source(ctx, which) >= 0)
+			all[n++] = dctx__stdpath_source(ctx, which);
 	rc = dctx__close_fds(all, n);
 	free(all);
 	if (rc < 0)
@@ -207,7 +208,10 @@ dctx__setup_fds(struct dctx *ctx)
 	 * what the next one reads.
 	 */
 	for (which = 0; which < 3; which++) {
-		int src = ctx->stdio[which] >= 0 ? ctx->stdio[which] : ctx->devnull;
+		int src = dctx__stdpath_source(ctx, which);
+
+		if (src < 0)
+			src = ctx->devnull;
 
 		copies[which] = fcntl(src, F_DUPFD_CLOEXEC, 3);
 		if (copies[which] < 0) {
@@ -233,6 +237,8 @@ dctx__setup_fds(struct dctx *ctx)
 		if (fd > 2 && !kept)
 			close(fd);
 	}
+	/* The files given by path are on 1 and 2 now. */
+	dctx__stdpath_close(ctx);
 	close(ctx->devnull);
 	ctx->devnull = -1;
 out:

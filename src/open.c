@@ -141,7 +141,11 @@ become_daemon(struct dctx *ctx)
 	int rc;
 
 	dctx__signals_reset();
-	if ((rc = dctx__setup_process(ctx)) < 0 ||
+	/* Before the chroot hides /dev/log (log.c). */
+	dctx__log_open(ctx);
+	/* After the fork, before the chroot and the drop (hook.c). */
+	if ((rc = dctx__run_privileged_hook(ctx)) < 0 ||
+	    (rc = dctx__setup_process(ctx)) < 0 ||
 	    (rc = dctx__setup_fds(ctx)) < 0 ||
 	    (rc = dctx__drop_privileges(ctx)) < 0 ||
 	    (rc = make_base(ctx)) < 0 ||
@@ -208,7 +212,10 @@ open_failed(struct dctx *ctx, int rc)
 		close(ctx->devnull);
 		ctx->devnull = -1;
 	}
+	dctx__stdpath_close(ctx);
 	stderr_done(ctx, 1);
+	/* The caller's stderr is back: its messages go there again. */
+	dctx__log_close(ctx);
 	ctx->prepared = 0;
 	dctx__start_failed(ctx, 1, rc, ctx->errmsg);
 	if (ctx->notify_fd >= 0) {
@@ -285,6 +292,9 @@ dctx_open(struct dctx *ctx)
 			return open_failed(ctx, rc);
 	} else if ((rc = prepare_once(ctx, "dctx_open")) < 0)
 		return rc;
+	/* stdout and stderr by path: reachable, and as the starter. */
+	if ((rc = dctx__stdpath_open(ctx)) < 0)
+		return open_failed(ctx, rc);
 	/* The new process of an upgrade is a daemon already (upgrade-new.c). */
 	ctx->detached = !ctx->up_child && dctx__should_detach(ctx);
 	if (ctx->detached && (rc = dctx__detach(ctx)) < 0)

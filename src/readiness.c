@@ -110,9 +110,8 @@ dctx__notify_open(struct dctx *ctx)
 		return 0;
 	if ((rc = notify_connect(path, &ctx->notify_fd)) < 0 &&
 	    !ctx->notify_warned) {
-		fprintf(stderr, "%s: NOTIFY_SOCKET %s: %s; no service manager "
-		    "will be told\n", program_invocation_short_name, path,
-		    dctx_strerror(rc));
+		dctx__log(ctx, LOG_WARNING, "NOTIFY_SOCKET %s: %s; no service "
+		    "manager will be told", path, dctx_strerror(rc));
 		ctx->notify_warned = 1;
 	}
 	return 0;

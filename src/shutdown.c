@@ -157,8 +157,8 @@ force(struct dctx *ctx, int status, const char *why)
 		return;
 	for (i = ctx->cursor; i > 0; i--)
 		late += ctx->steps[i - 1]->state != STEP_DONE;
-	fprintf(stderr, "%s: %s; %zu shutdown step%s not finished\n",
-	    program_invocation_short_name, why, late, late == 1 ? "" : "s");
+	dctx__log(ctx, LOG_WARNING, "%s; %zu shutdown step%s not finished",
+	    why, late, late == 1 ? "" : "s");
 	for (i = ctx->cursor; i > 0; i--) {
 		struct dctx_shutdown *step = ctx->steps[i - 1];
 		if (step->state == STEP_DONE)
@@ -217,8 +217,8 @@ dctx_terminate(struct dctx *ctx, int signo)
 		return 0;
 	/* PEP 3143's words, kept in the log; the status is 0 all the same. */
 	if (signo > 0)
-		fprintf(stderr, "%s: terminating on signal %d (%s)\n",
-		    program_invocation_short_name, signo, strsignal(signo));
+		dctx__log(ctx, LOG_INFO, "terminating on signal %d (%s)",
+		    signo, strsignal(signo));
 	ctx->chain = DCTX__CHAIN_RUNNING;
 	ctx->chain_started_ms = dctx__now_ms();
 	dctx__notify(ctx, "STOPPING=1");

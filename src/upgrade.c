@@ -43,6 +43,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -199,9 +200,8 @@ on_upgrade_signal(struct dctx *ctx, int signo, void *arg)
 {
 	(void)arg;
 	if (dctx_upgrade(ctx) < 0)
-		fprintf(stderr, "%s: upgrade on signal %d (%s) refused: %s\n",
-		    program_invocation_short_name, signo, strsignal(signo),
-		    dctx_errmsg(ctx));
+		dctx__log(ctx, LOG_WARNING, "upgrade on signal %d (%s) "
+		    "refused: %s", signo, strsignal(signo), dctx_errmsg(ctx));
 }
 
 DCTX_EXPORT int
@@ -856,9 +856,8 @@ status_write(struct dctx *ctx, int state)
 	}
 	if (!ok && !u->status_warned) {
 		u->status_warned = 1;
-		fprintf(stderr, "%s: upgrade: cannot write the status file "
-		    "%s%s: %s; a requester will not hear the outcome\n",
-		    program_invocation_short_name,
+		dctx__log(ctx, LOG_WARNING, "upgrade: cannot write the status "
+		    "file %s%s: %s; a requester will not hear the outcome",
 		    dctx__pidfile_path(ctx->pidfile), DCTX__UP_STATUS_SUFFIX,
 		    strerror(errno));
 	}
@@ -873,7 +872,7 @@ status_remove(struct dctx *ctx)
 
 	if (ctx->pidfile == NULL ||
 	    (dirfd = dctx__pidfile_dirfd(ctx->pidfile)) < 0 ||
-	    dctx__pidfile_pid(ctx->pidfile) != getpid())
+	    dctx__pidfile_pid(dctx__pidfile_fd(ctx->pidfile), 0) != getpid())
 		return;
 	if (snprintf(name, sizeof(name), "%s" DCTX__UP_STATUS_SUFFIX,
 	    dctx__pidfile_name(ctx->pidfile)) < (int)sizeof(name))
@@ -1062,9 +1061,8 @@ rolled_back(struct dctx *ctx)
 
 	/* It never owned the file: we wrote no pid of its.  Still ours. */
 	status_write(ctx, DCTX__UP_FAILED);
-	fprintf(stderr, "%s: upgrade to pid %ld failed: %s; pid %ld serves "
-	    "on\n", program_invocation_short_name, (long)u->child, u->msg,
-	    (long)getpid());
+	dctx__log(ctx, LOG_ERR, "upgrade to pid %ld failed: %s; pid %ld serves "
+	    "on", (long)u->child, u->msg, (long)getpid());
 	attempt_end(u);
 }
 
@@ -1102,8 +1100,8 @@ hand_over(struct dctx *ctx, int adopted)
 		close(ctx->notify_fd);
 		ctx->notify_fd = -1;
 	}
-	fprintf(stderr, "%s: upgrade: pid %ld is ready; pid %ld stops\n",
-	    program_invocation_short_name, (long)u->child, (long)getpid());
+	dctx__log(ctx, LOG_INFO, "upgrade: pid %ld is ready; pid %ld stops",
+	    (long)u->child, (long)getpid());
 	/* It reports nothing more; it is watched only to be reaped. */
 	event_free(u->report_ev);
 	event_free(u->capture_ev);
@@ -1198,9 +1196,8 @@ child_gone(struct dctx *ctx, int status, int known)
 	int word;
 
 	if (u->state == DCTX__UP_HANDED) {
-		fprintf(stderr, "%s: upgrade: the new daemon (pid %ld) ended "
-		    "while we drained\n", program_invocation_short_name,
-		    (long)u->child);
+		dctx__log(ctx, LOG_WARNING, "upgrade: the new daemon (pid %ld) "
+		    "ended while we drained", (long)u->child);
 		attempt_end(u);
 		return;
 	}
@@ -1261,9 +1258,9 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		u->kill_sent = 1;
 		arm_timer(u, DCTX__UP_GRACE_MS);
 	} else
-		fprintf(stderr, "%s: upgrade: pid %ld does not end after "
-		    "SIGKILL; another upgrade waits until it does\n",
-		    program_invocation_short_name, (long)u->child);
+		dctx__log(ctx, LOG_ERR, "upgrade: pid %ld does not end after "
+		    "SIGKILL; another upgrade waits until it does",
+		    (long)u->child);
 }
 
 /*
@@ -1423,8 +1420,8 @@ dctx_upgrade(struct dctx *ctx)
 		return dctx__fail(ctx, -ENOMEM, "upgrade: events");
 	}
 	status_write(ctx, DCTX__UP_STARTING);
-	fprintf(stderr, "%s: upgrade: started pid %ld (%s)\n",
-	    program_invocation_short_name, (long)u->child, u->path);
+	dctx__log(ctx, LOG_INFO, "upgrade: started pid %ld (%s)",
+	    (long)u->child, u->path);
 	return 0;
 }
 

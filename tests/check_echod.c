@@ -64,7 +64,7 @@ start_echod(const char *timeout)
 		pick_port();
 		tu_launch(&l, "--pidfile", tu_path("echod.pid"), "--listen",
 		    listen_on, "--worker", "--stdout", tu_path("out"),
-		    "--stderr", tu_path("out"), "--shutdown-timeout", timeout,
+		    "--stderr", tu_path("err"), "--shutdown-timeout", timeout,
 		    NULL);
 		if (l.status == 0 || strstr(l.err, "in use") == NULL)
 			break;
@@ -155,7 +155,9 @@ START_TEST(in_flight_data_survives_a_graceful_stop)
 	/* Then the server closes the connection, and exits cleanly. */
 	ck_assert_uint_eq(read_back(s, in, 1, 3000), 0);
 	ck_assert_int_eq(tu_wait_gone(pid, 3000), DCTX_EXIT_CLEAN);
-	ck_assert(strstr(tu_slurp(tu_path("out")), "stopped, status 0") != NULL);
+	/* echod logs with dctx_log(): its --stderr file is its log. */
+	ck_assert(strstr(tu_slurp(tu_path("err")), "echod: stopped, status 0")
+	    != NULL);
 	ck_assert_int_ne(access(tu_path("echod.pid"), F_OK), 0);
 	close(s);
 	free(out);
@@ -205,11 +207,11 @@ START_TEST(a_client_that_never_reads_meets_the_deadline)
 END_TEST
 
 /*
- * echod in the background on a port of our range, with its stdout and
- * stderr in tu_path("out") when logs is set (opening them takes
- * descriptors, which fill the holes a closed stdio leaves: the tests of
- * those run without); the daemon's pid (0 when it did not start).  A port
- * taken meanwhile is tried again with another.
+ * echod in the background on a port of our range, with its stdout in
+ * tu_path("out") and its stderr, its log, in tu_path("err") when logs is
+ * set (opening them takes descriptors, which fill the holes a closed
+ * stdio leaves: the tests of those run without); the daemon's pid (0 when
+ * it did not start).  A port taken meanwhile is tried again with another.
  */
 static pid_t
 launch_own(struct launch *l, int logs)
@@ -222,7 +224,7 @@ launch_own(struct launch *l, int logs)
 		if (logs)
 			tu_launch(l, "--pidfile", tu_path("echod.pid"),
 			    "--listen", listen_on, "--stdout", tu_path("out"),
-			    "--stderr", tu_path("out"), NULL);
+			    "--stderr", tu_path("err"), NULL);
 		else
 			tu_launch(l, "--pidfile", tu_path("echod.pid"),
 			    "--listen", listen_on, NULL);
@@ -289,7 +291,7 @@ START_TEST(a_second_start_says_already_running)
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	/* The same command line again. */
 	tu_launch(&l, "--pidfile", tu_path("echod.pid"), "--listen", listen_on,
-	    "--stdout", tu_path("out"), "--stderr", tu_path("out"), NULL);
+	    "--stdout", tu_path("out"), "--stderr", tu_path("err"), NULL);
 	ck_assert_int_eq(l.status, 1);
 	snprintf(want, sizeof(want), "already running (pid %ld)", (long)pid);
 	ck_assert_msg(strstr(l.err, want) != NULL, "stderr: %s", l.err);
@@ -352,7 +354,7 @@ START_TEST(running_out_of_descriptors_pauses_accepting)
 	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
 	for (i = 0; i < NCLIENTS; i++)
 		s[i] = dial();
-	ck_assert(tu_wait_file_contains(tu_path("out"), "Too many open files",
+	ck_assert(tu_wait_file_contains(tu_path("err"), "Too many open files",
 	    3000));
 	/* About one second in that state: a spinning loop burns all of it. */
 	before = cpu_ticks(pid);
@@ -364,13 +366,13 @@ START_TEST(running_out_of_descriptors_pauses_accepting)
 	ck_assert_msg((after - before) * 10 < hz, "%ld ticks in 1 s, at %ld/s",
 	    after - before, hz);
 	/* Said once, not once per attempt. */
-	ck_assert_int_eq(count(tu_slurp(tu_path("out")), "pausing new "
+	ck_assert_int_eq(count(tu_slurp(tu_path("err")), "pausing new "
 	    "connections"), 1);
 	/* Everybody leaves; a new client is served again. */
 	for (i = 0; i < NCLIENTS; i++)
 		close(s[i]);
 	echo_once();
-	ck_assert(tu_wait_file_contains(tu_path("out"), "accepting again",
+	ck_assert(tu_wait_file_contains(tu_path("err"), "accepting again",
 	    3000));
 	tu_stop_cleanly(pid);
 }

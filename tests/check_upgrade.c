@@ -236,7 +236,9 @@ start_echod(const char *timeout, const char *extra)
 
 	echod_binary(binary, sizeof(binary));
 	install_file(binary, tu_path("echod"));
-	install_file(binary, tu_path("echod.real"));
+	/* Under its own name: echod's messages say which program speaks. */
+	ck_assert_int_eq(mkdir(tu_path("real"), 0755), 0);
+	install_file(binary, tu_path("real/echod"));
 	for (tries = 0; tries < 10; tries++) {
 		pick_port();
 		if (extra != NULL)
@@ -551,7 +553,7 @@ START_TEST(a_new_binary_refused_by_the_library_keeps_the_old_one)
 	int st;
 
 	install_script(tu_path("echod"), "exec '%s' \"$@\" --user "
-	    "dctx-no-such-user\n", tu_path("echod.real"));
+	    "dctx-no-such-user\n", tu_path("real/echod"));
 	st = upgrade(&out);
 	ck_assert_int_eq(st, 1);
 	/* The new echod's own words, from its dctx_prepare(). */
@@ -570,7 +572,7 @@ START_TEST(a_new_binary_refusing_an_option_keeps_the_old_one)
 
 	/* It fails before the library is called: its stderr is the word. */
 	install_script(tu_path("echod"), "exec '%s' \"$@\" --umask 9999\n",
-	    tu_path("echod.real"));
+	    tu_path("real/echod"));
 	st = upgrade(&out);
 	ck_assert_int_eq(st, 1);
 	ck_assert_msg(strstr(out, "exited with status 2 before it was ready: "
@@ -731,7 +733,7 @@ START_TEST(two_requests_at_once_make_one_upgrade)
 
 	/* A new echod that takes a second to start: the window to hit. */
 	install_script(tu_path("echod"), "sleep 1\nexec '%s' \"$@\"\n",
-	    tu_path("echod.real"));
+	    tu_path("real/echod"));
 	first = start_to(tu_path("first.out"), ECHOD_PATH, "--upgrade",
 	    "--pidfile", tu_path("echod.pid"), (char *)NULL);
 	await_file(tu_path("echod.pid.upgrade"), " starting ", 5000);
@@ -769,7 +771,7 @@ START_TEST(a_daemon_stopped_during_an_upgrade_stops_the_new_one_too)
 	int st;
 
 	install_script(tu_path("echod"), "sleep 3\nexec '%s' \"$@\"\n",
-	    tu_path("echod.real"));
+	    tu_path("real/echod"));
 	req = start_to(tu_path("req.out"), ECHOD_PATH, "--upgrade",
 	    "--pidfile", tu_path("echod.pid"), (char *)NULL);
 	await_file(tu_path("echod.pid.upgrade"), " starting ", 5000);

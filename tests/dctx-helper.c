@@ -47,6 +47,11 @@ enum { STEP_NOW, STEP_ASYNC, STEP_NEVER };
 static struct step steps[8];
 static int nsteps;
 
+/* The reload step of --reload-step-ms: how long it takes, its runs. */
+static int reload_ms = -1;
+static int reload_runs;
+static struct event *reload_timer;
+
 /* The worker thread, stopped through a pipe. */
 static struct dctx_thread *worker;
 static int worker_pipe[2] = { -1, -1 };
@@ -132,6 +137,42 @@ add_step(const char *spec)
 		return -1;
 	nsteps++;
 	return dctx_on_shutdown(ctx, run_step, st);
+}
+
+static void
+reload_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	say("reload step done %d\n", reload_runs);
+	dctx_reload_done(arg);
+}
+
+/* A reload step that finishes reload_ms later, from a timer. */
+static void
+reload_step(struct dctx *c, struct dctx_reload *step, void *arg)
+{
+	struct timeval tv = { reload_ms / 1000, (reload_ms % 1000) * 1000 };
+
+	(void)arg;
+	say("reload step start %d\n", ++reload_runs);
+	if (reload_ms == 0) {
+		say("reload step done %d\n", reload_runs);
+		dctx_reload_done(step);
+		return;
+	}
+	if (reload_timer != NULL)
+		event_free(reload_timer);
+	reload_timer = evtimer_new(dctx_base(c), reload_timer_cb, step);
+	evtimer_add(reload_timer, &tv);
+}
+
+/* --reload-by-call: a program that maps the signal itself and reloads. */
+static void
+reload_by_call(struct dctx *c, int signo, void *arg)
+{
+	(void)arg;
+	say("reload call %d: %d\n", signo, dctx_reload(c));
 }
 
 static void *
@@ -607,7 +648,13 @@ main(int argc, char **argv)
 		 * for ever) with SIGTERM at its default. */
 		{ "close-all-fds", required_argument, NULL, 1002 },
 		/* Say what socket activation passed: report_listen(). */
-		{ "listen-report", no_argument, NULL, 1005 },
+		{ "listen-report", no_argument, NULL, 1020 },
+		/* The reload chain: a step of MS, stdio by path, the map. */
+		{ "reload-step-ms", required_argument, NULL, 1005 },
+		{ "stdout-path", required_argument, NULL, 1006 },
+		{ "stderr-path", required_argument, NULL, 1007 },
+		{ "reload-on", required_argument, NULL, 1008 },
+		{ "reload-by-call", required_argument, NULL, 1009 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -693,7 +740,22 @@ main(int argc, char **argv)
 			break;
 		case 1001: rc = dctx_set_stdout(ctx, 1); break;
 		case 1002: close_all_ms = atoi(optarg); break;
-		case 1005: listen_report = 1; break;
+		case 1020: listen_report = 1; break;
+		case 1005:
+			reload_ms = (int)number("reload-step-ms", optarg, 10, 0,
+			    INT_MAX);
+			rc = dctx_on_reload(ctx, reload_step, NULL);
+			break;
+		case 1006: rc = dctx_set_stdout_path(ctx, optarg); break;
+		case 1007: rc = dctx_set_stderr_path(ctx, optarg); break;
+		case 1008:
+			rc = dctx_reload_on_signal(ctx, (int)number("reload-on",
+			    optarg, 10, INT_MIN, INT_MAX));
+			break;
+		case 1009:
+			rc = dctx_set_signal(ctx, (int)number("reload-by-call",
+			    optarg, 10, INT_MIN, INT_MAX), reload_by_call, NULL);
+			break;
 		case 'Q': prepare = 1; break;
 		case 'q': prepare = 2; break;
 		case 1003: prepare = 3; break;
@@ -899,6 +961,8 @@ main(int argc, char **argv)
 			event_free(steps[i].timer);
 	if (churn_ev != NULL)
 		event_free(churn_ev);
+	if (reload_timer != NULL)
+		event_free(reload_timer);
 	dctx_free(ctx);
 	if (worker_pipe[0] >= 0) {
 		close(worker_pipe[0]);
