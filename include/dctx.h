@@ -1666,7 +1666,11 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    as the old daemon's, and as stderr a pipe to the old daemon, which
  *    copies what comes to its own stderr; nothing else (the old daemon's
  *    connections stay in the old daemon).  Under systemd it gets
- *    NOTIFY_SOCKET too, and WATCHDOG_USEC with WATCHDOG_PID its own pid.
+ *    NOTIFY_SOCKET too, and, when systemd's watchdog pinged the old one
+ *    (WatchdogSec=), WATCHDOG_USEC with WATCHDOG_PID its own pid.  It
+ *    runs with the old daemon's ids: one that dropped privileges starts
+ *    its new version without them (its sockets come from the old one,
+ *    but a privileged hook or a root-only file at its start fails).
  *  - Its dctx_prepare() or dctx_open() sees it was started by an upgrade:
  *    it does not detach (it is a daemon already, in the old one's session
  *    and process group; when the old one exits it is reparented to init,
@@ -1680,7 +1684,8 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    released: both processes share it), lets go of the pidfile without
  *    removing it (the new one removes it when it stops), tells systemd
  *    "MAINPID=NEW" (as its main process: NotifyAccess=main suffices; the
- *    new process says nothing at its start), logs "upgrade: pid NEW is
+ *    new process says nothing at its start), with a last "WATCHDOG=1"
+ *    when it pinged the watchdog, logs "upgrade: pid NEW is
  *    ready; pid OLD stops", and runs its shutdown chain (dctx_terminate(),
  *    with no STOPPING=1): the program's step closes its listeners (their
  *    sockets stay open in the new process, so no connection is refused)

@@ -885,12 +885,14 @@ START_TEST(under_a_service_manager_the_old_one_names_the_new_main_pid)
 	echod_binary(binary, sizeof(binary));
 	install_file(binary, tu_path("echod"));
 	pick_port();
-	/* Type=notify: it stays our child, in front. */
+	/* Type=notify: it stays our child, in front; WatchdogSec=60. */
 	setenv("NOTIFY_SOCKET", tu_path("notify"), 1);
+	setenv("WATCHDOG_USEC", "60000000", 1);
 	old = start_to(tu_path("out"), tu_path("echod"), "--pidfile",
 	    tu_path("echod.pid"), "--listen", listen_on, "--stderr",
 	    tu_path("log"), (char *)NULL);
 	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
 	tu_track(old);
 	snprintf(want, sizeof(want), "READY=1\nMAINPID=%ld", (long)old);
 	msg = notified(ns, &from);
@@ -900,12 +902,18 @@ START_TEST(under_a_service_manager_the_old_one_names_the_new_main_pid)
 	ck_assert_msg(st == 0, "%s; log: %s", out, tu_slurp(tu_path("log")));
 	new = holder();
 	tu_track(new);
-	/* The main process names its successor; the successor says nothing
-	 * at its start (systemd would refuse it: it is not the main pid). */
-	snprintf(want, sizeof(want), "MAINPID=%ld", (long)new);
+	/*
+	 * The main process names its successor, with a last watchdog ping
+	 * for it; the successor says nothing at its start (systemd would
+	 * refuse it: it is not the main pid), and pings in its place.
+	 */
+	snprintf(want, sizeof(want), "MAINPID=%ld\nWATCHDOG=1", (long)new);
 	msg = notified(ns, &from);
 	ck_assert_str_eq(msg, want);
 	ck_assert_int_eq(from, old);
+	ck_assert(env_has(new, "WATCHDOG_USEC=60000000"));
+	snprintf(want, sizeof(want), "WATCHDOG_PID=%ld", (long)new);
+	ck_assert(env_has(new, want));
 	/* Not the old one's child, but the manager's (here, the subreaper). */
 	snprintf(want, sizeof(want), "%ld", (long)getpid());
 	ck_assert_str_eq(tu_status_field(new, "PPid:"), want);
