@@ -1727,8 +1727,8 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *         dctx_errmsg() set: -EINVAL when the context is not open here,
  *         -EALREADY while an upgrade is in progress ("upgrade: one is in
  *         progress (new process pid N)") or after a hand-over,
- *         -ECANCELED once the shutdown chain has started, -ENOTSUP in a
- *         chroot or as pid 1, -errno when the binary cannot be executed
+ *         -ECANCELED once the shutdown chain has started, -EAGAIN before
+ *         the daemon reported ready, -ENOTSUP in a chroot or as pid 1, -errno when the binary cannot be executed
  *         (checked before the fork: "upgrade: PATH: No such file or
  *         directory") or a pipe or the fork fails
  */

@@ -1380,6 +1380,10 @@ dctx_upgrade(struct dctx *ctx)
 	if (ctx->chain != DCTX__CHAIN_IDLE)
 		return dctx__fail(ctx, -ECANCELED, "upgrade: the daemon is "
 		    "stopping");
+	/* Its launcher, or the old daemon of its own upgrade, still waits. */
+	if (!ctx->start_told)
+		return dctx__fail(ctx, -EAGAIN, "upgrade: the daemon has not "
+		    "reported ready yet");
 	if (ctx->chroot_dir != NULL)
 		return dctx__fail(ctx, -ENOTSUP, "upgrade in a chroot (%s): "
 		    "the new binary and its files are outside it",
