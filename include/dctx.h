@@ -1712,9 +1712,12 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    and a failure message says how it ended only as "ended".
  * Each step is written, for dctx_upgrade_request(), to the status file
  * PIDFILE.upgrade beside the pidfile (replaced whole at each step;
- * removed with the pidfile), through the pidfile's directory: a daemon
- * whose user cannot write there (see dctx_set_pidfile()) keeps none and
- * says so once on stderr.
+ * removed with the pidfile), through the pidfile's directory.  A daemon
+ * whose user cannot write there (see dctx_set_pidfile()) writes the file
+ * in place when it is a regular file of its own, which
+ * dctx_upgrade_request() makes for it when it may (as root); it is then
+ * left behind at the stop, like the pidfile.  Where neither is possible
+ * the daemon keeps none and says so once in its log.
  *
  * Only one upgrade runs at a time.  An upgrade needs a daemon the service
  * manager can follow to its new pid: a detached daemon found through its
@@ -1741,7 +1744,9 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
  * and sent signo through a pidfd (a reused pid is never signalled), only
  * if it catches signo (/proc/PID/status): a daemon that does not map it
  * could die of it.  The outcome is read from PIDFILE.upgrade (see
- * dctx_upgrade()).  The wait is as long as the daemon's upgrade timeout
+ * dctx_upgrade()), which it first makes the daemon's own when it is
+ * missing and the daemon runs as another user (a daemon that dropped
+ * privileges may not create files beside a pidfile in root's /run).  The wait is as long as the daemon's upgrade timeout
  * and its grace, plus 5 s for the daemon to start the upgrade at all.
  *
  * @param pidfile the daemon's pidfile

@@ -171,6 +171,54 @@ catches(pid_t pid, int signo)
 	return found;
 }
 
+/* The effective uid of pid (/proc/PID/status), or -1. */
+static long
+uid_of(pid_t pid)
+{
+	char path[32], line[256];
+	long uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Uid:", 4) == 0) {
+			char *p = line + 4;
+			strtol(p, &p, 10);      /* the real uid */
+			uid = strtol(p, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return uid;
+}
+
+/*
+ * A daemon that dropped privileges may not create files beside its
+ * pidfile (root's /run): make the status file for it, its own (root
+ * may), and it writes it in place.  Nothing where we may not, or where
+ * a file is there already.
+ */
+static void
+status_make(const char *path, pid_t pid)
+{
+	long uid = uid_of(pid);
+	int fd;
+
+	if (uid < 0 || uid == (long)geteuid())
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0)
+		return;
+	if (fchown(fd, (uid_t)uid, (gid_t)-1) < 0) {
+		close(fd);
+		unlink(path);
+		return;
+	}
+	close(fd);
+}
+
 static int
 say(char *msg, size_t len, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -244,6 +292,7 @@ request(const char *status, int signo, pid_t old, int pidfd,
 		return say(msg, len, -ENOTSUP, "pid %ld does not catch signal "
 		    "%d (%s): not sent, it would not upgrade and might die of "
 		    "it", (long)old, signo, strsignal(signo));
+	status_make(status, old);
 	if ((rc = send_signal(old, pidfd, signo)) < 0)
 		return say(msg, len, rc, "signal %d to pid %ld: %s", signo,
 		    (long)old, strerror(-rc));

@@ -829,10 +829,33 @@ attempt_end(struct dctx__upgrade *u)
 }
 
 /*
+ * Where we may not create files (a daemon that dropped privileges, its
+ * pidfile in root's /run), the requester made the status file ours
+ * (upgrade-request.c): write it in place, as the pidfile is written.
+ * Only a regular file of our own with one link, never through a link.
+ */
+static int
+status_in_place(int dirfd, const char *name, const char *rec, int n)
+{
+	struct stat st;
+	int fd, ok;
+
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_nlink == 1 && st.st_uid == geteuid() &&
+	    pwrite(fd, rec, (size_t)n, 0) == n && ftruncate(fd, n) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
  * The status file, PIDFILE.upgrade, replaced whole (a new file renamed
- * over it) so that a reader never sees half a record.  Written through
- * the pidfile's directory; a daemon whose user cannot write there (see
- * dctx_set_pidfile()) has none, and says so once.
+ * over it) so that a reader never sees half a record, or written in
+ * place where the requester made it for us.  Written through the
+ * pidfile's directory; a daemon that can do neither says so once.
  */
 static void
 status_write(struct dctx *ctx, int state)
@@ -842,7 +865,7 @@ status_write(struct dctx *ctx, int state)
 	    [DCTX__UP_READY] = "ready", [DCTX__UP_FAILED] = "failed" };
 	char name[NAME_MAX + 1], tmp[NAME_MAX + 1], rec[64 + sizeof(u->msg)];
 	const char *base;
-	int dirfd, fd, n, ok = 0;
+	int dirfd, fd, n, ok = 0, err;
 	char *p;
 
 	if (ctx->pidfile == NULL ||
@@ -875,12 +898,15 @@ status_write(struct dctx *ctx, int state)
 		if (!ok)
 			unlinkat(dirfd, tmp, 0);
 	}
+	err = errno;
+	if (!ok)
+		ok = status_in_place(dirfd, name, rec, n);
 	if (!ok && !u->status_warned) {
 		u->status_warned = 1;
 		dctx__log(ctx, LOG_WARNING, "upgrade: cannot write the status "
 		    "file %s%s: %s; a requester will not hear the outcome",
 		    dctx__pidfile_path(ctx->pidfile), DCTX__UP_STATUS_SUFFIX,
-		    strerror(errno));
+		    strerror(err));
 	}
 }
 

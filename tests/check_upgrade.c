@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -227,18 +228,23 @@ static char binary[512];
  * echod from tu_path("echod"), a copy of the built binary, with its log
  * in tu_path("log"); returns its pid.  extra: more options, or NULL.
  */
-static pid_t
-start_echod(const char *timeout, const char *extra)
+static void
+install_echod(void)
 {
-	const char *out;
-	int tries, st = -1;
-	pid_t pid;
-
 	echod_binary(binary, sizeof(binary));
 	install_file(binary, tu_path("echod"));
 	/* Under its own name: echod's messages say which program speaks. */
 	ck_assert_int_eq(mkdir(tu_path("real"), 0755), 0);
 	install_file(binary, tu_path("real/echod"));
+}
+
+static pid_t
+launch_echod(const char *timeout, const char *extra)
+{
+	const char *out;
+	int tries, st = -1;
+	pid_t pid;
+
 	for (tries = 0; tries < 10; tries++) {
 		pick_port();
 		if (extra != NULL)
@@ -261,6 +267,13 @@ start_echod(const char *timeout, const char *extra)
 	ck_assert(tu_alive(pid));
 	tu_track(pid);
 	return pid;
+}
+
+static pid_t
+start_echod(const char *timeout, const char *extra)
+{
+	install_echod();
+	return launch_echod(timeout, extra);
 }
 
 /* The pidfile's locked holder; fails the test when there is none. */
@@ -626,6 +639,17 @@ START_TEST(a_new_binary_that_hangs_is_stopped_at_the_deadline)
 	new = (pid_t)atol(strstr(status, " starting ") + 10);
 	ck_assert_int_gt(new, 0);
 	await_file(tu_path("log"), "new echod: starting", 5000);
+	/* The script has become sleep: the shell's own script fd is gone. */
+	{
+		char comm[32];
+		int waited;
+
+		snprintf(comm, sizeof(comm), "/proc/%ld/comm", (long)new);
+		for (waited = 0; waited < 5000 &&
+		    strcmp(tu_slurp(comm), "sleep\n") != 0; waited += 10)
+			sleep_ms(10);
+		ck_assert_str_eq(tu_slurp(comm), "sleep\n");
+	}
 	/*
 	 * What it was handed, in socket activation's convention: the
 	 * listening socket at 3, the pidfile, the report pipe, its stderr;
@@ -954,6 +978,63 @@ START_TEST(requests_to_nobody_or_to_a_daemon_without_upgrades_are_refused)
 }
 END_TEST
 
+START_TEST(a_daemon_that_dropped_privileges_upgrades_and_is_heard)
+{
+	struct passwd *pw = getpwnam("nobody");
+	const char *out;
+	char lib[600], top[512], *slash;
+	pid_t old, new;
+	struct stat st;
+	int fd, st2;
+
+	/*
+	 * The new process starts as nobody, like the old one runs: its
+	 * library must be where nobody may read it (the sanitizer pass
+	 * builds under a 0700 directory), and so must its log.
+	 */
+	ck_assert_ptr_nonnull(pw);
+	install_echod();
+	snprintf(top, sizeof(top), "%s", binary);
+	*strrchr(top, '/') = '\0';
+	if ((slash = strrchr(top, '/')) != NULL && strcmp(slash, "/.libs") == 0)
+		*slash = '\0';
+	snprintf(lib, sizeof(lib), "%s/../.libs/libdctx.so.0", top);
+	ck_assert_int_eq(mkdir(tu_path("lib"), 0755), 0);
+	install_file(lib, tu_path("lib/libdctx.so.0"));
+	fd = open(tu_path("log"), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	ck_assert_int_eq(fchown(fd, pw->pw_uid, pw->pw_gid), 0);
+	close(fd);
+	/* LeakSanitizer cannot follow a process that changed its uid. */
+	tu_asan_option("detect_leaks=0");
+	setenv("LD_LIBRARY_PATH", tu_path("lib"), 1);
+	/* Its pidfile in a directory only root may write, as /run. */
+	old = launch_echod("30000", "--user=nobody");
+	ck_assert_int_eq(stat(tu_path("echod.pid"), &st), 0);
+	ck_assert_int_eq(st.st_uid, 0);
+	install_file(binary, tu_path("echod"));
+	st2 = upgrade(&out);
+	ck_assert_msg(st2 == 0, "status %d: %s; log: %s", st2, out,
+	    tu_slurp(tu_path("log")));
+	new = holder();
+	ck_assert_int_ne(new, old);
+	tu_track(new);
+	ck_assert_int_eq(tu_wait_gone(old, 20000), 0);
+	/* The requester made the status file the daemon's, which wrote it. */
+	ck_assert_int_eq(stat(tu_path("echod.pid.upgrade"), &st), 0);
+	ck_assert_int_eq(st.st_uid, pw->pw_uid);
+	/* A failure's own message reaches the requester the same way. */
+	install_script(tu_path("echod"), "exec '%s' \"$@\" --umask 9999\n",
+	    tu_path("real/echod"));
+	st2 = upgrade(&out);
+	ck_assert_int_eq(st2, 1);
+	ck_assert_msg(strstr(out, "echod: --umask 9999: not an octal mode") !=
+	    NULL, "%s", out);
+	ck_assert_int_eq(holder(), new);
+	tu_stop_cleanly(new);
+	ck_assert(tu_no_children(5000));
+}
+END_TEST
+
 static Suite *
 upgrade_suite(void)
 {
@@ -972,6 +1053,15 @@ upgrade_suite(void)
 	tcase_add_test(tc, the_new_process_gets_the_sockets_and_pidfile_and_nothing_else);
 	tcase_add_test(tc, under_a_service_manager_the_old_one_names_the_new_main_pid);
 	tcase_add_test(tc, requests_to_nobody_or_to_a_daemon_without_upgrades_are_refused);
+	if (geteuid() != 0)
+		printf("upgrade: a_daemon_that_dropped_privileges_upgrades_and_"
+		    "is_heard: skipped, it needs root\n");
+	else if (getpwnam("nobody") == NULL)
+		printf("upgrade: a_daemon_that_dropped_privileges_upgrades_and_"
+		    "is_heard: skipped, there is no user 'nobody'\n");
+	else
+		tcase_add_test(tc,
+		    a_daemon_that_dropped_privileges_upgrades_and_is_heard);
 	suite_add_tcase(s, tc);
 	return s;
 }
