@@ -472,7 +472,8 @@ START_TEST(twenty_upgrades_under_load_refuse_and_lose_nothing)
 	unsigned long before;
 	const char *out;
 	pid_t old, new, first;
-	int i, st;
+	long long took[UPGRADES], t0, tmp;
+	int i, j, st;
 
 	memset(&ld, 0, sizeof(ld));
 	pthread_mutex_init(&ld.lock, NULL);
@@ -492,7 +493,9 @@ START_TEST(twenty_upgrades_under_load_refuse_and_lose_nothing)
 		while (ld.ok < before + 20 && !ld.failed);
 		/* The binary on disk is replaced, as a package would. */
 		install_file(binary, tu_path("echod"));
+		t0 = now_ms();
 		st = upgrade(&out);
+		took[i] = now_ms() - t0;
 		ck_assert_msg(st == 0, "upgrade %d: status %d: %s", i + 1, st,
 		    out);
 		new = holder();
@@ -510,9 +513,18 @@ START_TEST(twenty_upgrades_under_load_refuse_and_lose_nothing)
 	for (i = 0; i < CLIENTS; i++)
 		pthread_join(clients[i], NULL);
 	pthread_join(sampler, NULL);
+	/* Measured, not asserted: echod --upgrade from start to exit. */
+	for (i = 1; i < UPGRADES; i++)
+		for (j = i; j > 0 && took[j - 1] > took[j]; j--) {
+			tmp = took[j];
+			took[j] = took[j - 1];
+			took[j - 1] = tmp;
+		}
 	printf("upgrade: %d upgrades, %lu exchanges (%lu bytes) echoed, %lu "
-	    "failed; %lu pidfile samples, %lu without a live holder\n",
-	    UPGRADES, ld.ok, ld.bytes, ld.failed, ld.samples, ld.bad_samples);
+	    "failed; %lu pidfile samples, %lu without a live holder; "
+	    "echod --upgrade took %lld/%lld/%lld ms (min/median/max)\n",
+	    UPGRADES, ld.ok, ld.bytes, ld.failed, ld.samples, ld.bad_samples,
+	    took[0], took[UPGRADES / 2], took[UPGRADES - 1]);
 	ck_assert_msg(ld.failed == 0, "%lu of %lu exchanges failed, the "
 	    "first: %s", ld.failed, ld.ok + ld.failed, ld.first_failure);
 	ck_assert_msg(ld.bad_samples == 0, "%lu of %lu samples of the "
