@@ -70,6 +70,13 @@ struct dctx {
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
 
+	/* The reaper (reaper.c). */
+	enum dctx_reaper reaper;
+	int reaping;        /* decided by dctx_open(): reap on SIGCHLD */
+	pid_t *claims;      /* children the program waits for itself */
+	size_t nclaims;
+	size_t claims_cap;
+
 	/* Resolved by dctx_open() before anything changes. */
 	int change_ids;
 	uid_t run_uid;
@@ -175,6 +182,11 @@ void dctx__shutdown_free(struct dctx *ctx);
 /* threads.c */
 int dctx__threads_alone(struct dctx *ctx);
 void dctx__threads_orphan(struct dctx *ctx, int forked);
+
+/* reaper.c */
+int dctx__reaper_open(struct dctx *ctx);
+void dctx__reap(struct dctx *ctx);
+void dctx__reaper_free(struct dctx *ctx);
 
 /* open.c */
 void dctx__base_own(struct dctx *ctx);
