@@ -288,6 +288,27 @@ DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
  * socket on stdin does not count, and a closed stdin is fine.  A service
  * with systemd's Type=forking must choose DCTX_DETACH_YES.
  *
+ * It does not fork either as a systemd service without NOTIFY_SOCKET
+ * (Type=simple, Type=exec), where systemd watches the process it started
+ * and takes one that forks away for dead: the unit stops and what is left
+ * is killed.  The parent test misses it when the manager is not pid 1 (a
+ * user manager, systemd inside a container).  The rule: INVOCATION_ID is
+ * set (systemd sets it for every process of a unit), and SYSTEMD_EXEC_PID
+ * (systemd 248 and later: the pid it ran) is our own pid or unset.  A
+ * daemon started by a script that systemd ran (the ExecStart= of a
+ * Type=forking unit, an init script under systemd-sysv-generator) has
+ * another pid than SYSTEMD_EXEC_PID, and forks as from any shell, so that
+ * the script ends.
+ *
+ * Other supervisors that watch the process they started (runit's runsv,
+ * daemontools' supervise, supervisord, s6 without a notification fd,
+ * start-stop-daemon --background) set no such mark, and their parent is
+ * not pid 1: AUTO forks there, and the supervisor takes the launcher's
+ * exit for the service's end.  Their services must choose DCTX_DETACH_NO
+ * (a --foreground option).  A container's entry point is pid 1, which
+ * AUTO recognises (see dctx_set_reaper() for what pid 1 owes its
+ * namespace).
+ *
  * A later call replaces an earlier one, as with every setter: the library
  * sees one mode at a time and cannot tell a contradiction from a change of
  * mind.  A program whose command line has both a "foreground" and a
