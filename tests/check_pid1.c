@@ -178,26 +178,26 @@ END_TEST
 
 /*
  * The program's own child, claimed, exits at once and is waited for only
- * 2 s later.  Meanwhile an orphan exits and is reaped, past the claimed
+ * 5 s later.  Meanwhile an orphan exits and is reaped, past the claimed
  * zombie that heads the list; the program's waitpid() then gets 42.
  */
 START_TEST(pid1_leaves_a_claimed_child_to_the_programs_waitpid)
 {
 	char zombies[256];
-	pid_t pid1 = START_PID1("--own-child", "42:2000", "--orphan", "100",
+	pid_t pid1 = START_PID1("--own-child", "42:5000", "--orphan", "100",
 	    NULL);
 	long own = said(tu_path("out"), "own child ", 5000);
 	long orphan = said(tu_path("out"), "orphan pid ", 5000);
 
 	ck_assert_int_gt(own, 1);
 	ck_assert_int_gt(orphan, 1);
-	ck_assert_msg(ns_gone(pid1, orphan, 1500), "orphan %ld not reaped "
+	ck_assert_msg(ns_gone(pid1, orphan, 4000), "orphan %ld not reaped "
 	    "behind the claimed zombie", orphan);
 	/* The claimed one is still a zombie: nobody took it. */
 	ck_assert_msg(strstr(tu_slurp(tu_path("out")), "status") == NULL,
 	    "waited too early: %s", tu_slurp(tu_path("out")));
 	ck_assert_int_eq(ns_state(pid1, own), 'Z');
-	ck_assert(tu_wait_file_contains(tu_path("out"), "status 42\n", 5000));
+	ck_assert(tu_wait_file_contains(tu_path("out"), "status 42\n", 8000));
 	ck_assert_msg(ns_zombies(pid1, zombies, sizeof(zombies)) == 0,
 	    "zombies:%s", zombies);
 	ck_assert_int_eq(stop_pid1(pid1, SIGTERM), 0);
@@ -207,7 +207,7 @@ END_TEST
 /* The rule's other side, as documented: an unclaimed child is reaped. */
 START_TEST(pid1_reaps_an_unclaimed_child_of_the_program)
 {
-	pid_t pid1 = START_PID1("--own-child-unclaimed", "42:1000", NULL);
+	pid_t pid1 = START_PID1("--own-child-unclaimed", "42:3000", NULL);
 
 	ck_assert(tu_wait_file_contains(tu_path("out"),
 	    "waitpid: No child processes\n", 5000));
