@@ -48,6 +48,22 @@ said(const char *file, const char *prefix, int ms)
 	return strtol(p + strlen(prefix), NULL, 10);
 }
 
+/* The last line of text (a failure's message shows one line only). */
+static const char *
+last_line(const char *text)
+{
+	static char line[256];
+	size_t len = strlen(text);
+	const char *p;
+
+	while (len > 0 && text[len - 1] == '\n')
+		len--;
+	for (p = text + len; p > text && p[-1] != '\n'; p--)
+		;
+	snprintf(line, sizeof(line), "%.*s", (int)(text + len - p), p);
+	return line;
+}
+
 /*
  * The helper as pid 1: unshare (our child, which exits with the helper's
  * status) forks it into the new namespaces.  Returns the helper's pid as
@@ -200,6 +216,25 @@ START_TEST(pid1_leaves_a_claimed_child_to_the_programs_waitpid)
 	ck_assert(tu_wait_file_contains(tu_path("out"), "status 42\n", 8000));
 	ck_assert_msg(ns_zombies(pid1, zombies, sizeof(zombies)) == 0,
 	    "zombies:%s", zombies);
+	ck_assert_int_eq(stop_pid1(pid1, SIGTERM), 0);
+}
+END_TEST
+
+/*
+ * A worker thread's child, unclaimed, waited for by the thread 2 s later
+ * while orphans come and go: the reaper, in the main thread, never sees
+ * it (__WNOTHREAD).
+ */
+START_TEST(pid1_leaves_a_worker_threads_child_alone)
+{
+	pid_t pid1 = START_PID1("--thread-child", "7:2000", "--orphan", "100",
+	    NULL);
+	long orphan = said(tu_path("out"), "orphan pid ", 5000);
+
+	ck_assert_int_gt(orphan, 1);
+	ck_assert(ns_gone(pid1, orphan, 4000));
+	ck_assert_msg(tu_wait_file_contains(tu_path("out"), "status 7\n",
+	    8000), "%s", last_line(tu_slurp(tu_path("out"))));
 	ck_assert_int_eq(stop_pid1(pid1, SIGTERM), 0);
 }
 END_TEST
@@ -417,6 +452,7 @@ pid1_suite(void)
 		tcase_add_test(tc, pid1_without_the_reaper_keeps_the_zombie);
 		tcase_add_test(tc, pid1_leaves_a_claimed_child_to_the_programs_waitpid);
 		tcase_add_test(tc, pid1_reaps_an_unclaimed_child_of_the_program);
+		tcase_add_test(tc, pid1_leaves_a_worker_threads_child_alone);
 		tcase_add_test(tc, pid1_stops_cleanly_on_sigterm);
 		tcase_add_test(tc, pid1_stops_cleanly_on_sigint);
 		tcase_add_test(tc, pid1_keeps_the_programs_own_sigint);

@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -569,6 +570,41 @@ own_child(const char *spec, int claim)
 }
 
 /*
+ * --thread-child CODE:MS: a thread of the program's own forks a child
+ * that exits CODE at once, and waits for it MS later, without a claim:
+ * the reaper must leave a worker thread's children alone.
+ */
+static int thread_child_code, thread_child_ms;
+
+static void *
+thread_child_main(void *arg)
+{
+	pid_t pid = fork(), r;
+	int st;
+
+	(void)arg;
+	if (pid == 0)
+		_exit(thread_child_code);
+	say("thread child %ld forked\n", (long)pid);
+	/* The whole time: a signal taken by this thread cuts a sleep short. */
+	{
+		struct timespec left = { thread_child_ms / 1000,
+		    (long)(thread_child_ms % 1000) * 1000000L };
+
+		while (nanosleep(&left, &left) < 0 && errno == EINTR)
+			;
+	}
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	if (r == pid && WIFEXITED(st))
+		say("thread child %ld status %d\n", (long)pid, WEXITSTATUS(st));
+	else
+		say("thread child %ld waitpid: %s\n", (long)pid,
+		    r < 0 ? strerror(errno) : "not exited");
+	return NULL;
+}
+
+/*
  * An orphan, as a shell that runs "cmd &" and exits leaves one: a middle
  * child forks a grandchild and exits at once; the grandchild waits until
  * it has been given to the reaper above it, says its pid and new parent,
@@ -659,6 +695,7 @@ main(int argc, char **argv)
 		{ "orphan", required_argument, NULL, 1101 },
 		{ "own-child", required_argument, NULL, 1102 },
 		{ "own-child-unclaimed", required_argument, NULL, 1103 },
+		{ "thread-child", required_argument, NULL, 1104 },
 		/* Close every fd above 2 after the open, then live MS (0:
 		 * for ever) with SIGTERM at its default. */
 		{ "close-all-fds", required_argument, NULL, 1002 },
@@ -677,7 +714,8 @@ main(int argc, char **argv)
 	pthread_t plain;
 	struct event *churn_ev = NULL;
 	const char *own_spec = NULL;
-	int own_claim = 0, orphan_ms = -1;
+	int own_claim = 0, orphan_ms = -1, thread_child = 0;
+	pthread_t child_thread;
 
 	ctx = dctx_new();
 	if (ctx == NULL)
@@ -759,6 +797,12 @@ main(int argc, char **argv)
 		case 1103:
 			own_spec = optarg;
 			own_claim = c == 1102;
+			break;
+		case 1104:
+			if (sscanf(optarg, "%d:%d", &thread_child_code,
+			    &thread_child_ms) != 2)
+				return 2;
+			thread_child = 1;
 			break;
 		case 'Q': prepare = 1; break;
 		case 'q': prepare = 2; break;
@@ -927,6 +971,11 @@ main(int argc, char **argv)
 		say("own child: cannot start\n");
 		return 1;
 	}
+	if (thread_child &&
+	    pthread_create(&child_thread, NULL, thread_child_main, NULL) != 0) {
+		say("thread child: cannot start\n");
+		return 1;
+	}
 	if (orphan_ms >= 0 && make_orphan(orphan_ms) < 0) {
 		say("orphan: cannot fork\n");
 		return 1;
@@ -974,6 +1023,8 @@ main(int argc, char **argv)
 		event_free(churn_ev);
 	if (own_ev != NULL)
 		event_free(own_ev);
+	if (thread_child)
+		pthread_join(child_thread, NULL);
 	dctx_free(ctx);
 	if (worker_pipe[0] >= 0) {
 		close(worker_pipe[0]);
