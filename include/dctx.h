@@ -384,9 +384,10 @@ DCTX_EXPORT int dctx_set_reaper(struct dctx *ctx, enum dctx_reaper mode);
  * (dctx_set_reaper()) leaves it alone.  Call it right after fork() (or
  * posix_spawn()), in the parent, in the thread that runs the loop, before
  * the callback returns to the loop.  The claim ends when the program has
- * reaped the child; nothing is to undo.  Where the daemon does not reap
- * (not pid 1 with DCTX_REAPER_AUTO, or DCTX_REAPER_NO), it checks pid and
- * remembers nothing.
+ * reaped the child; nothing is to undo.  Once dctx_open() has found that
+ * the daemon does not reap (not pid 1 with DCTX_REAPER_AUTO, or
+ * DCTX_REAPER_NO), it checks pid and remembers nothing, and the claims
+ * made before are dropped.
  *
  * @param ctx the context
  * @param pid a child of this process, running or a zombie
