@@ -86,7 +86,12 @@ dctx_claim_child(struct dctx *ctx, pid_t pid)
 
 /*
  * Forget the claims on children the program has reaped: the pid is no
- * child of ours any more, and may come back as an orphan's.
+ * child of ours any more, and may come back as an orphan's.  A pid that
+ * came back, as a child of ours, before this pass would keep its claim
+ * and its zombie: that takes the namespace's pids to wrap around between
+ * the program's waitpid() and the next SIGCHLD.  A pidfd per claim
+ * (Linux 5.3) would close even that; a claim made before dctx_open()
+ * would then need its descriptor kept through the close step.
  */
 static void
 prune_claims(struct dctx *ctx)
