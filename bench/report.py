@@ -746,6 +746,11 @@ def main(argv):
     if len(argv) != 3:
         sys.exit("usage: report.py RAWDIR PLOTDATA")
     sys.stdout.write(Report(argv[1], argv[2]).render())
+    # Section 7 comes from bench/reload.sh (root, the real systemd), which
+    # run.sh does not run: the last one it wrote is kept.
+    reload = os.path.join(argv[1], "reload.md")
+    if os.path.exists(reload):
+        sys.stdout.write("\n" + open(reload).read())
 
 
 if __name__ == "__main__":

@@ -6,9 +6,14 @@
  * instance says "already running", not "Address already in use"), then
  * the listening socket, bound while we may still bind any port (so a
  * privileged port works with --user) and preserved, then dctx_open().
+ * Under socket activation (systemd's .socket units,
+ * systemd-socket-activate) it binds nothing: it serves on the passed
+ * sockets, which dctx_prepare() has read, and the library keeps open.
  * SIGTERM (or SIGINT) runs the shutdown chain: stop accepting, let every
  * connection get back what it sent, close, then stop and join the worker
- * thread; a second signal or --shutdown-timeout cuts it short.
+ * thread; a second signal or --shutdown-timeout cuts it short.  SIGHUP
+ * runs the library's reload chain: --stdout and --stderr, given to the
+ * library by path, are reopened (logrotate), then echod logs the reload.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +36,7 @@
 
 #include "dctx.h"
 #include "echod-args.h"
+#include "echod-control.h"
 
 struct conn {
 	struct server *srv;
@@ -51,8 +57,12 @@ struct conn {
 struct server {
 	struct dctx *ctx;
 	const char *listen_on;
-	int lfd;
-	struct evconnlistener *listener;
+	const char *listen_fdname;  /* --listen-fdname: serve only these */
+	char where[256];            /* what we listen on, for the log */
+	int lfd;                    /* bound by us, until a listener owns it */
+	int *lfds;                  /* the sockets to serve, nlisteners */
+	struct evconnlistener **listeners;
+	int nlisteners;
 	struct conn *conns;
 	size_t nconns;
 	int closing;
@@ -68,6 +78,12 @@ struct server {
 	pthread_cond_t wake;
 	int stop;
 	unsigned long ticks;
+
+	/* The operator's commands (echod-control.c), and s6 readiness. */
+	enum echod_action action;
+	const char *pidfile;
+	int stop_ms;
+	int ready_ms;               /* --ready-delay */
 };
 
 static void
@@ -83,30 +99,46 @@ usage(FILE *out)
 	    "  --umask MODE        file mode creation mask, octal (default 0)\n"
 	    "  --foreground        do not detach\n"
 	    "  --detach            always detach (systemd Type=forking)\n"
-	    "  --stdout PATH       append stdout to PATH (default /dev/null)\n"
-	    "  --stderr PATH       append stderr to PATH (default /dev/null)\n"
+	    "  --stdout PATH       append stdout to PATH, reopened on SIGHUP\n"
+	    "                      (default /dev/null)\n"
+	    "  --stderr PATH       append stderr to PATH, reopened on SIGHUP\n"
+	    "                      (default /dev/null)\n"
 	    "  --preserve-fd N     keep descriptor N open\n"
 	    "  --allow-core        do not set RLIMIT_CORE to 0\n"
 	    "  --listen ADDR:PORT  echo on this address (default 127.0.0.1:7777)\n"
+	    "  --listen-fdname NAME  under socket activation, serve only the\n"
+	    "                      passed sockets named NAME (default: all)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
 	    "  --worker            run the worker-thread demo\n"
+	    "  --notification-fd N tell s6 readiness on descriptor N\n"
+	    "  --ready-delay MS    report ready MS ms after serving starts\n"
+	    "                      (tests of supervisors)\n"
+	    "  --status            tell whether the daemon holding --pidfile\n"
+	    "                      runs (exit 0 running, 1 dead, 3 not, 4 unknown)\n"
+	    "  --stop              stop it: SIGTERM, SIGKILL after --stop-timeout\n"
+	    "  --stop-timeout MS   (default 10000)\n"
+	    "  --reload            send it SIGHUP\n"
 	    "  --help              this text\n");
 }
 
-/* Open a log file for stdout or stderr before the context takes over. */
+/*
+ * A log path for the library, which opens it at dctx_open() and reopens it
+ * on SIGHUP, after its chdir: a relative one is taken from where echod was
+ * started, as the shell meant it.  *out is to be freed.
+ */
 static int
-open_log(const char *path)
+log_path(const char *path, char **out)
 {
-	/*
-	 * Opened as whoever started us, root most of the time: never through
-	 * a symbolic link, which another user could plant at the path.
-	 */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-	    O_NOFOLLOW | O_NOCTTY, 0640);
+	char *cwd;
+	int n;
 
-	if (fd < 0)
-		fprintf(stderr, "echod: %s: %s\n", path, strerror(errno));
-	return fd;
+	if (path[0] == '/' || path[0] == '\0')
+		return (*out = strdup(path)) != NULL ? 0 : -1;
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return -1;
+	n = asprintf(out, "%s/%s", cwd, path);
+	free(cwd);
+	return n < 0 ? -1 : 0;
 }
 
 /* Open the listening socket now, while we may still bind any port. */
@@ -135,6 +167,90 @@ open_listener(const char *spec)
 	return fd;
 }
 
+/* Serve on fd, described as what in the log. */
+static int
+add_socket(struct server *srv, int fd, const char *what)
+{
+	int *more = realloc(srv->lfds, (size_t)(srv->nlisteners + 1) *
+	    sizeof(*more));
+	size_t used = strlen(srv->where);
+
+	if (more == NULL) {
+		fprintf(stderr, "echod: out of memory\n");
+		return -1;
+	}
+	srv->lfds = more;
+	srv->lfds[srv->nlisteners++] = fd;
+	snprintf(srv->where + used, sizeof(srv->where) - used, "%s%s",
+	    used > 0 ? ", " : "", what);
+	return 0;
+}
+
+/*
+ * A passed socket we can serve on: a listening stream socket (a unit with
+ * Accept=yes passes each connection instead, and a datagram socket is no
+ * echo service), made non-blocking for libevent's listener, which accepts
+ * until EAGAIN: systemd passes its sockets blocking, and a blocking accept
+ * would stall the loop.
+ */
+static const char *
+passed_unusable(int fd)
+{
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return errno == ENOTSOCK ? "not a socket" : strerror(errno);
+	len = sizeof(listening);
+	if (type != SOCK_STREAM || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN,
+	    &listening, &len) < 0 || !listening)
+		return "not a listening stream socket";
+	if (evutil_make_socket_nonblocking(fd) < 0)
+		return strerror(errno);
+	return NULL;
+}
+
+/*
+ * The sockets passed by socket activation (the library read them in
+ * dctx_prepare()): all of them, or those named --listen-fdname.  None
+ * passed: 0 with none added, and main binds --listen.  Passed, but none
+ * of the name: refused, for the operator asked for that one.
+ */
+static int
+activated_sockets(struct server *srv)
+{
+	char what[300];
+	const char *name, *why;
+	int i, n = dctx_listen_fds(srv->ctx), fd;
+
+	if (n < 0) {
+		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv->ctx));
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		fd = dctx_listen_fd(srv->ctx, i);
+		name = dctx_listen_fd_name(srv->ctx, i);
+		if (srv->listen_fdname != NULL &&
+		    strcmp(name, srv->listen_fdname) != 0)
+			continue;
+		snprintf(what, sizeof(what), "fd %d (%s)", fd, name);
+		if ((why = passed_unusable(fd)) != NULL) {
+			fprintf(stderr, "echod: socket activation: %s: %s\n",
+			    what, why);
+			return 1;
+		}
+		if (add_socket(srv, fd, what) < 0)
+			return 1;
+	}
+	if (n > 0 && srv->nlisteners == 0) {
+		fprintf(stderr, "echod: --listen-fdname %s: none of the %d "
+		    "socket%s passed has that name\n", srv->listen_fdname, n,
+		    n == 1 ? "" : "s");
+		return 1;
+	}
+	return 0;
+}
+
 /* Refuse an option's value, quoting what the operator typed. */
 static int
 refuse(const char *opt, const char *value, const char *why)
@@ -142,6 +258,16 @@ refuse(const char *opt, const char *value, const char *why)
 	fprintf(stderr, "echod: --%s %s: %s\n", opt, value, why);
 	return 2;
 }
+
+/* Long options without a short letter. */
+enum {
+	OPT_NOTIFY_FD = 1000,
+	OPT_READY_DELAY,
+	OPT_STATUS,
+	OPT_STOP,
+	OPT_STOP_TIMEOUT,
+	OPT_RELOAD
+};
 
 /*
  * The command line.  Values are checked here, before they reach the
@@ -167,20 +293,32 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "preserve-fd", required_argument, NULL, 'k' },
 		{ "allow-core", no_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "listen-fdname", required_argument, NULL, 'a' },
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "worker", no_argument, NULL, 'W' },
+		{ "notification-fd", required_argument, NULL, OPT_NOTIFY_FD },
+		{ "ready-delay", required_argument, NULL, OPT_READY_DELAY },
+		{ "status", no_argument, NULL, OPT_STATUS },
+		{ "stop", no_argument, NULL, OPT_STOP },
+		{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+		{ "reload", no_argument, NULL, OPT_RELOAD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct sockaddr_storage ss;
 	const char *why;
 	socklen_t sslen;
-	int c, rc = 0, fd, n, foreground = 0, detach = 0;
+	char *path;
+	int c, rc = 0, n, foreground = 0, detach = 0;
+	enum echod_action action;
 	mode_t mask;
 
 	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': rc = dctx_set_pidfile(ctx, optarg); break;
+		case 'p':
+			srv->pidfile = optarg;
+			rc = dctx_set_pidfile(ctx, optarg);
+			break;
 		case 'u': rc = dctx_set_user(ctx, optarg); break;
 		case 'g': rc = dctx_set_group(ctx, optarg); break;
 		case 'r': rc = dctx_set_chroot_directory(ctx, optarg); break;
@@ -201,9 +339,15 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			break;
 		case 'o':
 		case 'e':
-			if ((fd = open_log(optarg)) < 0)
+			/* By path, so that a reload reopens it (logrotate). */
+			if (log_path(optarg, &path) < 0) {
+				fprintf(stderr, "echod: --%s %s: %s\n", c == 'o' ?
+				    "stdout" : "stderr", optarg, strerror(errno));
 				return 2;
-			rc = c == 'o' ? dctx_set_stdout(ctx, fd) : dctx_set_stderr(ctx, fd);
+			}
+			rc = c == 'o' ? dctx_set_stdout_path(ctx, path) :
+			    dctx_set_stderr_path(ctx, path);
+			free(path);
 			break;
 		case 'k':
 			if ((why = echod_parse_fd(optarg, &n)) != NULL)
@@ -215,11 +359,40 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 				return refuse("listen", optarg, why);
 			srv->listen_on = optarg;
 			break;
+		case 'a': srv->listen_fdname = optarg; break;
 		case 'W': srv->worker = 1; break;
 		case 't':
 			if ((why = echod_parse_ms(optarg, &n)) != NULL)
 				return refuse("shutdown-timeout", optarg, why);
 			rc = dctx_set_shutdown_timeout(ctx, n);
+			break;
+		case OPT_NOTIFY_FD:
+			if ((why = echod_parse_fd(optarg, &n)) != NULL)
+				return refuse("notification-fd", optarg, why);
+			rc = dctx_set_notification_fd(ctx, n);
+			break;
+		case OPT_READY_DELAY:
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("ready-delay", optarg, why);
+			srv->ready_ms = n;
+			break;
+		case OPT_STOP_TIMEOUT:
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("stop-timeout", optarg, why);
+			srv->stop_ms = n;
+			break;
+		case OPT_STATUS:
+		case OPT_STOP:
+		case OPT_RELOAD:
+			action = c == OPT_STATUS ? ECHOD_STATUS :
+			    c == OPT_STOP ? ECHOD_STOP : ECHOD_RELOAD;
+			if (srv->action != ECHOD_SERVE && srv->action != action) {
+				fprintf(stderr, "echod: --status, --stop and "
+				    "--reload contradict each other: give one "
+				    "of them\n");
+				return 2;
+			}
+			srv->action = action;
 			break;
 		case 'h':
 			usage(stdout);
@@ -260,7 +433,7 @@ conn_free(struct conn *c)
 	free(c);
 	srv->nconns--;
 	/* A descriptor is free again: do not wait for the timer. */
-	if (srv->starved && srv->listener != NULL)
+	if (srv->starved && srv->listeners != NULL)
 		event_active(srv->resume_ev, EV_TIMEOUT, 0);
 	/* The last connection gone ends the draining step. */
 	if (srv->closing && srv->nconns == 0 && srv->step != NULL) {
@@ -404,11 +577,25 @@ static void
 on_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
+	int i;
 
 	(void)fd;
 	(void)what;
-	if (srv->listener != NULL)
-		evconnlistener_enable(srv->listener);
+	for (i = 0; srv->listeners != NULL && i < srv->nlisteners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+/* Stop accepting: close every listening socket. */
+static void
+listeners_free(struct server *srv)
+{
+	int i;
+
+	for (i = 0; srv->listeners != NULL && i < srv->nlisteners; i++)
+		if (srv->listeners[i] != NULL)
+			evconnlistener_free(srv->listeners[i]);
+	free(srv->listeners);
+	srv->listeners = NULL;
 }
 
 /* Shutdown step 1 (registered last): stop accepting, drain, close. */
@@ -419,10 +606,7 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 	struct timeval tick = { 0, DRAIN_TICK_MS * 1000 };
 	struct conn *c;
 
-	if (srv->listener != NULL) {
-		evconnlistener_free(srv->listener);
-		srv->listener = NULL;
-	}
+	listeners_free(srv);
 	event_del(srv->resume_ev);
 	srv->closing = 1;
 	if (late) {
@@ -492,36 +676,80 @@ stop_worker(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 		dctx_thread_join(srv->thread, step);
 }
 
+/*
+ * The reload step: the library has reopened stdout and stderr by now, so
+ * this line is the first in the new file.  echod has nothing else to
+ * read again.
+ */
 static void
-on_hangup(struct dctx *ctx, int signo, void *arg)
+on_reload(struct dctx *ctx, struct dctx_reload *step, void *arg)
 {
 	struct server *srv = arg;
 
 	(void)ctx;
-	(void)signo;
-	printf("echod: SIGHUP: %zu connection%s open\n", srv->nconns,
+	printf("echod: reloaded, %zu connection%s open\n", srv->nconns,
 	    srv->nconns == 1 ? "" : "s");
 	fflush(stdout);
+	dctx_reload_done(step);
+}
+
+/* --ready-delay: readiness told late, while echod already serves. */
+static void
+on_ready_late(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	printf("echod: ready after %d ms\n", srv->ready_ms);
+	fflush(stdout);
+	dctx_notify_ready(srv->ctx);
+}
+
+/*
+ * Whether the command line asks for --status, whose exit statuses are
+ * LSB's: a usage error is 4 ("unknown") there, since 2 means "dead, lock
+ * file left".
+ */
+static int
+wants_status(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--status") == 0)
+			return 1;
+	return 0;
 }
 
 static int
 serve(struct server *srv)
 {
 	struct event_base *base = dctx_base(srv->ctx);
+	int i;
 
-	srv->listener = evconnlistener_new(base, on_accept, srv,
-	    LEV_OPT_CLOSE_ON_FREE, 0, srv->lfd);
-	if (srv->listener == NULL) {
-		fprintf(stderr, "echod: evconnlistener_new failed\n");
+	srv->listeners = calloc((size_t)srv->nlisteners,
+	    sizeof(*srv->listeners));
+	if (srv->listeners == NULL) {
+		fprintf(stderr, "echod: out of memory\n");
 		return -1;
 	}
-	srv->lfd = -1; /* the listener owns it now */
+	for (i = 0; i < srv->nlisteners; i++) {
+		srv->listeners[i] = evconnlistener_new(base, on_accept, srv,
+		    LEV_OPT_CLOSE_ON_FREE, 0, srv->lfds[i]);
+		if (srv->listeners[i] == NULL) {
+			fprintf(stderr, "echod: evconnlistener_new failed\n");
+			return -1;
+		}
+		if (srv->lfds[i] == srv->lfd)
+			srv->lfd = -1; /* the listener owns it now */
+		evconnlistener_set_error_cb(srv->listeners[i], on_accept_error);
+	}
 	srv->resume_ev = evtimer_new(base, on_resume, srv);
 	if (srv->resume_ev == NULL) {
 		fprintf(stderr, "echod: evtimer_new failed\n");
 		return -1;
 	}
-	evconnlistener_set_error_cb(srv->listener, on_accept_error);
 	if (srv->worker &&
 	    (dctx_on_shutdown(srv->ctx, stop_worker, srv) < 0 ||
 	    dctx_thread_create(srv->ctx, &srv->thread, worker_main, srv) < 0)) {
@@ -549,25 +777,44 @@ main(int argc, char **argv)
 	srv.listen_on = "127.0.0.1:7777";
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_cond_init(&srv.wake, NULL);
+	srv.stop_ms = ECHOD_STOP_TIMEOUT_MS;
 	rc = configure(srv.ctx, &srv, argc, argv);
+	if (rc == 2 && wants_status(argc, argv))
+		rc = DCTX_PIDFILE_UNKNOWN;
+	/* The operator's commands: no daemon, no lock of ours on the pidfile. */
+	if (rc == 0 && srv.action != ECHOD_SERVE) {
+		rc = echod_control(srv.action, srv.pidfile, srv.stop_ms);
+		dctx_free(srv.ctx);
+		return rc;
+	}
 	/*
 	 * Manual readiness: the launcher exits 0 only once we serve.  SIGPIPE
 	 * needs nothing: the default map ignores it, so a client gone in the
-	 * middle of a reply is an EPIPE for its connection only.  The pidfile
+	 * middle of a reply is an EPIPE for its connection only.  Nor SIGHUP:
+	 * the default map runs the reload chain, with on_reload() in it, and
+	 * tells systemd (RELOADING=1, READY=1).  The pidfile
 	 * is ours (dctx_prepare()) before the port is bound: a second echod
 	 * is "already running", and never steals or fails on the port.
 	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
-	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
+	    dctx_on_reload(srv.ctx, on_reload, &srv) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
-	if (rc == 0 && (srv.lfd = open_listener(srv.listen_on)) < 0)
-		rc = 1;
-	if (rc == 0 && (dctx_preserve_fd(srv.ctx, srv.lfd) < 0 ||
-	    dctx_open(srv.ctx) < 0)) {
+	/* Not socket-activated: bind --listen, as always. */
+	if (rc == 0 && (rc = activated_sockets(&srv)) == 0 &&
+	    srv.nlisteners == 0) {
+		if ((srv.lfd = open_listener(srv.listen_on)) < 0 ||
+		    add_socket(&srv, srv.lfd, srv.listen_on) < 0)
+			rc = 1;
+		else if (dctx_preserve_fd(srv.ctx, srv.lfd) < 0) {
+			fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+			rc = 1;
+		}
+	}
+	if (rc == 0 && dctx_open(srv.ctx) < 0) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
@@ -583,18 +830,26 @@ main(int argc, char **argv)
 	} else {
 		/* Said by the daemon, in its log: a start that fails later
 		 * must not have claimed to listen. */
-		printf("echod: listening on %s as pid %ld\n", srv.listen_on,
+		printf("echod: listening on %s as pid %ld\n", srv.where,
 		    (long)getpid());
 		fflush(stdout);
-		dctx_notify_ready(srv.ctx);
+		if (srv.ready_ms > 0) {
+			struct timeval tv = { srv.ready_ms / 1000,
+			    (srv.ready_ms % 1000) * 1000 };
+			if (event_base_once(dctx_base(srv.ctx), -1, EV_TIMEOUT,
+			    on_ready_late, &srv, &tv) < 0)
+				dctx_notify_ready(srv.ctx);
+		} else {
+			dctx_notify_ready(srv.ctx);
+		}
 		event_base_dispatch(dctx_base(srv.ctx));
 		rc = dctx_exit_status(srv.ctx);
 	}
 	/* A forced stop can leave connections behind: free them now. */
 	while (srv.conns != NULL)
 		conn_free(srv.conns);
-	if (srv.listener != NULL)
-		evconnlistener_free(srv.listener);
+	listeners_free(&srv);
+	free(srv.lfds);
 	if (srv.drain_tick != NULL)
 		event_free(srv.drain_tick);
 	if (srv.resume_ev != NULL)

@@ -802,10 +802,10 @@ drain(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 }
 
 /*
- * SIGHUP (systemctl reload, logrotate's kill -HUP) would kill the daemon
- * at its default action and leave the pidfile naming a dead pid.  httpd
- * has nothing to reload (it opens each file as it is asked for): it says
- * that it is alive.
+ * SIGHUP (systemctl reload, logrotate's kill -HUP) runs libdctx's reload
+ * chain by default; this callback replaces it (dctx_set_signal()).  httpd
+ * has nothing to reload (it opens each file as it is asked for, and has
+ * no log file to reopen): it says that it is alive.
  */
 static void
 on_hangup(struct dctx *ctx, int signo, void *arg)

@@ -47,6 +47,9 @@ struct dctx_shutdown;
 /** A worker thread started with dctx_thread_create().  Opaque. */
 struct dctx_thread;
 
+/** One step of the reload chain, handed to its callback.  Opaque. */
+struct dctx_reload;
+
 /*
  * Error codes of our own, beside -errno.  They are far below any errno
  * value so that the two never meet.
@@ -108,10 +111,32 @@ typedef void (*dctx_shutdown_cb)(struct dctx *ctx, struct dctx_shutdown *step,
     int late, void *arg);
 
 /**
+ * A reload step (dctx_on_reload()).  Called in loop context when a reload
+ * reaches it: do the work (read the configuration again, reopen a file),
+ * and call dctx_reload_done(step) when it is finished, now or later from
+ * another callback; the next step starts only then.
+ *
+ * @param ctx the context
+ * @param step the step's handle
+ * @param arg the argument given to dctx_on_reload()
+ */
+typedef void (*dctx_reload_cb)(struct dctx *ctx, struct dctx_reload *step,
+    void *arg);
+
+/**
  * Create a context with the PEP 3143 defaults: no chroot, working directory
  * "/", umask 0, no uid or gid change, prevent_core on, detach_process auto,
  * no preserved files, no pidfile, stdio to /dev/null, and the signal map
- * SIGTSTP, SIGTTIN, SIGTTOU and SIGPIPE ignored, SIGTERM terminates.
+ * SIGTSTP, SIGTTIN, SIGTTOU and SIGPIPE ignored, SIGTERM terminates, and
+ * SIGHUP reloads.
+ * SIGHUP is our addition too: PEP 3143's map leaves it out, so its
+ * default action ends the process, and `systemctl reload` or logrotate's
+ * `kill -HUP` would kill the daemon.  It runs the reload chain instead
+ * (dctx_reload(): stdout and stderr files given by path are reopened,
+ * then the program's dctx_on_reload() steps run).  A program that maps
+ * SIGHUP itself (dctx_set_signal()) replaces the reload, and may start it
+ * by calling dctx_reload(); dctx_unset_signal(ctx, SIGHUP) gives it back
+ * its default action, which kills.
  * SIGPIPE is our addition to PEP 3143's map: dctx_open() resets every
  * disposition, a program's own signal(SIGPIPE, SIG_IGN) included, and a
  * server would then die the first time a client went away in the middle
@@ -457,7 +482,9 @@ DCTX_EXPORT int dctx_set_stdin(struct dctx *ctx, int fd);
  * means /dev/null.  Passing 1 keeps the current stdout: nothing is closed
  * or replaced, and the daemon writes where its starter pointed fd 1 (a
  * file, a pipe, the journal).  Any other descriptor is duplicated onto 1
- * and, unless it is also preserved, closed at its own number.
+ * and, unless it is also preserved, closed at its own number.  It replaces
+ * a path given with dctx_set_stdout_path(): a descriptor is never
+ * reopened by a reload.
  *
  * @param ctx the context
  * @param fd an open descriptor, 1 to keep the current stdout, or -1 for
@@ -471,7 +498,8 @@ DCTX_EXPORT int dctx_set_stdout(struct dctx *ctx, int fd);
  * default) means /dev/null.  Passing 2 keeps the current stderr (a
  * foreground daemon logging to the journal under systemd).  Any other
  * descriptor is duplicated onto 2 and, unless it is also preserved, closed
- * at its own number.
+ * at its own number.  It replaces a path given with
+ * dctx_set_stderr_path(): a descriptor is never reopened by a reload.
  *
  * @param ctx the context
  * @param fd an open descriptor, 2 to keep the current stderr, or -1 for
@@ -479,6 +507,56 @@ DCTX_EXPORT int dctx_set_stdout(struct dctx *ctx, int fd);
  * @return 0, -EBADF when fd is not open, or DCTX_EOPEN
  */
 DCTX_EXPORT int dctx_set_stderr(struct dctx *ctx, int fd);
+
+/**
+ * stdout by path: the file that becomes the daemon's fd 1, opened by
+ * dctx_open() and reopened by every reload (dctx_reload()), so that
+ * logrotate's `postrotate kill -HUP` (or `systemctl reload`) moves the
+ * daemon's output to the new file while the old one keeps what was
+ * written before.  It replaces a descriptor given with dctx_set_stdout(),
+ * and a later dctx_set_stdout() replaces it; NULL goes back to /dev/null.
+ *
+ * The file is opened for appending, created with mode 0640 less the
+ * umask in force, never through a symbolic link (O_NOFOLLOW), with
+ * O_NOCTTY, and never left open across exec.  dctx_open() opens it in the
+ * calling process, before the fork, the chroot and the privilege drop,
+ * while the path is reachable and as whoever started the daemon; a
+ * failure fails dctx_open() with the path named ("stdout
+ * /var/log/d.log: Permission denied"), before anything changed.  A path
+ * that names a FIFO nobody reads fails with -ENXIO instead of blocking.
+ *
+ * A reload reopens the same path, as the daemon: with its dropped ids
+ * (the directory, or the file logrotate created with `create MODE USER
+ * GROUP`, must be writable by them) and its umask, and inside its chroot
+ * (a path under the chroot directory is reopened by the part that
+ * follows it: with chroot /srv/jail, /srv/jail/log/d.log is reopened as
+ * /log/d.log; a path outside the jail cannot be reopened).  A reopen that
+ * fails keeps the old file on fd 1, says so on stderr ("PROGRAM: reload:
+ * stdout PATH: reopen: REASON; still writing to the old file") and in
+ * dctx_errmsg(), and does not fail the reload: the program's steps run,
+ * and systemd hears READY=1 all the same.  stdout is flushed (fflush())
+ * before the switch, so that lines written before the reload land in
+ * the old file.
+ *
+ * @param ctx the context
+ * @param path an absolute path, or NULL for none
+ * @return 0, -EINVAL for "" or a relative path (a reload after the chdir
+ *         of dctx_open() would resolve it elsewhere), -ENOMEM, or
+ *         DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_stdout_path(struct dctx *ctx, const char *path);
+
+/**
+ * stderr by path, the daemon's log: as dctx_set_stdout_path(), for fd 2.
+ * It replaces a descriptor given with dctx_set_stderr(), and a later
+ * dctx_set_stderr() replaces it.  Where a reopen fails, the message goes
+ * to the stderr in place, the old file.
+ *
+ * @param ctx the context
+ * @param path an absolute path, or NULL for none
+ * @return 0, -EINVAL for "" or a relative path, -ENOMEM, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_stderr_path(struct dctx *ctx, const char *path);
 
 /**
  * signal_map: call cb, inside the event loop, when signo arrives.  Before
@@ -534,6 +612,17 @@ DCTX_EXPORT int dctx_terminate_on_signal(struct dctx *ctx, int signo);
  * @return 0 or DCTX_ESIGNAL
  */
 DCTX_EXPORT int dctx_unset_signal(struct dctx *ctx, int signo);
+
+/**
+ * signal_map: signo starts the reload chain (dctx_reload()), as SIGHUP
+ * does by default; for example SIGUSR1 for a program that keeps SIGHUP
+ * for something else, or SIGHUP again after dctx_set_signal() changed it.
+ *
+ * @param ctx the context
+ * @param signo a signal that can be mapped (see dctx_set_signal())
+ * @return 0, DCTX_ESIGNAL, or -ENOMEM
+ */
+DCTX_EXPORT int dctx_reload_on_signal(struct dctx *ctx, int signo);
 
 /**
  * Choose libevent's backend for the base dctx_open() creates ("epoll",
@@ -609,8 +698,9 @@ DCTX_EXPORT int dctx_set_start_timeout(struct dctx *ctx, int ms);
  * Take the pidfile, and do what else must come before the program's own
  * set-up: dctx_open()'s steps 1 and 2, now, in the calling process (the
  * checks, the thread rule, the user and groups resolved, /dev/null and
- * the $NOTIFY_SOCKET opened, the pidfile locked, the warning about a
- * pidfile the dropped user cannot remove).  A server calls it before it
+ * the $NOTIFY_SOCKET opened, the socket activation variables read
+ * (dctx_listen_fds()), the pidfile locked, the warning about a pidfile
+ * the dropped user cannot remove).  A server calls it before it
  * binds its sockets, so that a second instance started with the same
  * command line says "pidfile PATH: already running (pid N)", not "Address
  * already in use"; it then binds, preserves the socket
@@ -658,10 +748,15 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     DCTX_ECLOSED (see below).  A process with threads other than the
  *     caller fails with DCTX_ETHREADS (see below).  The configuration is
  *     checked and the user and groups are resolved, before any chroot;
- *     /dev/null is opened while it is still reachable.
+ *     /dev/null is opened while it is still reachable; the socket
+ *     activation variables are read, if no call read them yet
+ *     (dctx_listen_fds()).
  *  2. The pidfile is opened and locked (dctx_pidfile_acquire()).  Errors up
  *     to here return in the calling process: nothing has forked.
- *  3. A pipe to the launcher is made, and stdio buffers are flushed.
+ *  3. The stdout and stderr files given by path are opened
+ *     (dctx_set_stdout_path()); their errors return in the calling
+ *     process too.  A pipe to the launcher is made, and stdio buffers
+ *     are flushed.
  *  4. Detach (dctx_set_detach_process()): fork, setsid, fork.  The original
  *     process, the launcher, waits on the pipe and watches the daemon's
  *     pid (a pidfd), and never returns from dctx_open(): it exits 0 once
@@ -679,13 +774,15 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *  5. Every signal disposition is reset to its default (daemon(7)), and
  *     every signal but the fault signals is held (blocked) from then
  *     until step 10, so that one sent meanwhile waits, then is served as
- *     the map says: a SIGTERM stops the daemon cleanly, a SIGHUP mapped
- *     to a callback runs it, a SIGTSTP is ignored; an unmapped signal
+ *     the map says: a SIGTERM stops the daemon cleanly, a SIGHUP runs
+ *     the reload chain (or the callback it is mapped to), a SIGTSTP is
+ *     ignored; an unmapped signal
  *     takes its default action then.  RLIMIT_CORE is set to 0
  *     (prevent_core); chroot and chdir("/"); umask; chdir to the working
  *     directory.
- *  6. Every descriptor above 2 is closed but the preserved ones and the
- *     library's own; 0-2 become the configured stdio or /dev/null.
+ *  6. Every descriptor above 2 is closed but the preserved ones, those
+ *     passed by socket activation (dctx_listen_fds()) and the library's
+ *     own; 0-2 become the configured stdio or /dev/null.
  *  7. Privileges are dropped: groups, gid, then uid, then capabilities, and
  *     it is verified that they cannot be regained (CERT POS36-C, POS37-C;
  *     the rules are under dctx_set_uid()).
@@ -778,6 +875,101 @@ DCTX_EXPORT int dctx_is_open(const struct dctx *ctx);
  * @return the base, or NULL before dctx_open()
  */
 DCTX_EXPORT struct event_base *dctx_base(struct dctx *ctx);
+
+/**
+ * Socket activation: how many descriptors a service manager passed
+ * (systemd's sd_listen_fds(3) convention; systemd's .socket units,
+ * systemd-socket-activate, or an old self handing over its sockets).
+ * The program serves on them instead of binding its own: systemd holds
+ * the listening socket while the daemon is not running, so that the
+ * first client starts it, and no connection is refused while it starts
+ * or restarts.
+ *
+ * The rules, for this call and dctx_listen_fd(), dctx_listen_fd_name()
+ * and dctx_listen_fd_named():
+ *  - $LISTEN_PID, $LISTEN_FDS and $LISTEN_FDNAMES are read once per
+ *    context, at the first of these four calls, dctx_prepare() and
+ *    dctx_open() (step 1, before any fork), and the result is kept:
+ *    later calls, a retried dctx_open() and the daemon after the fork
+ *    see the same descriptors.
+ *  - They are meant for this process only when $LISTEN_PID is its pid
+ *    at that moment.  Without $LISTEN_PID, or with the pid of another
+ *    process (variables an ancestor left behind), none are passed (0),
+ *    whatever the other two say; without $LISTEN_FDS, none either.
+ *  - The three variables are then removed from the environment, in every
+ *    case (ours, another's, or refused), as sd_listen_fds(1) does: a
+ *    program the daemon runs must not see them, and a stale $LISTEN_PID
+ *    could name a later process when pids are reused.  A second context
+ *    made later in the same process therefore finds none.
+ *  - The passed descriptors are 3 to 3 + N - 1, and are marked
+ *    close-on-exec (as sd_listen_fds() does).  dctx_open() keeps them
+ *    open, at their numbers, through its close step (step 6), as if each
+ *    were given to dctx_preserve_fd(), and never takes them for stdio.
+ *    They are left as they came: a socket systemd passes is blocking, so
+ *    a program on libevent's evconnlistener makes it non-blocking
+ *    (evutil_make_socket_nonblocking()).  They belong to the program:
+ *    dctx_close() and dctx_free() do not close them, and a program may
+ *    close the ones it does not serve.
+ *  - Values a service manager would never write are refused rather than
+ *    guessed at: $LISTEN_PID or $LISTEN_FDS that is not a plain decimal
+ *    number (digits only) or out of range, a passed descriptor that is not
+ *    open, or $LISTEN_FDNAMES without exactly one name per descriptor, or
+ *    with a name that systemd's FileDescriptorName= would refuse (empty,
+ *    longer than 255 bytes, not printable ASCII).  The refusal is a
+ *    failure of every call that meets it, dctx_prepare() and dctx_open()
+ *    included (reported as any failure of step 1: to the caller and to
+ *    systemd), with a message naming the variable and the reason, such as
+ *    "LISTEN_FDS=abc: not a decimal number", "LISTEN_FDS=2: fd 4: not
+ *    open" or "LISTEN_FDNAMES: 1 name for LISTEN_FDS=2: one name per
+ *    descriptor is needed".  A $LISTEN_PID of another process is never
+ *    refused: it is simply not for us.
+ *
+ * @param ctx the context
+ * @return the number of passed descriptors (0 when none), or -EINVAL
+ *         (-EBADF for a descriptor that is not open) with dctx_errmsg()
+ *         set when the variables are refused
+ */
+DCTX_EXPORT int dctx_listen_fds(struct dctx *ctx);
+
+/**
+ * The index-th descriptor passed by socket activation (see
+ * dctx_listen_fds() for the rules).
+ *
+ * @param ctx the context
+ * @param index from 0 to dctx_listen_fds() - 1
+ * @return the descriptor, 3 + index; -ENOENT when index is out of range
+ *         (none passed, negative, or not below the count); or the code
+ *         of a refusal of the variables (dctx_listen_fds())
+ */
+DCTX_EXPORT int dctx_listen_fd(struct dctx *ctx, int index);
+
+/**
+ * The name of the index-th descriptor passed by socket activation, from
+ * $LISTEN_FDNAMES (systemd's FileDescriptorName=, or the socket unit's
+ * name by default; systemd-socket-activate's --fdname=).  When the
+ * variable is not set every descriptor is "unknown", as
+ * sd_listen_fds_with_names(3) says.
+ *
+ * @param ctx the context
+ * @param index from 0 to dctx_listen_fds() - 1
+ * @return the name, valid until dctx_free(); NULL when index is out of
+ *         range or the variables were refused (dctx_errmsg() says which)
+ */
+DCTX_EXPORT const char *dctx_listen_fd_name(struct dctx *ctx, int index);
+
+/**
+ * The first descriptor passed by socket activation under a name: a
+ * program whose unit passes several sockets (Sockets=, or several
+ * ListenStream= with FileDescriptorName=) tells them apart by name, not
+ * by an order it would have to keep in step with the unit file.
+ *
+ * @param ctx the context
+ * @param name the name to look for
+ * @return the descriptor; -ENOENT when no passed descriptor has that
+ *         name; -EINVAL for a NULL name; or the code of a refusal of the
+ *         variables (dctx_listen_fds())
+ */
+DCTX_EXPORT int dctx_listen_fd_named(struct dctx *ctx, const char *name);
 
 /**
  * Tell the launcher, systemd and s6 that the daemon is ready, with
@@ -878,6 +1070,71 @@ DCTX_EXPORT int dctx_terminate(struct dctx *ctx, int signo);
  * @return an exit status
  */
 DCTX_EXPORT int dctx_exit_status(const struct dctx *ctx);
+
+/**
+ * Add a step to the reload chain.  A reload (dctx_reload(), SIGHUP by
+ * default) first reopens the stdout and stderr files given by path
+ * (dctx_set_stdout_path()), then runs the steps one after the other in
+ * the order of registration (a reload redoes the set-up, in the order it
+ * was done; the shutdown chain undoes it, in reverse), each starting when
+ * the one before it called dctx_reload_done().  Steps may be added at any
+ * time, before dctx_open() or after, even while a reload runs: a step
+ * added then runs in that reload when its turn comes.
+ *
+ * @param ctx the context
+ * @param cb the step
+ * @param arg passed to cb
+ * @return 0, -EINVAL for a NULL cb, -ENOMEM
+ */
+DCTX_EXPORT int dctx_on_reload(struct dctx *ctx, dctx_reload_cb cb, void *arg);
+
+/**
+ * Say that a reload step's work is finished; the next step starts, and
+ * after the last the reload ends (see dctx_reload()).  Calling it inside
+ * the step's own callback is fine.  Call it once per call of the step: a
+ * second call, or one for a step that is not running, does nothing.
+ * Once the shutdown chain has started, it does nothing either.
+ *
+ * @param step the handle the step's callback received
+ */
+DCTX_EXPORT void dctx_reload_done(struct dctx_reload *step);
+
+/**
+ * Reload: run the reload chain in the loop, as a signal mapped with
+ * dctx_reload_on_signal() (SIGHUP by default) does.  A reload is told to
+ * systemd (when $NOTIFY_SOCKET was set): one datagram
+ * "RELOADING=1
+MONOTONIC_USEC=N" when it starts, N being CLOCK_MONOTONIC
+ * in microseconds at that moment, then the library's own step (the
+ * stdout and stderr files given by path reopened), then the steps of
+ * dctx_on_reload(), and "READY=1" once the last one is done, however long
+ * that takes.  With the unit file of examples/systemd/echod.service,
+ * `systemctl reload` returns only then.
+ *
+ * The rules:
+ *  - A reload requested while one runs (a second SIGHUP: logrotate's
+ *    postrotate right after `systemctl reload`) is not ignored, since the
+ *    running one may have reopened its files or read its configuration
+ *    before the change that prompted the new request: one more reload runs
+ *    after the current one, with its own RELOADING=1 and READY=1, however
+ *    many requests came meanwhile.
+ *  - A reload requested once the shutdown chain has started
+ *    (dctx_terminate()) is ignored, and -ECANCELED returned; a reload that
+ *    runs when the shutdown starts is abandoned: the step running may
+ *    finish, no other starts, and no READY=1 follows the STOPPING=1.
+ *  - A reload requested before the daemon reported ready (a SIGHUP held
+ *    during the start, then served by the loop before a manual
+ *    dctx_notify_ready()) runs its steps without telling systemd: a
+ *    READY=1 at its end would pass for the end of the start.
+ *  - A program that maps SIGHUP itself (dctx_set_signal()) replaces the
+ *    reload: its callback runs, and no reload unless it calls this.
+ *
+ * @param ctx the context
+ * @return 0 (the reload started, or will run after the current one),
+ *         -EINVAL when the context is not open, -ECANCELED once the
+ *         shutdown chain has started
+ */
+DCTX_EXPORT int dctx_reload(struct dctx *ctx);
 
 /**
  * Make the event base safe for worker threads: libevent's pthreads locking
@@ -1004,12 +1261,21 @@ DCTX_EXPORT const char *dctx_strerror(int code);
  * gone: a new start is refused with "already running (locked, no live
  * pid in it)", and dctx_pidfile_holder() reports no pid.
  *
+ * The lock is taken without waiting for a daemon that holds it (a few
+ * tries over 20 ms), but a status check's shared lock (dctx_pidfile_holder(),
+ * dctx_pidfile_status()) is waited out: when the exclusive lock is
+ * refused, a shared lock granted tells that no daemon holds it, and the
+ * exclusive one is tried again, for up to a second.  A probe never makes
+ * a start say "already running".
+ *
  * @param out receives the pidfile; untouched on failure
  * @param path the file's path
  * @return 0, DCTX_ERUNNING when another process holds the lock (see
  *         dctx_pidfile_holder(); the message of dctx_open() says "already
  *         running (pid N)", or "already running (locked, no live pid in
- *         it)" where no live pid is written), -EINVAL for NULL or "", -ENAMETOOLONG
+ *         it)" where no live pid is written), -EAGAIN when only
+ *         shared locks (status checks, see dctx_pidfile_status()) held it
+ *         for over a second, -EINVAL for NULL or "", -ENAMETOOLONG
  *         for a path longer than PATH_MAX - 1 (see dctx_set_pidfile()),
  *         -ELOOP for a symbolic link, -EISDIR or
  *         -EINVAL for something that is not a regular file, -EMLINK for a
@@ -1084,6 +1350,124 @@ DCTX_EXPORT int dctx_pidfile_close(struct dctx_pidfile *pf);
  *         path or pid is NULL
  */
 DCTX_EXPORT int dctx_pidfile_holder(const char *path, pid_t *pid);
+
+/**
+ * The LSB status of the daemon behind a pidfile, as an init script's
+ * "status" action exits with it (LSB 3.1 Core, "Init Script Actions").
+ * dctx_pidfile_status() returns one of the first three, or a negative
+ * code where it cannot tell, which a caller exits with as
+ * DCTX_PIDFILE_UNKNOWN.  LSB's 2 ("dead and a lock file left") has no
+ * place here: the pidfile is the lock.
+ */
+enum dctx_pidfile_state {
+	DCTX_PIDFILE_RUNNING = 0,     /**< the pidfile is locked: a daemon runs */
+	DCTX_PIDFILE_DEAD = 1,        /**< a pidfile naming a pid is left, and nobody holds its lock */
+	DCTX_PIDFILE_NOT_RUNNING = 3, /**< no pidfile, or an empty one nobody holds */
+	DCTX_PIDFILE_UNKNOWN = 4      /**< what a negative code means to an init script: cannot tell */
+};
+
+/** What dctx_pidfile_stop() did. */
+enum dctx_stop_result {
+	DCTX_STOP_NOT_RUNNING = 0, /**< no daemon (no pidfile, or an empty one): nothing signaled */
+	DCTX_STOP_STALE = 1,       /**< a pidfile nobody holds was left: nothing signaled, file kept */
+	DCTX_STOP_TERMINATED = 2,  /**< the daemon released the lock after SIGTERM, within the timeout */
+	DCTX_STOP_KILLED = 3       /**< it did not, and released it after SIGKILL */
+};
+
+/**
+ * Whether a daemon runs, from its pidfile's lock: the "status" of an init
+ * script or of a command line such as `echod --status`.  Nothing is
+ * created, changed or signaled; the file is opened read-only, and only if
+ * lstat() finds a regular file there (never through a symbolic link).
+ *
+ * The lock decides, never kill(pid, 0), which a reused pid fools: a file
+ * nobody holds is a dead daemon's whatever process its pid names now.
+ * The lock is probed with a shared flock() that is dropped at once (see
+ * src/control.c for why not /proc/locks, which hides the lock of a
+ * libdctx daemon in any pid namespace but the first); a daemon starting
+ * at that moment waits the probe out and never takes it for a running
+ * daemon (dctx_pidfile_acquire()).
+ *
+ * The pid reported is read from the locked file (a holder that has locked
+ * but not written yet is waited for, half a second at most) and must name
+ * a live process that holds the lock itself: one of its descriptors is
+ * the pidfile, with the flock() on it (/proc/PID/fd and fdinfo).  Where
+ * /proc cannot tell (not mounted, or the daemon of another user, whose
+ * descriptors only root may see), a live pid is enough.  A lock held by
+ * a process the dead daemon forked (see dctx_pidfile_acquire()), whose
+ * file names the dead daemon or, by now, an unrelated process, is
+ * DCTX_PIDFILE_RUNNING with *pid 0: a start would be refused, and there
+ * is nobody to signal.
+ *
+ * @param path the pidfile's path
+ * @param pid receives the daemon's pid with DCTX_PIDFILE_RUNNING (0 when
+ *        no live holder is named), 0 otherwise; may be NULL
+ * @return DCTX_PIDFILE_RUNNING (the file is locked),
+ *         DCTX_PIDFILE_DEAD (an unlocked file holding a pid),
+ *         DCTX_PIDFILE_NOT_RUNNING (no file, or an unlocked empty one:
+ *         what a daemon that could not remove its pidfile leaves at a
+ *         clean stop, see dctx_set_pidfile()); or a negative code, which
+ *         an init script reports as DCTX_PIDFILE_UNKNOWN: -EINVAL for a
+ *         NULL or empty path or a file that is not a regular file, -EISDIR,
+ *         -ELOOP for a symbolic link, -errno from lstat(), open() or
+ *         flock() (-EACCES, -ENOTDIR, ...)
+ */
+DCTX_EXPORT int dctx_pidfile_status(const char *path, pid_t *pid);
+
+/**
+ * Send a signal to the daemon behind a pidfile, only if it holds the
+ * lock: the pid is the one dctx_pidfile_status() reports, read from the
+ * locked file, never from a file nobody holds.  It goes through a pidfd
+ * (pidfd_open(), pidfd_send_signal(): Linux 5.3), opened before the
+ * holder is checked a second time, so that a daemon that dies meanwhile
+ * and whose pid is reused is never confused with the new process.  On a
+ * kernel without pidfds (ENOSYS), kill() follows the second check, and
+ * only a pid reused within the microseconds between them would be hit.
+ *
+ * @param path the pidfile's path
+ * @param signo the signal, 0 to 64 (0 checks that it could be sent)
+ * @param pid receives the pid signaled, or 0; may be NULL
+ * @return 0 when the signal was sent; DCTX_PIDFILE_DEAD or
+ *         DCTX_PIDFILE_NOT_RUNNING (both above 0) when nobody holds the
+ *         lock, and nothing was sent; -ESRCH when the lock is held but no live holder is
+ *         named; -EINVAL for a bad signal or path; -EPERM when the daemon
+ *         may not be signaled by the caller; -errno as for
+ *         dctx_pidfile_status()
+ */
+DCTX_EXPORT int dctx_pidfile_kill(const char *path, int signo, pid_t *pid);
+
+/**
+ * Stop the daemon behind a pidfile, escalating: SIGTERM, then up to
+ * timeout_ms for the lock to be released (the lock, not the pid: the
+ * daemon is stopped when a new one may start), then SIGKILL and up to 5 s
+ * more for the lock.  The daemon is found, and signaled, as by
+ * dctx_pidfile_kill(): a pidfile nobody holds names nobody to signal,
+ * whatever process its pid names now.  No SIGCONT follows the SIGTERM: a
+ * stopped (SIGSTOP) daemon is taken for a hung one and killed when the
+ * time is up, as start-stop-daemon --retry does.  The call returns as
+ * soon as the lock is released (it watches the pidfd, so a daemon that
+ * exits wakes it at once).
+ *
+ * A daemon stopped by SIGTERM removes its pidfile itself.  One that had
+ * to be killed cannot: its file stays, unlocked, dctx_pidfile_status()
+ * then says DCTX_PIDFILE_DEAD, and the next start takes the file over.
+ * Nothing here removes it: taking the lock to remove it safely would be
+ * a moment in which a starting daemon is refused.
+ *
+ * @param path the pidfile's path
+ * @param timeout_ms how long SIGTERM is given, in ms (0: SIGKILL at once
+ *        unless the lock is already gone)
+ * @param pid receives the daemon's pid once it is found, also when the
+ *        stop then fails, else 0; may be NULL
+ * @return DCTX_STOP_TERMINATED, DCTX_STOP_KILLED, DCTX_STOP_NOT_RUNNING
+ *         or DCTX_STOP_STALE (nothing signaled, in both); -ETIMEDOUT when
+ *         the lock was still held 5 s after SIGKILL (a process the daemon
+ *         forked keeps it, or the daemon is stuck in the kernel);
+ *         -ESRCH when the lock is held but no live holder is named;
+ *         -EINVAL for a negative timeout or a bad path; -EPERM; -errno as
+ *         for dctx_pidfile_status()
+ */
+DCTX_EXPORT int dctx_pidfile_stop(const char *path, int timeout_ms, pid_t *pid);
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,8 @@ dctx_new(void)
 	ctx->detach = DCTX_DETACH_AUTO;
 	ctx->reaper = DCTX_REAPER_AUTO;
 	ctx->stdio[0] = ctx->stdio[1] = ctx->stdio[2] = -1;
+	ctx->stdio_path_fd[0] = ctx->stdio_path_fd[1] =
+	    ctx->stdio_path_fd[2] = -1;
 	ctx->devnull = -1;
 	ctx->report_fd = -1;
 	ctx->s6_fd = -1;
@@ -67,6 +69,8 @@ dctx_free(struct dctx *ctx)
 	ctx->pidfile = NULL;
 	dctx__base_own(ctx);
 	dctx__shutdown_free(ctx);
+	dctx__reload_free(ctx);
+	dctx__stdpath_free(ctx);
 	if (ctx->base != NULL)
 		event_base_free(ctx->base);
 	if (ctx->devnull >= 0)
@@ -84,6 +88,7 @@ dctx_free(struct dctx *ctx)
 	free(ctx->pidfile_path);
 	free(ctx->event_method);
 	free(ctx->groups);
+	dctx__listen_free(ctx);
 	dctx__reaper_free(ctx);
 	free(ctx);
 }
@@ -447,6 +452,9 @@ set_stdio(struct dctx *ctx, int which, int fd)
 	if (fd < -1 || (fd >= 0 && fcntl(fd, F_GETFD) < 0))
 		return dctx__fail(ctx, -EBADF, "%s fd %d", names[which], fd);
 	ctx->stdio[which] = fd;
+	/* A descriptor replaces a path (stdpath.c): the last call wins. */
+	free(ctx->stdio_path[which]);
+	ctx->stdio_path[which] = NULL;
 	return 0;
 }
 

@@ -19,7 +19,8 @@ enum dctx__sigkind {
 	DCTX__SIG_UNSET = 0, /* not in the map: default disposition */
 	DCTX__SIG_IGNORE,
 	DCTX__SIG_TERMINATE,
-	DCTX__SIG_CALLBACK
+	DCTX__SIG_CALLBACK,
+	DCTX__SIG_RELOAD    /* runs the reload chain (reload.c) */
 };
 
 struct dctx__sig {
@@ -66,6 +67,26 @@ struct dctx {
 	long long chain_started_ms;
 	struct event *deadline_ev;
 	struct event *sigint_ev;
+
+	/* Socket activation (activation.c), read once per context. */
+	int listen_read;      /* the variables were read (and removed) */
+	int listen_rc;        /* 0, or why they were refused */
+	int nlisten;          /* passed descriptors: 3 .. 3 + nlisten - 1 */
+	char **listen_names;  /* their names, one block */
+	char listen_err[256]; /* the refusal, said again at every use */
+
+	/* The reload chain (reload.c). */
+	struct dctx_reload **rsteps;
+	size_t nrsteps;
+	size_t rcursor;      /* rsteps[rcursor] is the next or running one */
+	int reloading;       /* a reload runs */
+	int reload_again;    /* one more was asked for meanwhile */
+	int reload_told;     /* this one was framed for systemd */
+	int reload_advancing;
+
+	/* stdout and stderr given by path (stdpath.c); [0] unused. */
+	char *stdio_path[3];
+	int stdio_path_fd[3]; /* opened by dctx_open(), until the stdio step */
 
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
@@ -130,6 +151,7 @@ int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
 void dctx__pidfile_forget(struct dctx_pidfile *pf);
 int dctx__pid_is_live(pid_t pid);
 void dctx__pidfile_remove_stale(const char *path, pid_t daemon);
+pid_t dctx__pidfile_pid(int fd, int wait);
 void dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
     const struct dctx *ctx);
 
@@ -179,9 +201,27 @@ long long dctx__now_ms(void);
 void dctx__shutdown_close(struct dctx *ctx);
 void dctx__shutdown_free(struct dctx *ctx);
 
+/* reload.c */
+void dctx__reload_free(struct dctx *ctx);
+
+/* stdpath.c */
+int dctx__stdpath_open(struct dctx *ctx);
+void dctx__stdpath_close(struct dctx *ctx);
+int dctx__stdpath_source(const struct dctx *ctx, int which);
+void dctx__stdpath_reopen(struct dctx *ctx);
+void dctx__stdpath_free(struct dctx *ctx);
+
 /* threads.c */
 int dctx__threads_alone(struct dctx *ctx);
 void dctx__threads_orphan(struct dctx *ctx, int forked);
+
+/* activation.c */
+int dctx__listen_parse(const char *pid, const char *fds, const char *names,
+    pid_t self, int *count, char *err, size_t errlen);
+char **dctx__listen_names(const char *names, int count);
+int dctx__listen_read(struct dctx *ctx);
+int dctx__listen_has(const struct dctx *ctx, int fd);
+void dctx__listen_free(struct dctx *ctx);
 
 /* reaper.c */
 int dctx__reaper_open(struct dctx *ctx);

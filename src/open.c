@@ -96,6 +96,9 @@ prepare(struct dctx *ctx)
 
 	if ((rc = check_now(ctx)) < 0 || (rc = dctx__resolve_ids(ctx)) < 0)
 		return rc;
+	/* Before the fork: $LISTEN_PID names this process (activation.c). */
+	if ((rc = dctx__listen_read(ctx)) < 0)
+		return rc;
 	/*
 	 * A closed 0, 1 or 2 would be the number our next open() gets, and
 	 * the stdio step would then overwrite the pidfile or the pipe.
@@ -199,6 +202,7 @@ open_failed(struct dctx *ctx, int rc)
 		close(ctx->devnull);
 		ctx->devnull = -1;
 	}
+	dctx__stdpath_close(ctx);
 	stderr_done(ctx, 1);
 	ctx->prepared = 0;
 	dctx__start_failed(ctx, 1, rc, ctx->errmsg);
@@ -276,6 +280,9 @@ dctx_open(struct dctx *ctx)
 			return open_failed(ctx, rc);
 	} else if ((rc = prepare_once(ctx, "dctx_open")) < 0)
 		return rc;
+	/* stdout and stderr by path: reachable, and as the starter. */
+	if ((rc = dctx__stdpath_open(ctx)) < 0)
+		return open_failed(ctx, rc);
 	ctx->detached = dctx__should_detach(ctx);
 	if (ctx->detached && (rc = dctx__detach(ctx)) < 0)
 		return open_failed(ctx, rc);

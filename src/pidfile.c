@@ -197,24 +197,55 @@ read_holder_pid(int fd)
 }
 
 /*
- * Take the lock without waiting, but do not give up at the first refusal: a
- * status check (dctx_pidfile_holder()) holds a shared lock for a moment,
- * and must not make a start fail.  A running daemon holds it for good.
+ * The pid the pidfile open at fd names, 0 for none, for the control calls
+ * (control.c); wait: the file is locked, and its holder may not have
+ * written yet.
  */
+pid_t
+dctx__pidfile_pid(int fd, int wait)
+{
+	return wait ? read_holder_pid(fd) : read_pid(fd);
+}
+
+/*
+ * Take the lock without waiting for a daemon, but wait out those who only
+ * look.  A running daemon holds the lock exclusively, for good; a status
+ * check (dctx_pidfile_holder(), dctx_pidfile_status(), the waits of
+ * dctx_pidfile_stop()) holds a shared one for a moment, and must never
+ * make a start fail, however long the scheduler keeps it from letting go.
+ * When our exclusive lock is refused, a shared one of our own tells the
+ * two apart: it is granted exactly when nobody holds an exclusive lock.
+ * Then only lookers are there, and we try again, for a second at most (a
+ * looker stuck that long, or an endless stream of them, ends in -EAGAIN,
+ * never in a false "already running").  An exclusive holder gets a few
+ * tries, as before: the launcher's cleanup of a dead daemon's file
+ * (dctx__pidfile_remove_stale()) holds one for a moment too.
+ */
+#define LOCK_TRIES_HELD 10
+#define LOCK_TRIES_LOOKED 500
+
 static int
 lock_now(int fd)
 {
 	struct timespec ts = { 0, 2 * 1000 * 1000 };
-	int i;
+	int held = 0, looked = 0;
 
-	for (i = 0; i < 10; i++) {
+	for (;;) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return 0;
 		if (errno != EWOULDBLOCK)
 			return -errno;
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+			flock(fd, LOCK_UN);
+			if (++looked >= LOCK_TRIES_LOOKED)
+				return -EAGAIN;
+		} else if (errno != EWOULDBLOCK) {
+			return -errno;
+		} else if (++held >= LOCK_TRIES_HELD) {
+			return DCTX_ERUNNING;
+		}
 		nanosleep(&ts, NULL);
 	}
-	return DCTX_ERUNNING;
 }
 
 /*
@@ -331,6 +362,9 @@ open_locked(int dirfd, const char *name, int *out, int *created, char *why,
 			 * daemon's child may hold the lock under its pid,
 			 * and an operator told that pid would look for it.
 			 */
+			if (rc == -EAGAIN)
+				snprintf(why, whylen, "held with shared locks "
+				    "for over a second (not by a daemon)");
 			if (rc == DCTX_ERUNNING) {
 				holder = read_holder_pid(fd);
 				if (holder > 0 && dctx__pid_is_live(holder))

@@ -174,6 +174,12 @@ dctx__signals_default_map(struct dctx *ctx)
 	 * A write to a closed pipe or socket fails with EPIPE instead.
 	 */
 	ctx->sigmap[SIGPIPE].kind = DCTX__SIG_IGNORE;
+	/*
+	 * And SIGHUP, which PEP 3143 leaves at its default action, death:
+	 * `systemctl reload` and logrotate's `kill -HUP` would kill the
+	 * daemon.  daemon(7) says SIGHUP means reload (reload.c).
+	 */
+	ctx->sigmap[SIGHUP].kind = DCTX__SIG_RELOAD;
 }
 
 static void
@@ -187,6 +193,9 @@ on_signal(evutil_socket_t signo, short what, void *arg)
 		s->cb(ctx, (int)signo, s->arg);
 	else if (s->kind == DCTX__SIG_TERMINATE)
 		dctx_terminate(ctx, (int)signo);
+	else if (s->kind == DCTX__SIG_RELOAD &&
+	    ctx->chain == DCTX__CHAIN_IDLE)
+		dctx_reload(ctx); /* while stopping, dropped (dctx.h) */
 	/* After the program's own callback, which may reap its children. */
 	if (signo == SIGCHLD)
 		dctx__reap(ctx);
@@ -195,7 +204,8 @@ on_signal(evutil_socket_t signo, short what, void *arg)
 static int
 is_event_kind(enum dctx__sigkind kind)
 {
-	return kind == DCTX__SIG_TERMINATE || kind == DCTX__SIG_CALLBACK;
+	return kind == DCTX__SIG_TERMINATE || kind == DCTX__SIG_CALLBACK ||
+	    kind == DCTX__SIG_RELOAD;
 }
 
 /*
@@ -346,8 +356,8 @@ set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
 		set_disposition(signo, kind == DCTX__SIG_IGNORE ? SIG_IGN :
 		    SIG_DFL);
 	}
-	/* Between callback and terminate the event stays: on_signal()
-	 * reads the entry each time. */
+	/* Between callback, terminate and reload the event stays:
+	 * on_signal() reads the entry each time. */
 	s->kind = kind;
 	s->cb = cb;
 	s->arg = arg;
@@ -372,6 +382,12 @@ DCTX_EXPORT int
 dctx_terminate_on_signal(struct dctx *ctx, int signo)
 {
 	return set_entry(ctx, signo, DCTX__SIG_TERMINATE, NULL, NULL);
+}
+
+DCTX_EXPORT int
+dctx_reload_on_signal(struct dctx *ctx, int signo)
+{
+	return set_entry(ctx, signo, DCTX__SIG_RELOAD, NULL, NULL);
 }
 
 DCTX_EXPORT int

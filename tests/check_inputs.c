@@ -87,6 +87,9 @@ static const struct row rows[] = {
 	    "echod: user 'root' is uid 0: dropping to it drops nothing" },
 	{ ECHOD, 1, { "--listen", "@LISTEN", "--user", "@ALIAS" }, 1,
 	    "is uid 0: dropping to it drops nothing" },
+	/* A log file is opened before the fork, and its path named. */
+	{ ECHOD, 0, { "--listen", "@LISTEN", "--stdout", "/nonexistent-dctx/out" },
+	    1, "echod: stdout /nonexistent-dctx/out: No such file or directory\n" },
 
 	/* httpd's values: echod's parsers, the same refusals. */
 	{ HTTPD, 0, { "--root", "/", "--listen", "127.0.0.1" }, 2,
@@ -145,6 +148,11 @@ static const struct row rows[] = {
 	    "dctx-helper: user 'no-such-user-dctx': no such user or group" },
 	{ HELPER, 0, { "--chroot", "jail" }, 2,
 	    "dctx-helper: chroot_directory 'jail': not an absolute path" },
+	/* Relative, a reload after the chdir would open another file. */
+	{ HELPER, 0, { "--stdout-path", "out.log" }, 2,
+	    "dctx-helper: stdout path 'out.log': not an absolute path" },
+	{ HELPER, 0, { "--stderr-path", "/nonexistent-dctx/err" }, 1,
+	    "dctx-helper: stderr /nonexistent-dctx/err: No such file or directory\n" },
 	{ HELPER, 1, { "--user", "root" }, 1,
 	    "dctx-helper: user 'root' is uid 0: dropping to it drops nothing" },
 	{ HELPER, 1, { "--user", "@ALIAS" }, 1,

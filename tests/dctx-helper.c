@@ -48,6 +48,11 @@ enum { STEP_NOW, STEP_ASYNC, STEP_NEVER };
 static struct step steps[8];
 static int nsteps;
 
+/* The reload step of --reload-step-ms: how long it takes, its runs. */
+static int reload_ms = -1;
+static int reload_runs;
+static struct event *reload_timer;
+
 /* The worker thread, stopped through a pipe. */
 static struct dctx_thread *worker;
 static int worker_pipe[2] = { -1, -1 };
@@ -133,6 +138,42 @@ add_step(const char *spec)
 		return -1;
 	nsteps++;
 	return dctx_on_shutdown(ctx, run_step, st);
+}
+
+static void
+reload_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	say("reload step done %d\n", reload_runs);
+	dctx_reload_done(arg);
+}
+
+/* A reload step that finishes reload_ms later, from a timer. */
+static void
+reload_step(struct dctx *c, struct dctx_reload *step, void *arg)
+{
+	struct timeval tv = { reload_ms / 1000, (reload_ms % 1000) * 1000 };
+
+	(void)arg;
+	say("reload step start %d\n", ++reload_runs);
+	if (reload_ms == 0) {
+		say("reload step done %d\n", reload_runs);
+		dctx_reload_done(step);
+		return;
+	}
+	if (reload_timer != NULL)
+		event_free(reload_timer);
+	reload_timer = evtimer_new(dctx_base(c), reload_timer_cb, step);
+	evtimer_add(reload_timer, &tv);
+}
+
+/* --reload-by-call: a program that maps the signal itself and reloads. */
+static void
+reload_by_call(struct dctx *c, int signo, void *arg)
+{
+	(void)arg;
+	say("reload call %d: %d\n", signo, dctx_reload(c));
 }
 
 static void *
@@ -521,6 +562,36 @@ prepared_and_free(void)
 }
 
 /*
+ * --listen-report: what socket activation gave the daemon (read by
+ * dctx_open() before its fork), what is left of the variables in its
+ * environment, and what a program it runs inherits (env, as a child).
+ */
+static void
+report_listen(void)
+{
+	int i, n = dctx_listen_fds(ctx);
+	pid_t pid;
+
+	say("listen_fds %d\n", n);
+	for (i = 0; i < n; i++)
+		say("listen_fd %d %d %s\n", i, dctx_listen_fd(ctx, i),
+		    dctx_listen_fd_name(ctx, i));
+	say("listen_fd_named echo %d\n", dctx_listen_fd_named(ctx, "echo"));
+	say("env LISTEN_PID=%s LISTEN_FDS=%s LISTEN_FDNAMES=%s\n",
+	    getenv("LISTEN_PID") ? getenv("LISTEN_PID") : "unset",
+	    getenv("LISTEN_FDS") ? getenv("LISTEN_FDS") : "unset",
+	    getenv("LISTEN_FDNAMES") ? getenv("LISTEN_FDNAMES") : "unset");
+	say("child env:\n");
+	if ((pid = fork()) == 0) {
+		execl("/usr/bin/env", "env", (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	say("child env end\n");
+}
+
+/*
  * The children of --own-child: one the program forks and waits for itself,
  * later, with a blocking waitpid() of its pid from a timer; and what that
  * waitpid() got, said on stdout.
@@ -699,6 +770,14 @@ main(int argc, char **argv)
 		/* Close every fd above 2 after the open, then live MS (0:
 		 * for ever) with SIGTERM at its default. */
 		{ "close-all-fds", required_argument, NULL, 1002 },
+		/* Say what socket activation passed: report_listen(). */
+		{ "listen-report", no_argument, NULL, 1020 },
+		/* The reload chain: a step of MS, stdio by path, the map. */
+		{ "reload-step-ms", required_argument, NULL, 1005 },
+		{ "stdout-path", required_argument, NULL, 1006 },
+		{ "stderr-path", required_argument, NULL, 1007 },
+		{ "reload-on", required_argument, NULL, 1008 },
+		{ "reload-by-call", required_argument, NULL, 1009 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -710,7 +789,7 @@ main(int argc, char **argv)
 	int foreground = 0, detach = 0;
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
-	int holder_ms = 0, prepare = 0, close_all_ms = -1;
+	int holder_ms = 0, prepare = 0, close_all_ms = -1, listen_report = 0;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
 	const char *own_spec = NULL;
@@ -803,6 +882,22 @@ main(int argc, char **argv)
 			    &thread_child_ms) != 2)
 				return 2;
 			thread_child = 1;
+			break;
+		case 1020: listen_report = 1; break;
+		case 1005:
+			reload_ms = (int)number("reload-step-ms", optarg, 10, 0,
+			    INT_MAX);
+			rc = dctx_on_reload(ctx, reload_step, NULL);
+			break;
+		case 1006: rc = dctx_set_stdout_path(ctx, optarg); break;
+		case 1007: rc = dctx_set_stderr_path(ctx, optarg); break;
+		case 1008:
+			rc = dctx_reload_on_signal(ctx, (int)number("reload-on",
+			    optarg, 10, INT_MIN, INT_MAX));
+			break;
+		case 1009:
+			rc = dctx_set_signal(ctx, (int)number("reload-by-call",
+			    optarg, 10, INT_MIN, INT_MAX), reload_by_call, NULL);
 			break;
 		case 'Q': prepare = 1; break;
 		case 'q': prepare = 2; break;
@@ -919,6 +1014,8 @@ main(int argc, char **argv)
 	}
 	say("NOTIFY_SOCKET=%s\n", getenv("NOTIFY_SOCKET") ?
 	    getenv("NOTIFY_SOCKET") : "unset");
+	if (listen_report)
+		report_listen();
 	if (close_all_ms >= 0) {
 		/*
 		 * A program that closes the descriptors it does not know,
@@ -1025,6 +1122,8 @@ main(int argc, char **argv)
 		event_free(own_ev);
 	if (thread_child)
 		pthread_join(child_thread, NULL);
+	if (reload_timer != NULL)
+		event_free(reload_timer);
 	dctx_free(ctx);
 	if (worker_pipe[0] >= 0) {
 		close(worker_pipe[0]);

@@ -575,3 +575,53 @@ tu_tcase(const char *name)
 	tcase_set_timeout(tc, 20);
 	return tc;
 }
+
+int
+tu_run(char *out, size_t len, const char *prog, ...)
+{
+	char *argv[MAX_ARGS], rest[512];
+	const char *saved = tu_program, *first;
+	int p[2], st;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+	va_list ap;
+
+	tu_program = prog;
+	va_start(ap, prog);
+	first = va_arg(ap, const char *);
+	collect_args(argv, first, ap);
+	va_end(ap);
+	tu_program = saved;
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(open("/dev/null", O_RDWR), 0);
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	/* What does not fit is read and dropped: the writer must not block. */
+	while ((n = got + 1 < len ? read(p[0], out + got, len - 1 - got) :
+	    read(p[0], rest, sizeof(rest))) > 0)
+		if (got + 1 < len)
+			got += (size_t)n;
+	if (len > 0)
+		out[got] = '\0';
+	close(p[0]);
+	free_args(argv);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+long long
+tu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -132,6 +132,17 @@ void tu_sdbox_unit(const char *name, const char *fmt, ...)
 /* `systemctl show -P PROP UNIT`, one line (static buffer). */
 const char *tu_sdbox_show(const char *unit, const char *prop);
 
+/*
+ * Run prog (a path) with args (NULL-terminated), stdin /dev/null, and wait
+ * for it: its exit status (or 128+signal), with what it wrote on stdout
+ * and stderr, in the order written, in out.  For a command that leaves no
+ * process holding those (a daemon's launcher does: use tu_launch()).
+ */
+int tu_run(char *out, size_t len, const char *prog, ...);
+
+/* The monotonic clock in ms, for bounds that prove behaviour. */
+long long tu_now_ms(void);
+
 /* A test case with the fixture above and a generous timeout. */
 #include <check.h>
 TCase *tu_tcase(const char *name);
