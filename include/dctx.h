@@ -314,6 +314,27 @@ DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
  * socket on stdin does not count, and a closed stdin is fine.  A service
  * with systemd's Type=forking must choose DCTX_DETACH_YES.
  *
+ * It does not fork either as a systemd service without NOTIFY_SOCKET
+ * (Type=simple, Type=exec), where systemd watches the process it started
+ * and takes one that forks away for dead: the unit stops and what is left
+ * is killed.  The parent test misses it when the manager is not pid 1 (a
+ * user manager, systemd inside a container).  The rule: INVOCATION_ID is
+ * set (systemd sets it for every process of a unit), and SYSTEMD_EXEC_PID
+ * (systemd 248 and later: the pid it ran) is our own pid or unset.  A
+ * daemon started by a script that systemd ran (the ExecStart= of a
+ * Type=forking unit, an init script under systemd-sysv-generator) has
+ * another pid than SYSTEMD_EXEC_PID, and forks as from any shell, so that
+ * the script ends.
+ *
+ * Other supervisors that watch the process they started (runit's runsv,
+ * daemontools' supervise, supervisord, s6 without a notification fd,
+ * start-stop-daemon --background) set no such mark, and their parent is
+ * not pid 1: AUTO forks there, and the supervisor takes the launcher's
+ * exit for the service's end.  Their services must choose DCTX_DETACH_NO
+ * (a --foreground option).  A container's entry point is pid 1, which
+ * AUTO recognises (see dctx_set_reaper() for what pid 1 owes its
+ * namespace).
+ *
  * A later call replaces an earlier one, as with every setter: the library
  * sees one mode at a time and cannot tell a contradiction from a change of
  * mind.  A program whose command line has both a "foreground" and a
@@ -324,6 +345,82 @@ DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
  * @return 0, -EINVAL, or DCTX_EOPEN
  */
 DCTX_EXPORT int dctx_set_detach_process(struct dctx *ctx, enum dctx_detach mode);
+
+/** The reaper: whether the daemon reaps the orphans that come to it. */
+enum dctx_reaper {
+	DCTX_REAPER_AUTO = -1, /**< reap when the daemon is pid 1 (the default) */
+	DCTX_REAPER_NO = 0,    /**< never: the program reaps, or nobody */
+	DCTX_REAPER_YES = 1    /**< always (a child subreaper elsewhere than pid 1) */
+};
+
+/**
+ * Reap orphans.  A process whose parent dies is given to pid 1 of its pid
+ * namespace (or to the nearest child subreaper above it), which must reap
+ * it when it exits, or its zombie stays in the process table for good.
+ * Where the daemon is pid 1 (a container's entry point, `unshare --pid
+ * --fork`), that is the daemon's job: with DCTX_REAPER_AUTO (the default)
+ * it is done when getpid() is 1 after the detach step; DCTX_REAPER_YES
+ * does it anywhere, making the daemon a child subreaper
+ * (PR_SET_CHILD_SUBREAPER) at dctx_open() step 8 unless it is pid 1, so
+ * that the orphans of its descendants come to it rather than to init.
+ *
+ * The rule, which is the program's part:
+ *  - The reaper runs in the loop, on SIGCHLD (after the program's own
+ *    SIGCHLD callback, when the map has one, see dctx_set_signal()), and
+ *    once at the loop's first turn.  It reaps every zombie child of the
+ *    loop's thread, with waitid(WNOHANG), except the claimed ones.
+ *  - A child that the program waits for itself (waitpid(pid, ...),
+ *    blocking or not, at any later time) must be claimed with
+ *    dctx_claim_child() right after fork(), before the callback that
+ *    forked it returns to the loop (or before event_base_dispatch()).
+ *    Its zombie is then left for the program's waitpid(), which gets its
+ *    true status.  Unclaimed, the reaper may take it first, and the
+ *    program's waitpid() fails with ECHILD.
+ *  - A child forked and waited for within one callback needs no claim:
+ *    the reaper runs only between callbacks.  system() is such a call,
+ *    and so are popen() and its pclose() in the same callback; a popen()
+ *    whose pclose() comes in a later callback hides its pid and cannot
+ *    be claimed: turn the reaper off (DCTX_REAPER_NO) for such a program.
+ *  - Children of worker threads are never touched, when the loop runs in
+ *    the main thread (the one that started the process, where the
+ *    kernel puts orphans): the reaper waits with __WNOTHREAD.
+ *  - A SIGCHLD the map ignores (dctx_ignore_signal()) makes the kernel
+ *    reap every child at once (no zombies, and no status for anyone);
+ *    the reaper then has nothing to do.
+ * A claimed zombie the program has not reaped yet hides the others from
+ * waitid(); the reaper then reads the main thread's list of children in
+ * /proc (Linux 3.5, CONFIG_PROC_CHILDREN), and without it (no /proc of
+ * the daemon's namespace, a chroot) the rest wait for the next SIGCHLD
+ * after the program reaped its own.
+ *
+ * Pid 1 gets no signal at its default action, from inside its namespace
+ * or outside (pid_namespaces(7)): an unmapped SIGINT (Ctrl-C on `docker
+ * run -it`) would do nothing.  So as pid 1, whatever the reaper mode,
+ * dctx_open() maps SIGINT to terminate when the program left it unmapped:
+ * SIGTERM and SIGINT run the same shutdown chain (dctx_terminate()).
+ *
+ * @param ctx the context
+ * @param mode DCTX_REAPER_AUTO, DCTX_REAPER_NO or DCTX_REAPER_YES
+ * @return 0, -EINVAL, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_reaper(struct dctx *ctx, enum dctx_reaper mode);
+
+/**
+ * Claim a child: the program waits for it itself, and the reaper
+ * (dctx_set_reaper()) leaves it alone.  Call it right after fork() (or
+ * posix_spawn()), in the parent, in the thread that runs the loop, before
+ * the callback returns to the loop.  The claim ends when the program has
+ * reaped the child; nothing is to undo.  Once dctx_open() has found that
+ * the daemon does not reap (not pid 1 with DCTX_REAPER_AUTO, or
+ * DCTX_REAPER_NO), it checks pid and remembers nothing, and the claims
+ * made before are dropped.
+ *
+ * @param ctx the context
+ * @param pid a child of this process, running or a zombie
+ * @return 0, -EINVAL for a pid below 1, -ECHILD when pid is no child of
+ *         this process, or -ENOMEM
+ */
+DCTX_EXPORT int dctx_claim_child(struct dctx *ctx, pid_t pid);
 
 /**
  * files_preserve: keep this descriptor open across dctx_open(), at the same
@@ -694,7 +791,8 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     it is verified that they cannot be regained (CERT POS36-C, POS37-C;
  *     the rules are under dctx_set_uid()).
  *  8. The event base is created (see dctx_base()) and the signal map
- *     installed as libevent signal events.
+ *     installed as libevent signal events; as pid 1 an unmapped SIGINT
+ *     terminates too, and the reaper is set up (dctx_set_reaper()).
  *  9. The daemon's pid is written into the locked pidfile, only now: who
  *     reads it may signal it at once, and finds the map live.
  *  10. The context is marked open, dctx_close() is registered to run at

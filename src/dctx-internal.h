@@ -102,6 +102,13 @@ struct dctx {
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
 
+	/* The reaper (reaper.c). */
+	enum dctx_reaper reaper;
+	int reaping;        /* decided by dctx_open(): reap on SIGCHLD */
+	pid_t *claims;      /* children the program waits for itself */
+	size_t nclaims;
+	size_t claims_cap;
+
 	/* Resolved by dctx_open() before anything changes. */
 	int change_ids;
 	uid_t run_uid;
@@ -226,6 +233,11 @@ char **dctx__listen_names(const char *names, int count);
 int dctx__listen_read(struct dctx *ctx);
 int dctx__listen_has(const struct dctx *ctx, int fd);
 void dctx__listen_free(struct dctx *ctx);
+
+/* reaper.c */
+int dctx__reaper_open(struct dctx *ctx);
+void dctx__reap(struct dctx *ctx);
+void dctx__reaper_free(struct dctx *ctx);
 
 /* open.c */
 void dctx__base_own(struct dctx *ctx);

@@ -143,6 +143,7 @@ become_daemon(struct dctx *ctx)
 	    (rc = dctx__setup_fds(ctx)) < 0 ||
 	    (rc = dctx__drop_privileges(ctx)) < 0 ||
 	    (rc = make_base(ctx)) < 0 ||
+	    (rc = dctx__reaper_open(ctx)) < 0 ||
 	    (rc = dctx__signals_install(ctx)) < 0)
 		return rc;
 	if (ctx->pidfile != NULL &&

@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -590,6 +591,121 @@ report_listen(void)
 	say("child env end\n");
 }
 
+/*
+ * The children of --own-child: one the program forks and waits for itself,
+ * later, with a blocking waitpid() of its pid from a timer; and what that
+ * waitpid() got, said on stdout.
+ */
+static pid_t own_pid;
+static struct event *own_ev;
+
+static void
+own_child_wait(evutil_socket_t fd, short what, void *arg)
+{
+	pid_t r;
+	int st;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while ((r = waitpid(own_pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	if (r == own_pid && WIFEXITED(st))
+		say("own child %ld status %d\n", (long)own_pid, WEXITSTATUS(st));
+	else
+		say("own child %ld waitpid: %s\n", (long)own_pid,
+		    r < 0 ? strerror(errno) : "not exited");
+}
+
+/* "CODE:MS": a child that exits CODE at once, waited for MS later. */
+static int
+own_child(const char *spec, int claim)
+{
+	struct timeval tv;
+	int code, ms;
+
+	if (sscanf(spec, "%d:%d", &code, &ms) != 2)
+		return -1;
+	if ((own_pid = fork()) < 0)
+		return -1;
+	if (own_pid == 0)
+		_exit(code);
+	/* Claimed before the loop turns: the reaper never sees it unclaimed. */
+	if (claim && dctx_claim_child(ctx, own_pid) < 0)
+		say("claim: %s\n", dctx_errmsg(ctx));
+	say("own child %ld forked\n", (long)own_pid);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	own_ev = evtimer_new(dctx_base(ctx), own_child_wait, NULL);
+	return own_ev == NULL ? -1 : evtimer_add(own_ev, &tv);
+}
+
+/*
+ * --thread-child CODE:MS: a thread of the program's own forks a child
+ * that exits CODE at once, and waits for it MS later, without a claim:
+ * the reaper must leave a worker thread's children alone.
+ */
+static int thread_child_code, thread_child_ms;
+
+static void *
+thread_child_main(void *arg)
+{
+	pid_t pid = fork(), r;
+	int st;
+
+	(void)arg;
+	if (pid == 0)
+		_exit(thread_child_code);
+	say("thread child %ld forked\n", (long)pid);
+	/* The whole time: a signal taken by this thread cuts a sleep short. */
+	{
+		struct timespec left = { thread_child_ms / 1000,
+		    (long)(thread_child_ms % 1000) * 1000000L };
+
+		while (nanosleep(&left, &left) < 0 && errno == EINTR)
+			;
+	}
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	if (r == pid && WIFEXITED(st))
+		say("thread child %ld status %d\n", (long)pid, WEXITSTATUS(st));
+	else
+		say("thread child %ld waitpid: %s\n", (long)pid,
+		    r < 0 ? strerror(errno) : "not exited");
+	return NULL;
+}
+
+/*
+ * An orphan, as a shell that runs "cmd &" and exits leaves one: a middle
+ * child forks a grandchild and exits at once; the grandchild waits until
+ * it has been given to the reaper above it, says its pid and new parent,
+ * lives MS more, and exits.  The middle is waited for here, in the same
+ * call, as system() waits: no claim is needed for it.
+ */
+static int
+make_orphan(int ms)
+{
+	pid_t middle = fork(), grandchild;
+
+	if (middle < 0)
+		return -1;
+	if (middle == 0) {
+		middle = getpid();
+		if ((grandchild = fork()) < 0)
+			_exit(1);
+		if (grandchild > 0)
+			_exit(0);
+		while (getppid() == middle)
+			usleep(1000);
+		say("orphan pid %ld ppid %ld\n", (long)getpid(), (long)getppid());
+		usleep((useconds_t)ms * 1000);
+		_exit(0);
+	}
+	while (waitpid(middle, NULL, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -644,6 +760,13 @@ main(int argc, char **argv)
 		{ "prepare-and-free", no_argument, NULL, 'q' },
 		{ "prepare-fork-child-open", no_argument, NULL, 1003 },
 		{ "fork-child-notify-failure", no_argument, NULL, 1004 },
+		/* The reaper: auto, no or yes; an orphan that exits MS after
+		 * it was reparented; a child of our own, claimed or not. */
+		{ "reaper", required_argument, NULL, 1100 },
+		{ "orphan", required_argument, NULL, 1101 },
+		{ "own-child", required_argument, NULL, 1102 },
+		{ "own-child-unclaimed", required_argument, NULL, 1103 },
+		{ "thread-child", required_argument, NULL, 1104 },
 		/* Close every fd above 2 after the open, then live MS (0:
 		 * for ever) with SIGTERM at its default. */
 		{ "close-all-fds", required_argument, NULL, 1002 },
@@ -669,6 +792,9 @@ main(int argc, char **argv)
 	int holder_ms = 0, prepare = 0, close_all_ms = -1, listen_report = 0;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
+	const char *own_spec = NULL;
+	int own_claim = 0, orphan_ms = -1, thread_child = 0;
+	pthread_t child_thread;
 
 	ctx = dctx_new();
 	if (ctx == NULL)
@@ -740,6 +866,23 @@ main(int argc, char **argv)
 			break;
 		case 1001: rc = dctx_set_stdout(ctx, 1); break;
 		case 1002: close_all_ms = atoi(optarg); break;
+		case 1100:
+			rc = dctx_set_reaper(ctx, strcmp(optarg, "yes") == 0 ?
+			    DCTX_REAPER_YES : strcmp(optarg, "no") == 0 ?
+			    DCTX_REAPER_NO : DCTX_REAPER_AUTO);
+			break;
+		case 1101: orphan_ms = atoi(optarg); break;
+		case 1102:
+		case 1103:
+			own_spec = optarg;
+			own_claim = c == 1102;
+			break;
+		case 1104:
+			if (sscanf(optarg, "%d:%d", &thread_child_code,
+			    &thread_child_ms) != 2)
+				return 2;
+			thread_child = 1;
+			break;
 		case 1020: listen_report = 1; break;
 		case 1005:
 			reload_ms = (int)number("reload-step-ms", optarg, 10, 0,
@@ -920,6 +1063,20 @@ main(int argc, char **argv)
 		}
 		say("holder pid %ld\n", (long)pid);
 	}
+	/* Our own child first: its zombie heads the kernel's list. */
+	if (own_spec != NULL && own_child(own_spec, own_claim) < 0) {
+		say("own child: cannot start\n");
+		return 1;
+	}
+	if (thread_child &&
+	    pthread_create(&child_thread, NULL, thread_child_main, NULL) != 0) {
+		say("thread child: cannot start\n");
+		return 1;
+	}
+	if (orphan_ms >= 0 && make_orphan(orphan_ms) < 0) {
+		say("orphan: cannot fork\n");
+		return 1;
+	}
 	if (churn_signo != 0) {
 		struct timeval ms = { 0, 1000 };
 		churn_ev = event_new(dctx_base(ctx), -1, EV_PERSIST, churn,
@@ -961,6 +1118,10 @@ main(int argc, char **argv)
 			event_free(steps[i].timer);
 	if (churn_ev != NULL)
 		event_free(churn_ev);
+	if (own_ev != NULL)
+		event_free(own_ev);
+	if (thread_child)
+		pthread_join(child_thread, NULL);
 	if (reload_timer != NULL)
 		event_free(reload_timer);
 	dctx_free(ctx);
