@@ -12,7 +12,8 @@
 #   python     python-daemon, PEP 3143's reference implementation
 #   floor      fork, setsid, fork, report on a pipe: nothing is faster
 # and, for the shutdown figure, examples/echod, libdctx's echo server,
-# built from the same copy of the tree.
+# built from the same copy of the tree, which watchdog.sh then uses for
+# the watchdog's ping jitter (section 8).
 #
 # Missing Debian packages are installed with apt-get (root only).  The
 # hard RLIMIT_NOFILE is raised to fs.nr_open where we may.  Everything
@@ -427,4 +428,7 @@ say "writing RESULTS.md and close-all.png"
 $PY "$here/report.py" "$RAW" "$OUT/close-all.dat" > "$here/RESULTS.md"
 gnuplot -e "datafile='$OUT/close-all.dat'; outfile='$here/close-all.png'" \
     "$here/close-all.gp"
+# 8. The watchdog's ping jitter: a script of its own, which appends its
+# section to RESULTS.md.
+BENCH_OUT=$OUT BENCH_WD_BUILT=1 bash "$here/watchdog.sh"
 say "done in $(( $(date +%s) - started )) s: $here/RESULTS.md"
