@@ -137,8 +137,8 @@ $CC $BCFLAGS shutlat.c benchutil.c -o "$BIN/shutlat"
 # echod from the same copy of the tree, linked as d_dctx is: the static
 # libdctx, so that no libtool wrapper script stands between us and it.
 $CC $BCFLAGS -I"$src/include" "$src/examples/echod.c" \
-    "$src/examples/echod-args.c" "$lib" $dctx_libs \
-    -o "$BIN/echod"
+    "$src/examples/echod-args.c" "$src/examples/echod-control.c" \
+    "$lib" $dctx_libs -o "$BIN/echod"
 $CC $BCFLAGS closeall.c benchutil.c "$lib" $dctx_libs \
     $(pkg-config --cflags --libs libdaemon) -o "$BIN/closeall"
 $CC $BCFLAGS -shared -fPIC malloc_count.c -o "$BIN/malloc_count.so"
