@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <sys/types.h>
@@ -58,6 +59,10 @@ struct dctx {
 	int threads;
 	int shutdown_ms;
 	int start_ms;       /* the launcher's start timeout, 0: none */
+
+	/* systemd's watchdog (watchdog.c). */
+	uint64_t watchdog_usec; /* asked of us by $WATCHDOG_USEC, or 0 */
+	struct event *watchdog_ev; /* the ping timer, while it runs */
 
 	/* The shutdown chain (shutdown.c). */
 	struct dctx_shutdown **steps;
@@ -183,6 +188,12 @@ int dctx__ready(struct dctx *ctx);
 void dctx__notify_failed(struct dctx *ctx, int code, const char *msg);
 int dctx__start_failed(struct dctx *ctx, int status, int code,
     const char *msg);
+
+/* watchdog.c */
+void dctx__watchdog_read(struct dctx *ctx);
+void dctx__watchdog_opened(void);
+int dctx__watchdog_start(struct dctx *ctx);
+void dctx__watchdog_stop(struct dctx *ctx);
 
 /* process.c */
 int dctx__setup_process(struct dctx *ctx);

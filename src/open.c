@@ -144,6 +144,7 @@ become_daemon(struct dctx *ctx)
 	    (rc = dctx__drop_privileges(ctx)) < 0 ||
 	    (rc = make_base(ctx)) < 0 ||
 	    (rc = dctx__reaper_open(ctx)) < 0 ||
+	    (rc = dctx__watchdog_start(ctx)) < 0 ||
 	    (rc = dctx__signals_install(ctx)) < 0)
 		return rc;
 	if (ctx->pidfile != NULL &&
@@ -196,6 +197,7 @@ open_failed(struct dctx *ctx, int rc)
 	 * forgot still says which call and why. */
 	if (ctx->errmsg[0] == '\0')
 		dctx__fail(ctx, rc, "dctx_open");
+	dctx__watchdog_stop(ctx);
 	if (ctx->base != NULL) {
 		event_base_free(ctx->base);
 		ctx->base = NULL;
@@ -289,6 +291,8 @@ dctx_open(struct dctx *ctx)
 	/* stdout and stderr by path: reachable, and as the starter. */
 	if ((rc = dctx__stdpath_open(ctx)) < 0)
 		return open_failed(ctx, rc);
+	/* Before the detach: $WATCHDOG_PID names the process systemd ran. */
+	dctx__watchdog_read(ctx);
 	ctx->detached = dctx__should_detach(ctx);
 	if (ctx->detached && (rc = dctx__detach(ctx)) < 0)
 		return open_failed(ctx, rc);
@@ -304,6 +308,7 @@ dctx_open(struct dctx *ctx)
 	stderr_done(ctx, 0);
 	/* Only now: a failed open leaves $NOTIFY_SOCKET for its retry. */
 	dctx__notify_opened();
+	dctx__watchdog_opened();
 	ctx->pid = getpid();
 	ctx->prepared = 0;
 	ctx->is_open = 1;
@@ -405,6 +410,7 @@ dctx_close(struct dctx *ctx)
 	else
 		dctx__signals_remove(ctx);
 	dctx__shutdown_close(ctx);
+	dctx__watchdog_stop(ctx);
 	dctx__threads_orphan(ctx, forked);
 	ctx->is_open = 0;
 	ctx->closed = 1;

@@ -706,6 +706,83 @@ make_orphan(int ms)
 	return 0;
 }
 
+/*
+ * --slow-start MS: a start that takes MS in the loop before it is ready,
+ * asking systemd for more time (1.5 s from now, every 500 ms) and saying
+ * how far it is, unless --no-extend.
+ */
+static struct event *slow_ev;
+static long long slow_until_ms;
+static int slow_extend = 1;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+slow_tick(evutil_socket_t fd, short what, void *arg)
+{
+	long long left = slow_until_ms - now_ms();
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (left <= 0) {
+		event_del(slow_ev);
+		say("slow start ready %d\n", dctx_notify_ready(ctx));
+		return;
+	}
+	if (slow_extend)
+		say("extend %d status %d\n", dctx_extend_timeout(ctx, 1500000),
+		    dctx_status(ctx, "starting, %lld ms left", left));
+}
+
+/*
+ * --status WHEN:TEXT, said at WHEN (early, prepared or open), and what
+ * dctx_status() answered: before dctx_open() on stderr (the launching
+ * test's file), after it on stdout (--stdout).
+ */
+static const char *status_when[4];
+static int nstatus;
+
+static void
+status_at(const char *when)
+{
+	int i, rc;
+
+	for (i = 0; i < nstatus; i++) {
+		size_t n = strcspn(status_when[i], ":");
+		if (strncmp(status_when[i], when, n) != 0 || when[n] != '\0')
+			continue;
+		rc = dctx_status(ctx, "%s", status_when[i] + n + 1);
+		if (strcmp(when, "open") == 0)
+			say("status %s %d %s\n", when, rc, rc < 0 ?
+			    dctx_errmsg(ctx) : "");
+		else {
+			fprintf(stderr, "status %s %d %s\n", when, rc, rc < 0 ?
+			    dctx_errmsg(ctx) : "");
+			fflush(stderr);
+		}
+	}
+}
+
+/* --stop-extend MS: the shutdown step that asks systemd for more time. */
+static void
+stop_extend(struct dctx *c, struct dctx_shutdown *handle, int late, void *arg)
+{
+	int ms = *(int *)arg;
+
+	if (!late)
+		say("stop extend %d\n", dctx_extend_timeout(c,
+		    (uint64_t)ms * 1000));
+	dctx_shutdown_done(handle);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -760,6 +837,10 @@ main(int argc, char **argv)
 		{ "prepare-and-free", no_argument, NULL, 'q' },
 		{ "prepare-fork-child-open", no_argument, NULL, 1003 },
 		{ "fork-child-notify-failure", no_argument, NULL, 1004 },
+		{ "slow-start", required_argument, NULL, 1201 },
+		{ "no-extend", no_argument, NULL, 1202 },
+		{ "status", required_argument, NULL, 1203 },
+		{ "stop-extend", required_argument, NULL, 1204 },
 		/* The reaper: auto, no or yes; an orphan that exits MS after
 		 * it was reparented; a child of our own, claimed or not. */
 		{ "reaper", required_argument, NULL, 1100 },
@@ -790,6 +871,8 @@ main(int argc, char **argv)
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
 	int holder_ms = 0, prepare = 0, close_all_ms = -1, listen_report = 0;
+	int slow_ms = 0;
+	static int stop_extend_ms;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
 	const char *own_spec = NULL;
@@ -900,6 +983,21 @@ main(int argc, char **argv)
 			    optarg, 10, INT_MIN, INT_MAX), reload_by_call, NULL);
 			break;
 		case 'Q': prepare = 1; break;
+		case 1201:
+			slow_ms = (int)number("slow-start", optarg, 10, 1,
+			    INT_MAX);
+			rc = dctx_set_manual_ready(ctx, 1);
+			break;
+		case 1202: slow_extend = 0; break;
+		case 1203:
+			if (nstatus < 4)
+				status_when[nstatus++] = optarg;
+			break;
+		case 1204:
+			stop_extend_ms = (int)number("stop-extend", optarg, 10,
+			    0, INT_MAX);
+			rc = dctx_on_shutdown(ctx, stop_extend, &stop_extend_ms);
+			break;
 		case 'q': prepare = 2; break;
 		case 1003: prepare = 3; break;
 		case 'Z':
@@ -951,6 +1049,7 @@ main(int argc, char **argv)
 		dctx_free(ctx);
 		return 2;
 	}
+	status_at("early");
 	/*
 	 * dctx_prepare() first, as a server that binds before dctx_open()
 	 * does; with --prepare-and-free, the program then gives up.
@@ -960,6 +1059,8 @@ main(int argc, char **argv)
 		dctx_free(ctx);
 		return 1;
 	}
+	if (prepare)
+		status_at("prepared");
 	if (prepare == 2)
 		return prepared_and_free();
 	if (prepare == 3)
@@ -1016,6 +1117,11 @@ main(int argc, char **argv)
 	    getenv("NOTIFY_SOCKET") : "unset");
 	if (listen_report)
 		report_listen();
+	say("watchdog %llu WATCHDOG_USEC=%s WATCHDOG_PID=%s\n",
+	    (unsigned long long)dctx_watchdog_usec(ctx),
+	    getenv("WATCHDOG_USEC") ? getenv("WATCHDOG_USEC") : "unset",
+	    getenv("WATCHDOG_PID") ? getenv("WATCHDOG_PID") : "unset");
+	status_at("open");
 	if (close_all_ms >= 0) {
 		/*
 		 * A program that closes the descriptors it does not know,
@@ -1083,6 +1189,14 @@ main(int argc, char **argv)
 		    &churn_signo);
 		event_add(churn_ev, &ms);
 	}
+	if (slow_ms > 0) {
+		struct timeval half = { 0, 500000 };
+		slow_until_ms = now_ms() + slow_ms;
+		slow_ev = event_new(dctx_base(ctx), -1, EV_PERSIST, slow_tick,
+		    NULL);
+		event_add(slow_ev, &half);
+		slow_tick(-1, 0, NULL);
+	}
 	if (ready_delay > 0)
 		usleep((useconds_t)ready_delay * 1000);
 	if (manual != NULL) {
@@ -1101,6 +1215,8 @@ main(int argc, char **argv)
 	if (!exit_after_open)
 		event_base_dispatch(dctx_base(ctx));
 	say("stopped %d\n", dctx_exit_status(ctx));
+	say("after the loop watchdog %llu\n",
+	    (unsigned long long)dctx_watchdog_usec(ctx));
 	rc = dctx_exit_status(ctx);
 	if (reopen) {
 		/* Open the same context again after closing it. */
@@ -1124,6 +1240,8 @@ main(int argc, char **argv)
 		pthread_join(child_thread, NULL);
 	if (reload_timer != NULL)
 		event_free(reload_timer);
+	if (slow_ev != NULL)
+		event_free(slow_ev);
 	dctx_free(ctx);
 	if (worker_pipe[0] >= 0) {
 		close(worker_pipe[0]);
