@@ -12,7 +12,8 @@
 #   python     python-daemon, PEP 3143's reference implementation
 #   floor      fork, setsid, fork, report on a pipe: nothing is faster
 # and, for the shutdown figure, examples/echod, libdctx's echo server,
-# built from the same copy of the tree.
+# built from the same copy of the tree, which watchdog.sh then uses for
+# the watchdog's ping jitter (section 8).
 #
 # Missing Debian packages are installed with apt-get (root only).  The
 # hard RLIMIT_NOFILE is raised to fs.nr_open where we may.  Everything
@@ -136,8 +137,8 @@ $CC $BCFLAGS shutlat.c benchutil.c -o "$BIN/shutlat"
 # echod from the same copy of the tree, linked as d_dctx is: the static
 # libdctx, so that no libtool wrapper script stands between us and it.
 $CC $BCFLAGS -I"$src/include" "$src/examples/echod.c" \
-    "$src/examples/echod-args.c" "$lib" $dctx_libs \
-    -o "$BIN/echod"
+    "$src/examples/echod-args.c" "$src/examples/echod-control.c" \
+    "$lib" $dctx_libs -o "$BIN/echod"
 $CC $BCFLAGS closeall.c benchutil.c "$lib" $dctx_libs \
     $(pkg-config --cflags --libs libdaemon) -o "$BIN/closeall"
 $CC $BCFLAGS -shared -fPIC malloc_count.c -o "$BIN/malloc_count.so"
@@ -427,4 +428,7 @@ say "writing RESULTS.md and close-all.png"
 $PY "$here/report.py" "$RAW" "$OUT/close-all.dat" > "$here/RESULTS.md"
 gnuplot -e "datafile='$OUT/close-all.dat'; outfile='$here/close-all.png'" \
     "$here/close-all.gp"
+# 8. The watchdog's ping jitter: a script of its own, which appends its
+# section to RESULTS.md.
+BENCH_OUT=$OUT BENCH_WD_BUILT=1 bash "$here/watchdog.sh"
 say "done in $(( $(date +%s) - started )) s: $here/RESULTS.md"

@@ -59,6 +59,14 @@ struct conn {
  */
 #define DRAIN_TICK_MS 50
 
+/*
+ * The status line systemd shows ("listening on ADDR, N connections") is
+ * told at most this often: a change starts a timer, and its callback
+ * tells the count of that moment.  A busy server thus sends pid 1 a few
+ * datagrams a second, an idle one none.
+ */
+#define STATUS_MS 250
+
 struct server {
 	struct dctx *ctx;
 	const char *listen_on;
@@ -75,6 +83,7 @@ struct server {
 	struct dctx_shutdown *step; /* the connections' step, while it drains */
 	struct event *drain_tick;
 	struct event *resume_ev;    /* accepting again after EMFILE */
+	struct event *status_ev;    /* the status line, told soon */
 	int starved;                /* out of descriptors: accepts paused */
 
 	/* The worker demo: a thread that ticks until told to stop. */
@@ -444,6 +453,32 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 	return 0;
 }
 
+/* Tell the service manager what we do now (nothing without one). */
+static void
+tell_status(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (srv->closing)
+		dctx_status(srv->ctx, "draining %zu connection%s", srv->nconns,
+		    srv->nconns == 1 ? "" : "s");
+	else
+		dctx_status(srv->ctx, "listening on %s, %zu connection%s",
+		    srv->where, srv->nconns, srv->nconns == 1 ? "" : "s");
+}
+
+/* The count changed: tell it within STATUS_MS, once. */
+static void
+status_soon(struct server *srv)
+{
+	struct timeval soon = { 0, STATUS_MS * 1000 };
+
+	if (srv->status_ev != NULL && !evtimer_pending(srv->status_ev, NULL))
+		evtimer_add(srv->status_ev, &soon);
+}
+
 static void
 conn_free(struct conn *c)
 {
@@ -458,6 +493,7 @@ conn_free(struct conn *c)
 	bufferevent_free(c->bev);
 	free(c);
 	srv->nconns--;
+	status_soon(srv);
 	/* A descriptor is free again: do not wait for the timer. */
 	if (srv->starved && srv->listeners != NULL)
 		event_active(srv->resume_ev, EV_TIMEOUT, 0);
@@ -564,6 +600,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	status_soon(srv);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -645,6 +682,7 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 	}
 	dctx_log(ctx, LOG_INFO, "draining %zu connection%s", srv->nconns,
 	    srv->nconns == 1 ? "" : "s");
+	tell_status(-1, 0, srv);
 	if (srv->nconns == 0) {
 		dctx_shutdown_done(step);
 		return;
@@ -772,6 +810,11 @@ serve(struct server *srv)
 		dctx_log(srv->ctx, LOG_ERR, "evtimer_new failed");
 		return -1;
 	}
+	srv->status_ev = evtimer_new(base, tell_status, srv);
+	if (srv->status_ev == NULL) {
+		dctx_log(srv->ctx, LOG_ERR, "evtimer_new failed");
+		return -1;
+	}
 	if (srv->worker &&
 	    (dctx_on_shutdown(srv->ctx, stop_worker, srv) < 0 ||
 	    dctx_thread_create(srv->ctx, &srv->thread, worker_main, srv) < 0)) {
@@ -889,6 +932,7 @@ main(int argc, char **argv)
 		 * must not have claimed to listen. */
 		dctx_log(srv.ctx, LOG_INFO, "listening on %s as pid %ld", srv.where,
 		    (long)getpid());
+		tell_status(-1, 0, &srv);
 		if (srv.ready_ms > 0) {
 			struct timeval tv = { srv.ready_ms / 1000,
 			    (srv.ready_ms % 1000) * 1000 };
@@ -910,6 +954,8 @@ main(int argc, char **argv)
 		event_free(srv.drain_tick);
 	if (srv.resume_ev != NULL)
 		event_free(srv.resume_ev);
+	if (srv.status_ev != NULL)
+		event_free(srv.status_ev);
 	if (srv.lfd >= 0)
 		close(srv.lfd);
 	dctx_log(srv.ctx, LOG_INFO, "stopped, status %d", rc);

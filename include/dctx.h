@@ -17,6 +17,7 @@
 #define DCTX_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -318,6 +319,27 @@ DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
  * socket on stdin does not count, and a closed stdin is fine.  A service
  * with systemd's Type=forking must choose DCTX_DETACH_YES.
  *
+ * It does not fork either as a systemd service without NOTIFY_SOCKET
+ * (Type=simple, Type=exec), where systemd watches the process it started
+ * and takes one that forks away for dead: the unit stops and what is left
+ * is killed.  The parent test misses it when the manager is not pid 1 (a
+ * user manager, systemd inside a container).  The rule: INVOCATION_ID is
+ * set (systemd sets it for every process of a unit), and SYSTEMD_EXEC_PID
+ * (systemd 248 and later: the pid it ran) is our own pid or unset.  A
+ * daemon started by a script that systemd ran (the ExecStart= of a
+ * Type=forking unit, an init script under systemd-sysv-generator) has
+ * another pid than SYSTEMD_EXEC_PID, and forks as from any shell, so that
+ * the script ends.
+ *
+ * Other supervisors that watch the process they started (runit's runsv,
+ * daemontools' supervise, supervisord, s6 without a notification fd,
+ * start-stop-daemon --background) set no such mark, and their parent is
+ * not pid 1: AUTO forks there, and the supervisor takes the launcher's
+ * exit for the service's end.  Their services must choose DCTX_DETACH_NO
+ * (a --foreground option).  A container's entry point is pid 1, which
+ * AUTO recognises (see dctx_set_reaper() for what pid 1 owes its
+ * namespace).
+ *
  * A later call replaces an earlier one, as with every setter: the library
  * sees one mode at a time and cannot tell a contradiction from a change of
  * mind.  A program whose command line has both a "foreground" and a
@@ -328,6 +350,82 @@ DCTX_EXPORT int dctx_set_prevent_core(struct dctx *ctx, int on);
  * @return 0, -EINVAL, or DCTX_EOPEN
  */
 DCTX_EXPORT int dctx_set_detach_process(struct dctx *ctx, enum dctx_detach mode);
+
+/** The reaper: whether the daemon reaps the orphans that come to it. */
+enum dctx_reaper {
+	DCTX_REAPER_AUTO = -1, /**< reap when the daemon is pid 1 (the default) */
+	DCTX_REAPER_NO = 0,    /**< never: the program reaps, or nobody */
+	DCTX_REAPER_YES = 1    /**< always (a child subreaper elsewhere than pid 1) */
+};
+
+/**
+ * Reap orphans.  A process whose parent dies is given to pid 1 of its pid
+ * namespace (or to the nearest child subreaper above it), which must reap
+ * it when it exits, or its zombie stays in the process table for good.
+ * Where the daemon is pid 1 (a container's entry point, `unshare --pid
+ * --fork`), that is the daemon's job: with DCTX_REAPER_AUTO (the default)
+ * it is done when getpid() is 1 after the detach step; DCTX_REAPER_YES
+ * does it anywhere, making the daemon a child subreaper
+ * (PR_SET_CHILD_SUBREAPER) at dctx_open() step 8 unless it is pid 1, so
+ * that the orphans of its descendants come to it rather than to init.
+ *
+ * The rule, which is the program's part:
+ *  - The reaper runs in the loop, on SIGCHLD (after the program's own
+ *    SIGCHLD callback, when the map has one, see dctx_set_signal()), and
+ *    once at the loop's first turn.  It reaps every zombie child of the
+ *    loop's thread, with waitid(WNOHANG), except the claimed ones.
+ *  - A child that the program waits for itself (waitpid(pid, ...),
+ *    blocking or not, at any later time) must be claimed with
+ *    dctx_claim_child() right after fork(), before the callback that
+ *    forked it returns to the loop (or before event_base_dispatch()).
+ *    Its zombie is then left for the program's waitpid(), which gets its
+ *    true status.  Unclaimed, the reaper may take it first, and the
+ *    program's waitpid() fails with ECHILD.
+ *  - A child forked and waited for within one callback needs no claim:
+ *    the reaper runs only between callbacks.  system() is such a call,
+ *    and so are popen() and its pclose() in the same callback; a popen()
+ *    whose pclose() comes in a later callback hides its pid and cannot
+ *    be claimed: turn the reaper off (DCTX_REAPER_NO) for such a program.
+ *  - Children of worker threads are never touched, when the loop runs in
+ *    the main thread (the one that started the process, where the
+ *    kernel puts orphans): the reaper waits with __WNOTHREAD.
+ *  - A SIGCHLD the map ignores (dctx_ignore_signal()) makes the kernel
+ *    reap every child at once (no zombies, and no status for anyone);
+ *    the reaper then has nothing to do.
+ * A claimed zombie the program has not reaped yet hides the others from
+ * waitid(); the reaper then reads the main thread's list of children in
+ * /proc (Linux 3.5, CONFIG_PROC_CHILDREN), and without it (no /proc of
+ * the daemon's namespace, a chroot) the rest wait for the next SIGCHLD
+ * after the program reaped its own.
+ *
+ * Pid 1 gets no signal at its default action, from inside its namespace
+ * or outside (pid_namespaces(7)): an unmapped SIGINT (Ctrl-C on `docker
+ * run -it`) would do nothing.  So as pid 1, whatever the reaper mode,
+ * dctx_open() maps SIGINT to terminate when the program left it unmapped:
+ * SIGTERM and SIGINT run the same shutdown chain (dctx_terminate()).
+ *
+ * @param ctx the context
+ * @param mode DCTX_REAPER_AUTO, DCTX_REAPER_NO or DCTX_REAPER_YES
+ * @return 0, -EINVAL, or DCTX_EOPEN
+ */
+DCTX_EXPORT int dctx_set_reaper(struct dctx *ctx, enum dctx_reaper mode);
+
+/**
+ * Claim a child: the program waits for it itself, and the reaper
+ * (dctx_set_reaper()) leaves it alone.  Call it right after fork() (or
+ * posix_spawn()), in the parent, in the thread that runs the loop, before
+ * the callback returns to the loop.  The claim ends when the program has
+ * reaped the child; nothing is to undo.  Once dctx_open() has found that
+ * the daemon does not reap (not pid 1 with DCTX_REAPER_AUTO, or
+ * DCTX_REAPER_NO), it checks pid and remembers nothing, and the claims
+ * made before are dropped.
+ *
+ * @param ctx the context
+ * @param pid a child of this process, running or a zombie
+ * @return 0, -EINVAL for a pid below 1, -ECHILD when pid is no child of
+ *         this process, or -ENOMEM
+ */
+DCTX_EXPORT int dctx_claim_child(struct dctx *ctx, pid_t pid);
 
 /**
  * files_preserve: keep this descriptor open across dctx_open(), at the same
@@ -697,8 +795,10 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *  7. Privileges are dropped: groups, gid, then uid, then capabilities, and
  *     it is verified that they cannot be regained (CERT POS36-C, POS37-C;
  *     the rules are under dctx_set_uid()).
- *  8. The event base is created (see dctx_base()) and the signal map
- *     installed as libevent signal events.
+ *  8. The event base is created (see dctx_base()), with systemd's
+ *     watchdog timer when it asks for one (dctx_watchdog_usec()), and the
+ *     signal map installed as libevent signal events; as pid 1 an unmapped
+ *     SIGINT terminates too, and the reaper is set up (dctx_set_reaper()).
  *  9. The daemon's pid is written into the locked pidfile, only now: who
  *     reads it may signal it at once, and finds the map live.
  *  10. The context is marked open, dctx_close() is registered to run at
@@ -1101,8 +1201,9 @@ DCTX_EXPORT int dctx_thread_join_now(struct dctx_thread *t);
  * never reported ready nor failed (dctx_set_manual_ready()), report the
  * failure as dctx_notify_failure() does, with status 1 and dctx_errmsg()
  * or "the daemon closed before it was ready"; then remove the signal
- * events and the shutdown timer, and mark the context closed.  Calling it
- * again is a no-op.  Worker threads not joined yet are detached.  A closed
+ * events, the shutdown timer and the watchdog timer, and mark the context
+ * closed.  Calling it again is a no-op.  Worker threads not joined yet are
+ * detached.  A closed
  * context cannot be opened again (see dctx_open()); dctx_free() it.
  *
  * The pidfile goes first, and every signal that was mapped (terminate,
@@ -1566,6 +1667,119 @@ DCTX_EXPORT int dctx_set_privileged_hook(struct dctx *ctx,
  */
 DCTX_EXPORT int dctx_set_errmsg(struct dctx *ctx, int code, const char *fmt,
     ...) DCTX_PRINTF(3, 4);
+
+/**
+ * Tell the service manager what the daemon is doing, in one line of text:
+ * systemd shows it as "Status:" in `systemctl status` and as the
+ * StatusText property (`systemctl show -P StatusText UNIT`), until the
+ * next one or the unit's next start.  It is "STATUS=" of sd_notify(3),
+ * sent on the $NOTIFY_SOCKET connected at dctx_prepare() or dctx_open()
+ * (see there), without libsystemd.  For example "listening on
+ * 127.0.0.1:7777, 3 connections", or "draining 12 connections".
+ *
+ * The text is formatted as by printf.  A newline in it becomes a space:
+ * each would begin another assignment of the protocol.  A text longer
+ * than 1023 bytes is cut there, back to the start of a UTF-8 character;
+ * the text should be UTF-8, since systemd ignores a status that is not.
+ * An empty text ("%s", "") clears the status.
+ *
+ * Who speaks: after dctx_open() the daemon process, until dctx_close();
+ * after dctx_prepare() and before dctx_open(), the process that prepared
+ * (a status during a slow start).  Elsewhere nothing is sent and 0 is
+ * returned: in a process forked from the daemon, after dctx_close(), and
+ * wherever there is no service manager ($NOTIFY_SOCKET unset, or naming
+ * a socket nobody listens on, as dctx_open() says), so a program calls it
+ * without asking where it runs.  A call before dctx_prepare() or
+ * dctx_open() while $NOTIFY_SOCKET is set fails with -ENOTCONN rather
+ * than lose the text: the socket is not connected yet.
+ *
+ * Each call is one datagram that systemd, pid 1, reads and stores: say
+ * what changed when it changed, or at most a few times a second, not once
+ * per request.
+ *
+ * @param ctx the context
+ * @param fmt a printf format, not NULL
+ * @return 0 (also when nobody listens), -EINVAL for a NULL fmt or one
+ *         vsnprintf() refuses, -ENOTCONN (see above), or -errno from
+ *         send()
+ */
+DCTX_EXPORT int dctx_status(struct dctx *ctx, const char *fmt, ...)
+    DCTX_PRINTF(2, 3);
+
+/**
+ * Ask the service manager for more time: "EXTEND_TIMEOUT_USEC=" of
+ * sd_notify(3) (systemd 236 and later).  systemd's timeout for the state
+ * the service is in, its start (TimeoutStartSec=, until readiness), its
+ * stop (TimeoutStopSec=, from `systemctl stop` or the chain's
+ * "STOPPING=1") or its run (RuntimeMaxSec=), then falls no sooner than
+ * usec from the moment systemd reads the datagram.  It only extends: a
+ * timeout that falls later anyway stays, and the unit's own limit is
+ * never shortened.  An extension runs out like any timeout: a task that
+ * takes long sends it again before it does (every half of usec, say), as
+ * long as it makes progress, so that a task that is stuck stops asking
+ * and is still stopped.
+ *
+ * The unit is the microsecond, systemd's (and dctx_watchdog_usec()'s),
+ * while the library's own timeouts are in ms: 60 s is 60000000.
+ *
+ * A slow start: call it before the work, from dctx_prepare() on or after
+ * dctx_open() with dctx_set_manual_ready(), and again while the work
+ * goes on; then dctx_notify_ready().  A detached daemon's launcher has a
+ * start timeout of its own, which this does not change
+ * (dctx_set_start_timeout()).
+ *
+ * A slow stop: systemd does not tell the daemon its TimeoutStopSec=
+ * (90 s by default), and the library does not extend it on its own: the
+ * operator's limit stands, and a shutdown deadline
+ * (dctx_set_shutdown_timeout()) longer than it is cut short by systemd's
+ * SIGKILL (Result=timeout).  A shutdown step whose drain may outlast the
+ * manager's limit by design calls this when it starts, and again while
+ * connections still close.
+ *
+ * Who speaks, and what is returned where nobody listens, as for
+ * dctx_status().
+ *
+ * @param ctx the context
+ * @param usec microseconds from now, more than 0 and less than
+ *        UINT64_MAX (systemd's infinity, which it ignores)
+ * @return 0 (also when nobody listens), -EINVAL for 0 or UINT64_MAX,
+ *         -ENOTCONN (see dctx_status()), or -errno from send()
+ */
+DCTX_EXPORT int dctx_extend_timeout(struct dctx *ctx, uint64_t usec);
+
+/**
+ * systemd's watchdog (WatchdogSec=), served by the library: the interval
+ * in microseconds while the daemon pings, 0 otherwise.
+ *
+ * When $WATCHDOG_USEC is set and $WATCHDOG_PID is unset or names the
+ * process that calls dctx_open() (read there, before the detach: systemd
+ * names the process it started, and a daemon that detaches pings under
+ * its new pid, which a Type=forking unit takes for its main process),
+ * and $NOTIFY_SOCKET can be reached, dctx_open() adds a timer to the
+ * daemon's loop (dctx_base(), step 8) that sends "WATCHDOG=1" every half
+ * interval.  The pings come from the loop on purpose: a loop that stops
+ * turning (a callback blocked or spinning, a deadlock, SIGSTOP) stops
+ * them, and systemd then kills the service (Result=watchdog) and
+ * restarts it as Restart= says.  So no callback may take half the
+ * interval; a worker thread's progress is the program's to watch, and
+ * this tells it the interval.  A value that does not parse, or 0, means
+ * no watchdog.  dctx_open() removes both variables from the environment
+ * when it succeeds, whether they named us or not, so that programs the
+ * daemon runs do not take them for theirs.
+ *
+ * The timer is an event like the program's: a loop that would end by
+ * running out of events does not while it is there.  It goes when the
+ * shutdown chain ends (systemd stopped watching at "STOPPING=1", and the
+ * chain's end exits the loop anyway) and at dctx_close().  A process
+ * forked from the daemon that runs the loop sends no pings.
+ *
+ * @param ctx the context
+ * @return the interval in microseconds (WatchdogSec=1 is 1000000) while
+ *         the library pings for this process; 0 when there is no
+ *         watchdog, before dctx_open(), once the chain has ended or the
+ *         context is closed, and in a forked child
+ */
+DCTX_EXPORT uint64_t dctx_watchdog_usec(const struct dctx *ctx);
 
 /*
  * Zero-downtime upgrade.  The running daemon (the old one) starts a new

@@ -43,6 +43,7 @@ dctx_new(void)
 	ctx->run_gid = (gid_t)-1;
 	ctx->prevent_core = 1;
 	ctx->detach = DCTX_DETACH_AUTO;
+	ctx->reaper = DCTX_REAPER_AUTO;
 	ctx->stdio[0] = ctx->stdio[1] = ctx->stdio[2] = -1;
 	ctx->stdio_path_fd[0] = ctx->stdio_path_fd[1] =
 	    ctx->stdio_path_fd[2] = -1;
@@ -92,6 +93,7 @@ dctx_free(struct dctx *ctx)
 	free(ctx->event_method);
 	free(ctx->groups);
 	dctx__listen_free(ctx);
+	dctx__reaper_free(ctx);
 	free(ctx);
 }
 

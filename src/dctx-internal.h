@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <sys/types.h>
@@ -59,6 +60,10 @@ struct dctx {
 	int shutdown_ms;
 	int start_ms;       /* the launcher's start timeout, 0: none */
 
+	/* systemd's watchdog (watchdog.c). */
+	uint64_t watchdog_usec; /* asked of us by $WATCHDOG_USEC, or 0 */
+	struct event *watchdog_ev; /* the ping timer, while it runs */
+
 	/* The shutdown chain (shutdown.c). */
 	struct dctx_shutdown **steps;
 	size_t nsteps;
@@ -101,6 +106,13 @@ struct dctx {
 
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
+
+	/* The reaper (reaper.c). */
+	enum dctx_reaper reaper;
+	int reaping;        /* decided by dctx_open(): reap on SIGCHLD */
+	pid_t *claims;      /* children the program waits for itself */
+	size_t nclaims;
+	size_t claims_cap;
 
 	/* Resolved by dctx_open() before anything changes. */
 	int change_ids;
@@ -189,6 +201,12 @@ void dctx__notify_failed(struct dctx *ctx, int code, const char *msg);
 int dctx__start_failed(struct dctx *ctx, int status, int code,
     const char *msg);
 
+/* watchdog.c */
+void dctx__watchdog_read(struct dctx *ctx);
+void dctx__watchdog_opened(void);
+int dctx__watchdog_start(struct dctx *ctx);
+void dctx__watchdog_stop(struct dctx *ctx);
+
 /* process.c */
 int dctx__setup_process(struct dctx *ctx);
 
@@ -238,6 +256,11 @@ char **dctx__listen_names(const char *names, int count);
 int dctx__listen_read(struct dctx *ctx);
 int dctx__listen_has(const struct dctx *ctx, int fd);
 void dctx__listen_free(struct dctx *ctx);
+
+/* reaper.c */
+int dctx__reaper_open(struct dctx *ctx);
+void dctx__reap(struct dctx *ctx);
+void dctx__reaper_free(struct dctx *ctx);
 
 /* open.c */
 void dctx__base_own(struct dctx *ctx);

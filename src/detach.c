@@ -38,6 +38,38 @@
 
 #include "dctx-internal.h"
 
+/*
+ * A systemd service without $NOTIFY_SOCKET (Type=simple, Type=exec):
+ * systemd watches the process it started, and one that forks away looks
+ * dead to it, which stops the unit and kills what is left.  The parent
+ * test does not see it when the manager is not pid 1 (a user manager,
+ * systemd in a container whose init is something else).  systemd marks
+ * every process of a unit with $INVOCATION_ID; since 248 it also names
+ * the process it ran in $SYSTEMD_EXEC_PID, as $LISTEN_PID does for
+ * socket activation.  Only that process is the service: a daemon that an
+ * init script of a Type=forking unit starts is another pid, and must
+ * still fork for the script to end (systemd-sysv-generator makes such
+ * units of every /etc/init.d script).  An older systemd sets no
+ * $SYSTEMD_EXEC_PID, and $INVOCATION_ID alone then decides.
+ */
+static int
+started_by_systemd(void)
+{
+	const char *id = getenv("INVOCATION_ID");
+	const char *exec_pid = getenv("SYSTEMD_EXEC_PID");
+	char *end;
+	long pid;
+
+	if (id == NULL || id[0] == '\0')
+		return 0;
+	if (exec_pid == NULL)
+		return 1;
+	errno = 0;
+	pid = strtol(exec_pid, &end, 10);
+	return errno == 0 && end != exec_pid && *end == '\0' &&
+	    pid == (long)getpid();
+}
+
 int
 dctx__should_detach(const struct dctx *ctx)
 {
@@ -58,6 +90,8 @@ dctx__should_detach(const struct dctx *ctx)
 	 * supervisor waits: detach as from any shell.
 	 */
 	if (ctx->notify_fd >= 0 || ctx->s6_fd >= 0)
+		return 0;
+	if (started_by_systemd())
 		return 0;
 	/*
 	 * inetd hands over a network socket on stdin.  A Unix socket or a

@@ -149,6 +149,8 @@ become_daemon(struct dctx *ctx)
 	    (rc = dctx__setup_fds(ctx)) < 0 ||
 	    (rc = dctx__drop_privileges(ctx)) < 0 ||
 	    (rc = make_base(ctx)) < 0 ||
+	    (rc = dctx__reaper_open(ctx)) < 0 ||
+	    (rc = dctx__watchdog_start(ctx)) < 0 ||
 	    (rc = dctx__signals_install(ctx)) < 0)
 		return rc;
 	/* An inherited pidfile names the old daemon until it hands over. */
@@ -202,6 +204,7 @@ open_failed(struct dctx *ctx, int rc)
 	 * forgot still says which call and why. */
 	if (ctx->errmsg[0] == '\0')
 		dctx__fail(ctx, rc, "dctx_open");
+	dctx__watchdog_stop(ctx);
 	if (ctx->base != NULL) {
 		event_base_free(ctx->base);
 		ctx->base = NULL;
@@ -295,6 +298,8 @@ dctx_open(struct dctx *ctx)
 	/* stdout and stderr by path: reachable, and as the starter. */
 	if ((rc = dctx__stdpath_open(ctx)) < 0)
 		return open_failed(ctx, rc);
+	/* Before the detach: $WATCHDOG_PID names the process systemd ran. */
+	dctx__watchdog_read(ctx);
 	/* The new process of an upgrade is a daemon already (upgrade-new.c). */
 	ctx->detached = !ctx->up_child && dctx__should_detach(ctx);
 	if (ctx->detached && (rc = dctx__detach(ctx)) < 0)
@@ -312,6 +317,7 @@ dctx_open(struct dctx *ctx)
 	dctx__upgrade_opened(ctx);
 	/* Only now: a failed open leaves $NOTIFY_SOCKET for its retry. */
 	dctx__notify_opened();
+	dctx__watchdog_opened();
 	ctx->pid = getpid();
 	ctx->prepared = 0;
 	ctx->is_open = 1;
@@ -415,6 +421,7 @@ dctx_close(struct dctx *ctx)
 	else
 		dctx__signals_remove(ctx);
 	dctx__shutdown_close(ctx);
+	dctx__watchdog_stop(ctx);
 	dctx__threads_orphan(ctx, forked);
 	ctx->is_open = 0;
 	ctx->closed = 1;

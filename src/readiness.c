@@ -131,8 +131,17 @@ dctx__notify_opened(void)
 int
 dctx__notify(struct dctx *ctx, const char *msg)
 {
-	/* A forked worker speaks for nobody: only the daemon tells systemd. */
-	if (ctx->notify_fd < 0 || ctx->pid != getpid())
+	/*
+	 * A forked worker speaks for nobody: only the daemon tells systemd,
+	 * or before dctx_open() the process that prepared (a status or more
+	 * time for a slow start, status.c).  A closed context says nothing.
+	 */
+	pid_t speaker = ctx->is_open ? ctx->pid :
+	    ctx->prepared ? ctx->prepared_pid : 0;
+
+	/* The new process of an upgrade is not the main one before it is
+	 * ready: systemd would refuse it (upgrade.c). */
+	if (ctx->notify_fd < 0 || speaker != getpid() || ctx->up_child)
 		return 0;
 	if (send(ctx->notify_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
 		return -errno;

@@ -106,6 +106,7 @@ finish(struct dctx *ctx, int status)
 	ctx->chain = DCTX__CHAIN_FINISHED;
 	ctx->exit_status = status;
 	dctx__shutdown_close(ctx);
+	dctx__watchdog_stop(ctx);
 	/* A clean end lets the current callbacks finish; a forced one not. */
 	if (status == DCTX_EXIT_CLEAN)
 		event_base_loopexit(ctx->base, NULL);

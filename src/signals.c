@@ -196,6 +196,9 @@ on_signal(evutil_socket_t signo, short what, void *arg)
 	else if (s->kind == DCTX__SIG_RELOAD &&
 	    ctx->chain == DCTX__CHAIN_IDLE)
 		dctx_reload(ctx); /* while stopping, dropped (dctx.h) */
+	/* After the program's own callback, which may reap its children. */
+	if (signo == SIGCHLD)
+		dctx__reap(ctx);
 }
 
 static int
@@ -203,6 +206,19 @@ is_event_kind(enum dctx__sigkind kind)
 {
 	return kind == DCTX__SIG_TERMINATE || kind == DCTX__SIG_CALLBACK ||
 	    kind == DCTX__SIG_RELOAD;
+}
+
+/*
+ * Whether signo needs our libevent event with this entry: a mapped one
+ * does, and so does SIGCHLD left unmapped while the reaper works
+ * (reaper.c).  An ignored SIGCHLD needs none: the kernel then makes no
+ * zombies.
+ */
+static int
+wants_event(const struct dctx *ctx, int signo, enum dctx__sigkind kind)
+{
+	return is_event_kind(kind) || (signo == SIGCHLD && ctx->reaping &&
+	    kind == DCTX__SIG_UNSET);
 }
 
 /*
@@ -266,7 +282,8 @@ dctx__signals_install(struct dctx *ctx)
 
 		if (kind == DCTX__SIG_IGNORE)
 			set_disposition(signo, SIG_IGN);
-		else if (is_event_kind(kind) && (rc = add_event(ctx, signo)) < 0) {
+		else if (wants_event(ctx, signo, kind) &&
+		    (rc = add_event(ctx, signo)) < 0) {
 			dctx__signals_undo(ctx);
 			return dctx__fail(ctx, rc, "signal %d (%s)", signo,
 			    strsignal(signo));
@@ -324,7 +341,8 @@ set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
 		    "time a handler returned", signo, strsignal(signo));
 	s = &ctx->sigmap[signo];
 	old = s->kind;
-	if (ctx->is_open && is_event_kind(kind) && !is_event_kind(old)) {
+	if (ctx->is_open && wants_event(ctx, signo, kind) &&
+	    !wants_event(ctx, signo, old)) {
 		/* From ignore or default, through drop_signal(), to ours. */
 		if ((rc = add_event(ctx, signo)) < 0) {
 			set_disposition(signo, old == DCTX__SIG_IGNORE ?
@@ -332,7 +350,7 @@ set_entry(struct dctx *ctx, int signo, enum dctx__sigkind kind,
 			return dctx__fail(ctx, rc, "signal %d (%s)", signo,
 			    strsignal(signo));
 		}
-	} else if (ctx->is_open && !is_event_kind(kind)) {
+	} else if (ctx->is_open && !wants_event(ctx, signo, kind)) {
 		/* Our event leaves drop_signal() behind; then the new one. */
 		del_event(s);
 		set_disposition(signo, kind == DCTX__SIG_IGNORE ? SIG_IGN :

@@ -72,7 +72,6 @@ struct dctx__upgrade {
 	char **exec_argv;   /* the same, or NULL: our own arguments */
 	char *start_dir;    /* the working directory at dctx_prepare() */
 	char *start_exe;    /* the path we were started as, made absolute */
-	char *watchdog;     /* $WATCHDOG_USEC, when it was meant for us */
 	int timeout_ms;
 	int signo;          /* dctx_upgrade_on_signal()'s, or 0 */
 	int step_added;     /* the shutdown step that stops a new process */

@@ -218,22 +218,6 @@ dctx_upgrade_on_signal(struct dctx *ctx, int signo)
 }
 
 /*
- * systemd's watchdog interval, when it is meant for us (sd_watchdog_enabled(3):
- * $WATCHDOG_PID unset or ours), noted before dctx_open() removes the
- * variables: the new process of an upgrade must ping in our place.
- */
-static char *
-watchdog_usec(void)
-{
-	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
-
-	if (usec == NULL || usec[0] == '\0' ||
-	    (pid != NULL && atol(pid) != (long)getpid()))
-		return NULL;
-	return strdup(usec);
-}
-
-/*
  * Step 1, when the program asked for upgrades before dctx_prepare() or
  * dctx_open(): note where it was started and as what, while it is still
  * true (the working directory changes in step 5).  The path is the one
@@ -256,9 +240,7 @@ dctx__upgrade_prepare(struct dctx *ctx)
 		return rc;
 	free(u->start_dir);
 	free(u->start_exe);
-	free(u->watchdog);
-	u->start_dir = u->start_exe = u->watchdog = NULL;
-	u->watchdog = watchdog_usec();
+	u->start_dir = u->start_exe = NULL;
 	if ((dir = getcwd(NULL, 0)) == NULL)
 		return 0;
 	u->start_dir = dir;
@@ -619,8 +601,9 @@ spawn_prepare(struct dctx *ctx, struct spawn *sp, int pipes[4])
 	if (rc == 0 && notify_address(ctx->notify_fd, addr, sizeof(addr)) == 0)
 		rc = env_add(sp, NULL, "NOTIFY_SOCKET=%s", addr);
 	/* The watchdog's interval stays; its pid becomes the new one's. */
-	if (rc == 0 && u->watchdog != NULL)
-		rc = env_add(sp, NULL, "WATCHDOG_USEC=%s", u->watchdog) < 0 ||
+	if (rc == 0 && ctx->watchdog_usec > 0)
+		rc = env_add(sp, NULL, "WATCHDOG_USEC=%llu",
+		    (unsigned long long)ctx->watchdog_usec) < 0 ||
 		    env_add(sp, &sp->slot_watchdog, "WATCHDOG_PID=%24s", "") < 0 ?
 		    -ENOMEM : 0;
 	if (rc < 0)
@@ -1143,7 +1126,7 @@ hand_over(struct dctx *ctx, int adopted)
 	}
 	/* A last ping from us: the new one's first is half an interval away. */
 	snprintf(msg, sizeof(msg), "MAINPID=%ld%s", (long)u->child,
-	    u->watchdog != NULL ? "\nWATCHDOG=1" : "");
+	    ctx->watchdog_usec > 0 ? "\nWATCHDOG=1" : "");
 	dctx__notify(ctx, msg);
 	if (ctx->notify_fd >= 0) {
 		close(ctx->notify_fd);
@@ -1524,7 +1507,6 @@ dctx__upgrade_free(struct dctx *ctx)
 	free_argv(u->exec_argv);
 	free(u->start_dir);
 	free(u->start_exe);
-	free(u->watchdog);
 	free(u->path);
 	if (u->stderr_fd >= 0)
 		close(u->stderr_fd);

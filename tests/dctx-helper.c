@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -590,6 +591,198 @@ report_listen(void)
 	say("child env end\n");
 }
 
+/*
+ * The children of --own-child: one the program forks and waits for itself,
+ * later, with a blocking waitpid() of its pid from a timer; and what that
+ * waitpid() got, said on stdout.
+ */
+static pid_t own_pid;
+static struct event *own_ev;
+
+static void
+own_child_wait(evutil_socket_t fd, short what, void *arg)
+{
+	pid_t r;
+	int st;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while ((r = waitpid(own_pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	if (r == own_pid && WIFEXITED(st))
+		say("own child %ld status %d\n", (long)own_pid, WEXITSTATUS(st));
+	else
+		say("own child %ld waitpid: %s\n", (long)own_pid,
+		    r < 0 ? strerror(errno) : "not exited");
+}
+
+/* "CODE:MS": a child that exits CODE at once, waited for MS later. */
+static int
+own_child(const char *spec, int claim)
+{
+	struct timeval tv;
+	int code, ms;
+
+	if (sscanf(spec, "%d:%d", &code, &ms) != 2)
+		return -1;
+	if ((own_pid = fork()) < 0)
+		return -1;
+	if (own_pid == 0)
+		_exit(code);
+	/* Claimed before the loop turns: the reaper never sees it unclaimed. */
+	if (claim && dctx_claim_child(ctx, own_pid) < 0)
+		say("claim: %s\n", dctx_errmsg(ctx));
+	say("own child %ld forked\n", (long)own_pid);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	own_ev = evtimer_new(dctx_base(ctx), own_child_wait, NULL);
+	return own_ev == NULL ? -1 : evtimer_add(own_ev, &tv);
+}
+
+/*
+ * --thread-child CODE:MS: a thread of the program's own forks a child
+ * that exits CODE at once, and waits for it MS later, without a claim:
+ * the reaper must leave a worker thread's children alone.
+ */
+static int thread_child_code, thread_child_ms;
+
+static void *
+thread_child_main(void *arg)
+{
+	pid_t pid = fork(), r;
+	int st;
+
+	(void)arg;
+	if (pid == 0)
+		_exit(thread_child_code);
+	say("thread child %ld forked\n", (long)pid);
+	/* The whole time: a signal taken by this thread cuts a sleep short. */
+	{
+		struct timespec left = { thread_child_ms / 1000,
+		    (long)(thread_child_ms % 1000) * 1000000L };
+
+		while (nanosleep(&left, &left) < 0 && errno == EINTR)
+			;
+	}
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	if (r == pid && WIFEXITED(st))
+		say("thread child %ld status %d\n", (long)pid, WEXITSTATUS(st));
+	else
+		say("thread child %ld waitpid: %s\n", (long)pid,
+		    r < 0 ? strerror(errno) : "not exited");
+	return NULL;
+}
+
+/*
+ * An orphan, as a shell that runs "cmd &" and exits leaves one: a middle
+ * child forks a grandchild and exits at once; the grandchild waits until
+ * it has been given to the reaper above it, says its pid and new parent,
+ * lives MS more, and exits.  The middle is waited for here, in the same
+ * call, as system() waits: no claim is needed for it.
+ */
+static int
+make_orphan(int ms)
+{
+	pid_t middle = fork(), grandchild;
+
+	if (middle < 0)
+		return -1;
+	if (middle == 0) {
+		middle = getpid();
+		if ((grandchild = fork()) < 0)
+			_exit(1);
+		if (grandchild > 0)
+			_exit(0);
+		while (getppid() == middle)
+			usleep(1000);
+		say("orphan pid %ld ppid %ld\n", (long)getpid(), (long)getppid());
+		usleep((useconds_t)ms * 1000);
+		_exit(0);
+	}
+	while (waitpid(middle, NULL, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/*
+ * --slow-start MS: a start that takes MS in the loop before it is ready,
+ * asking systemd for more time (1.5 s from now, every 500 ms) and saying
+ * how far it is, unless --no-extend.
+ */
+static struct event *slow_ev;
+static long long slow_until_ms;
+static int slow_extend = 1;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+slow_tick(evutil_socket_t fd, short what, void *arg)
+{
+	long long left = slow_until_ms - now_ms();
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (left <= 0) {
+		event_del(slow_ev);
+		say("slow start ready %d\n", dctx_notify_ready(ctx));
+		return;
+	}
+	if (slow_extend)
+		say("extend %d status %d\n", dctx_extend_timeout(ctx, 1500000),
+		    dctx_status(ctx, "starting, %lld ms left", left));
+}
+
+/*
+ * --status WHEN:TEXT, said at WHEN (early, prepared or open), and what
+ * dctx_status() answered: before dctx_open() on stderr (the launching
+ * test's file), after it on stdout (--stdout).
+ */
+static const char *status_when[4];
+static int nstatus;
+
+static void
+status_at(const char *when)
+{
+	int i, rc;
+
+	for (i = 0; i < nstatus; i++) {
+		size_t n = strcspn(status_when[i], ":");
+		if (strncmp(status_when[i], when, n) != 0 || when[n] != '\0')
+			continue;
+		rc = dctx_status(ctx, "%s", status_when[i] + n + 1);
+		if (strcmp(when, "open") == 0)
+			say("status %s %d %s\n", when, rc, rc < 0 ?
+			    dctx_errmsg(ctx) : "");
+		else {
+			fprintf(stderr, "status %s %d %s\n", when, rc, rc < 0 ?
+			    dctx_errmsg(ctx) : "");
+			fflush(stderr);
+		}
+	}
+}
+
+/* --stop-extend MS: the shutdown step that asks systemd for more time. */
+static void
+stop_extend(struct dctx *c, struct dctx_shutdown *handle, int late, void *arg)
+{
+	int ms = *(int *)arg;
+
+	if (!late)
+		say("stop extend %d\n", dctx_extend_timeout(c,
+		    (uint64_t)ms * 1000));
+	dctx_shutdown_done(handle);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -644,6 +837,17 @@ main(int argc, char **argv)
 		{ "prepare-and-free", no_argument, NULL, 'q' },
 		{ "prepare-fork-child-open", no_argument, NULL, 1003 },
 		{ "fork-child-notify-failure", no_argument, NULL, 1004 },
+		{ "slow-start", required_argument, NULL, 1201 },
+		{ "no-extend", no_argument, NULL, 1202 },
+		{ "status", required_argument, NULL, 1203 },
+		{ "stop-extend", required_argument, NULL, 1204 },
+		/* The reaper: auto, no or yes; an orphan that exits MS after
+		 * it was reparented; a child of our own, claimed or not. */
+		{ "reaper", required_argument, NULL, 1100 },
+		{ "orphan", required_argument, NULL, 1101 },
+		{ "own-child", required_argument, NULL, 1102 },
+		{ "own-child-unclaimed", required_argument, NULL, 1103 },
+		{ "thread-child", required_argument, NULL, 1104 },
 		/* Close every fd above 2 after the open, then live MS (0:
 		 * for ever) with SIGTERM at its default. */
 		{ "close-all-fds", required_argument, NULL, 1002 },
@@ -667,8 +871,13 @@ main(int argc, char **argv)
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
 	int holder_ms = 0, prepare = 0, close_all_ms = -1, listen_report = 0;
+	int slow_ms = 0;
+	static int stop_extend_ms;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
+	const char *own_spec = NULL;
+	int own_claim = 0, orphan_ms = -1, thread_child = 0;
+	pthread_t child_thread;
 
 	ctx = dctx_new();
 	if (ctx == NULL)
@@ -740,6 +949,23 @@ main(int argc, char **argv)
 			break;
 		case 1001: rc = dctx_set_stdout(ctx, 1); break;
 		case 1002: close_all_ms = atoi(optarg); break;
+		case 1100:
+			rc = dctx_set_reaper(ctx, strcmp(optarg, "yes") == 0 ?
+			    DCTX_REAPER_YES : strcmp(optarg, "no") == 0 ?
+			    DCTX_REAPER_NO : DCTX_REAPER_AUTO);
+			break;
+		case 1101: orphan_ms = atoi(optarg); break;
+		case 1102:
+		case 1103:
+			own_spec = optarg;
+			own_claim = c == 1102;
+			break;
+		case 1104:
+			if (sscanf(optarg, "%d:%d", &thread_child_code,
+			    &thread_child_ms) != 2)
+				return 2;
+			thread_child = 1;
+			break;
 		case 1020: listen_report = 1; break;
 		case 1005:
 			reload_ms = (int)number("reload-step-ms", optarg, 10, 0,
@@ -757,6 +983,21 @@ main(int argc, char **argv)
 			    optarg, 10, INT_MIN, INT_MAX), reload_by_call, NULL);
 			break;
 		case 'Q': prepare = 1; break;
+		case 1201:
+			slow_ms = (int)number("slow-start", optarg, 10, 1,
+			    INT_MAX);
+			rc = dctx_set_manual_ready(ctx, 1);
+			break;
+		case 1202: slow_extend = 0; break;
+		case 1203:
+			if (nstatus < 4)
+				status_when[nstatus++] = optarg;
+			break;
+		case 1204:
+			stop_extend_ms = (int)number("stop-extend", optarg, 10,
+			    0, INT_MAX);
+			rc = dctx_on_shutdown(ctx, stop_extend, &stop_extend_ms);
+			break;
 		case 'q': prepare = 2; break;
 		case 1003: prepare = 3; break;
 		case 'Z':
@@ -808,6 +1049,7 @@ main(int argc, char **argv)
 		dctx_free(ctx);
 		return 2;
 	}
+	status_at("early");
 	/*
 	 * dctx_prepare() first, as a server that binds before dctx_open()
 	 * does; with --prepare-and-free, the program then gives up.
@@ -817,6 +1059,8 @@ main(int argc, char **argv)
 		dctx_free(ctx);
 		return 1;
 	}
+	if (prepare)
+		status_at("prepared");
 	if (prepare == 2)
 		return prepared_and_free();
 	if (prepare == 3)
@@ -873,6 +1117,11 @@ main(int argc, char **argv)
 	    getenv("NOTIFY_SOCKET") : "unset");
 	if (listen_report)
 		report_listen();
+	say("watchdog %llu WATCHDOG_USEC=%s WATCHDOG_PID=%s\n",
+	    (unsigned long long)dctx_watchdog_usec(ctx),
+	    getenv("WATCHDOG_USEC") ? getenv("WATCHDOG_USEC") : "unset",
+	    getenv("WATCHDOG_PID") ? getenv("WATCHDOG_PID") : "unset");
+	status_at("open");
 	if (close_all_ms >= 0) {
 		/*
 		 * A program that closes the descriptors it does not know,
@@ -920,11 +1169,33 @@ main(int argc, char **argv)
 		}
 		say("holder pid %ld\n", (long)pid);
 	}
+	/* Our own child first: its zombie heads the kernel's list. */
+	if (own_spec != NULL && own_child(own_spec, own_claim) < 0) {
+		say("own child: cannot start\n");
+		return 1;
+	}
+	if (thread_child &&
+	    pthread_create(&child_thread, NULL, thread_child_main, NULL) != 0) {
+		say("thread child: cannot start\n");
+		return 1;
+	}
+	if (orphan_ms >= 0 && make_orphan(orphan_ms) < 0) {
+		say("orphan: cannot fork\n");
+		return 1;
+	}
 	if (churn_signo != 0) {
 		struct timeval ms = { 0, 1000 };
 		churn_ev = event_new(dctx_base(ctx), -1, EV_PERSIST, churn,
 		    &churn_signo);
 		event_add(churn_ev, &ms);
+	}
+	if (slow_ms > 0) {
+		struct timeval half = { 0, 500000 };
+		slow_until_ms = now_ms() + slow_ms;
+		slow_ev = event_new(dctx_base(ctx), -1, EV_PERSIST, slow_tick,
+		    NULL);
+		event_add(slow_ev, &half);
+		slow_tick(-1, 0, NULL);
 	}
 	if (ready_delay > 0)
 		usleep((useconds_t)ready_delay * 1000);
@@ -944,6 +1215,8 @@ main(int argc, char **argv)
 	if (!exit_after_open)
 		event_base_dispatch(dctx_base(ctx));
 	say("stopped %d\n", dctx_exit_status(ctx));
+	say("after the loop watchdog %llu\n",
+	    (unsigned long long)dctx_watchdog_usec(ctx));
 	rc = dctx_exit_status(ctx);
 	if (reopen) {
 		/* Open the same context again after closing it. */
@@ -961,8 +1234,14 @@ main(int argc, char **argv)
 			event_free(steps[i].timer);
 	if (churn_ev != NULL)
 		event_free(churn_ev);
+	if (own_ev != NULL)
+		event_free(own_ev);
+	if (thread_child)
+		pthread_join(child_thread, NULL);
 	if (reload_timer != NULL)
 		event_free(reload_timer);
+	if (slow_ev != NULL)
+		event_free(slow_ev);
 	dctx_free(ctx);
 	if (worker_pipe[0] >= 0) {
 		close(worker_pipe[0]);

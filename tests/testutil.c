@@ -157,6 +157,21 @@ tu_setup(void)
 	chmod(dir, 0755);
 	ntracked = 0;
 	stray_note("dir", dir);
+	/*
+	 * What a service manager may have put in our own environment (CI
+	 * under systemd, a shell inside a unit) would change how the helpers
+	 * start: whether they detach, where they log, what they are passed.
+	 * A test that wants one sets it for its helper.
+	 */
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("INVOCATION_ID");
+	unsetenv("SYSTEMD_EXEC_PID");
+	unsetenv("JOURNAL_STREAM");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
 	tu_stdin_fd = -1;
 	tu_close_stdio = 0;
 	tu_nofile = 0;
