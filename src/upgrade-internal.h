@@ -22,11 +22,13 @@ struct event;
 #define DCTX__UP_ENV_PIDFILE "DCTX_PIDFILE_FD"
 
 /*
- * The report pipe carries detach.c's messages ('F', a status byte, the
- * message and a NUL), with 'R' (ready, and the pidfile was taken over)
- * or 'r' (ready, with no pidfile of the old one's) for readiness, and 'E'
- * with the errno of a failed execve (4 bytes, host order), which only the
- * forked child writes.
+ * The report channel (a socket pair) carries detach.c's messages ('F', a
+ * status byte, the message and a NUL), with 'R' (ready, and the pidfile
+ * was taken over) or 'r' (ready, with no pidfile of the old one's) for
+ * readiness, 'E' with the errno of a failed execve (4 bytes, host order),
+ * which only the forked child writes, and "P<pid>\n" first when an
+ * intermediate process forked the new one (under systemd).  The old
+ * daemon answers a readiness with one byte once it handed over.
  */
 #define DCTX__UP_READY_ADOPTED 'R'
 #define DCTX__UP_READY_OWN     'r'
@@ -37,6 +39,9 @@ struct event;
 
 /* What an upgrade gives a new process that does not end, after SIGTERM. */
 #define DCTX__UP_GRACE_MS 5000
+
+/* How long a ready new process waits for the old one's answer at most. */
+#define DCTX__UP_ANSWER_MS 5000
 
 /* The states of the status file, and of an attempt. */
 enum {

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,25 +155,35 @@ dctx__upgrade_opened(struct dctx *ctx)
 
 /*
  * Ready: tell the old daemon, 'R' when we hold its pidfile ('r' when we
- * have none of its), and from now on be an ordinary daemon.  If the old
- * daemon is gone (the pipe is broken), nobody will hand the pidfile over:
- * it is ours, and says so.
+ * have none of its), and wait for its answer, a byte once it told
+ * systemd MAINPID= and wrote our pid into the pidfile (or the end of
+ * file when it stops us instead): a message of ours to systemd before
+ * that (our status line, right after this) would come from a process
+ * that is not the main one yet, and be refused.  The wait is short: the
+ * old daemon answers from its loop at once.  From then on we are an
+ * ordinary daemon.  If the old daemon is gone (the channel is broken),
+ * nobody will hand the pidfile over: it is ours, and says so.
  */
 int
 dctx__upgrade_ready(struct dctx *ctx)
 {
 	int adopted = dctx__pidfile_inherited(ctx->pidfile);
 	char word = adopted ? DCTX__UP_READY_ADOPTED : DCTX__UP_READY_OWN;
-	char err[256];
+	struct pollfd p = { ctx->report_fd, POLLIN, 0 };
+	char err[256], answer;
 	int rc;
 
 	ctx->up_child = 0;
 	if (ctx->report_fd < 0 || ctx->report_pid != getpid())
 		return 0;
 	rc = dctx__write_nosigpipe(ctx->report_fd, &word, 1);
+	if (rc == 0 && poll(&p, 1, DCTX__UP_ANSWER_MS) == 1 &&
+	    read(ctx->report_fd, &answer, 1) < 0) {
+		/* Nothing to do: we carry on either way. */
+	}
 	close(ctx->report_fd);
 	ctx->report_fd = -1;
 	if (rc == -EPIPE && adopted)
 		rc = dctx__pidfile_write(ctx->pidfile, err, sizeof(err));
-	return rc;
+	return rc == -EPIPE ? 0 : rc;
 }

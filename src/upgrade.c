@@ -562,7 +562,9 @@ spawn_prepare(struct dctx *ctx, struct spawn *sp, int pipes[4])
 	if (ctx->pidfile != NULL)
 		sp->src[sp->nsrc++] = pidfile_fd =
 		    dctx__pidfile_fd(ctx->pidfile);
-	if (pipe2(pipes, O_CLOEXEC) < 0 || pipe2(pipes + 2, O_CLOEXEC) < 0) {
+	/* The report channel answers too (hand_over()): a socket pair. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pipes) < 0 ||
+	    pipe2(pipes + 2, O_CLOEXEC) < 0) {
 		free(names);
 		return dctx__fail(ctx, -errno, "upgrade: pipe");
 	}
@@ -1076,6 +1078,8 @@ stop_child(struct dctx *ctx, int term_now)
 	struct dctx__upgrade *u = ctx->upgrade;
 
 	u->state = DCTX__UP_STOPPING;
+	/* A new process waiting for our answer gets none: no hand-over. */
+	shutdown(u->report_rd, SHUT_WR);
 	if (term_now && !u->term_sent) {
 		signal_child(u, SIGTERM);
 		u->term_sent = 1;
@@ -1134,6 +1138,14 @@ hand_over(struct dctx *ctx, int adopted)
 	}
 	dctx__log(ctx, LOG_INFO, "upgrade: pid %ld is ready; pid %ld stops",
 	    (long)u->child, (long)getpid());
+	/*
+	 * Tell it that systemd knows it now, and that the pidfile is its
+	 * own: it waits for this before it says anything more to systemd,
+	 * which would refuse a message from it before MAINPID=.
+	 */
+	if (dctx__write_nosigpipe(u->report_rd, "A", 1) < 0) {
+		/* Gone already: child_gone() says so. */
+	}
 	/* It reports nothing more; it is watched only to be reaped. */
 	event_free(u->report_ev);
 	event_free(u->capture_ev);

@@ -664,7 +664,8 @@ START_TEST(a_new_binary_that_hangs_is_stopped_at_the_deadline)
 	}
 	/*
 	 * What it was handed, in socket activation's convention: the
-	 * listening socket at 3, the pidfile, the report pipe, its stderr;
+	 * listening socket at 3, the pidfile, the report channel (a socket
+	 * pair), its stderr;
 	 * a pipe to the old daemon on 2; nothing else, the client's
 	 * connection least of all.
 	 */
@@ -683,7 +684,7 @@ START_TEST(a_new_binary_that_hangs_is_stopped_at_the_deadline)
 		ck_assert_uint_eq(same, 1);
 	}
 	ck_assert_str_eq(fds[4].target, tu_path("echod.pid"));
-	ck_assert(strncmp(fds[5].target, "pipe:", 5) == 0);
+	ck_assert(strncmp(fds[5].target, "socket:", 7) == 0);
 	ck_assert_str_eq(fds[6].target, tu_path("log"));
 	ck_assert_int_eq(fds[6].fd, 6);
 	snprintf(entry, sizeof(entry), "LISTEN_PID=%ld", (long)new);
