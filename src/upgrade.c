@@ -1355,6 +1355,12 @@ watch(struct dctx *ctx)
 		return -ENOMEM;
 	if (u->timeout_ms > 0)
 		arm_timer(u, u->timeout_ms);
+	/*
+	 * A word read with the intermediate process's "P<pid>" (a quick new
+	 * process) is in u->rbuf already: no more bytes will wake the event.
+	 */
+	if (u->rgot > 0)
+		event_active(u->report_ev, EV_READ, 0);
 	return 0;
 }
 
