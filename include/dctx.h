@@ -1876,8 +1876,9 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    dctx_prepare() (relative paths among the arguments name the same
  *    files), with the program's environment, the marked descriptors
  *    (dctx_upgrade_fd()) as LISTEN_FDS, the pidfile's locked descriptor
- *    (DCTX_PIDFILE_FD), a report pipe to the old daemon, stdin and stdout
- *    as the old daemon's, and as stderr a pipe to the old daemon, which
+ *    (DCTX_PIDFILE_FD), a report channel to the old daemon (a socket
+ *    pair), stdin and stdout as the old daemon's, and as stderr a pipe
+ *    to the old daemon, which
  *    copies what comes to its own stderr; nothing else (the old daemon's
  *    connections stay in the old daemon).  Under systemd it gets
  *    NOTIFY_SOCKET too, and, when systemd's watchdog pinged the old one
@@ -1891,7 +1892,11 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    or to the nearest subreaper), it takes the pidfile through the
  *    inherited descriptor when the pidfile it is given is the same file
  *    (another path is opened as usual), and it reports ready or its
- *    failure to the old daemon, not to systemd.  Its stderr is the
+ *    failure to the old daemon, not to systemd, and says nothing to
+ *    systemd before it is ready.  Its readiness (dctx_notify_ready(), or
+ *    the end of dctx_open()) waits for the old daemon's answer, which
+ *    comes once the hand-over is done (5 s at most), so that what it
+ *    tells systemd next comes from the main process.  Its stderr is the
  *    configured one once dctx_open() succeeded.
  *  - Meanwhile the old daemon serves on.  When the new process is ready,
  *    the old one writes the new pid into the pidfile (the lock is never

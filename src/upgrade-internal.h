@@ -87,7 +87,7 @@ struct dctx__upgrade {
 	pid_t child;
 	int own_child;      /* ours to reap (not under systemd) */
 	int pidfd;          /* the child's pidfd, or -1 (then polled) */
-	int report_rd;      /* the report pipe's read end */
+	int report_rd;      /* our end of the report channel */
 	int capture_rd;     /* the read end of the child's stderr */
 	struct event *report_ev, *capture_ev, *exit_ev, *timer_ev;
 	int term_sent;      /* SIGTERM sent (deadline, abort) */

@@ -1,18 +1,19 @@
 /*
  * Zero-downtime upgrade, the new process's side.  The old daemon started
  * us with its listening sockets (LISTEN_FDS: the socket-activation code
- * hands them to the program), its locked pidfile, a report pipe and its
- * stderr (see upgrade.c).  Here, at dctx_prepare() or dctx_open():
- *  - we are a daemon already, the old daemon's child in its session: no
- *    detaching, no fork, no setsid (open.c asks dctx->up_child).  When the
- *    old one exits after its drain, we are reparented as any orphan is,
- *    to init or the nearest subreaper (systemd, for a service);
+ * hands them to the program), its locked pidfile, a report channel and
+ * its stderr (see upgrade.c).  Here, at dctx_prepare() or dctx_open():
+ *  - we are a daemon already, in the old daemon's session, its child (or,
+ *    under systemd, the service manager's already): no detaching, no
+ *    fork, no setsid (open.c asks dctx->up_child).  When the old one
+ *    exits after its drain, we are reparented as any orphan is, to init
+ *    or the nearest subreaper;
  *  - the pidfile is taken through the inherited descriptor, not opened
  *    by its path (the old one's lock would refuse us), and written by the
  *    old daemon when it hands over: until then it is not ours to remove;
  *  - readiness, or the failure, goes to the old daemon on the report
- *    pipe, as to a launcher; systemd hears nothing from us (the old
- *    daemon is its main process, and tells it MAINPID=);
+ *    channel, as to a launcher; systemd hears nothing from us until the
+ *    old daemon, its main process, told it MAINPID= and answered us;
  *  - fd 2 is a pipe to the old daemon, so that what the program says on
  *    stderr before the library can report reaches whoever asked for the
  *    upgrade; the daemon's real stderr goes back on 2 once we are open.

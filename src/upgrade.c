@@ -9,11 +9,13 @@
  * no third instance can take the file at any moment.
  *
  * The old daemon serves on meanwhile, and waits in its loop for the new
- * one's word on a report pipe (detach.c's messages).  Ready: it writes
- * the new pid into the pidfile, tells systemd MAINPID=, forgets the
- * pidfile without removing it, and runs its shutdown chain: its listeners
- * close, their sockets stay open in the new process, so a connection
- * waiting in the accept queue is served there.  A failure, a death, or
+ * one's word on a report channel (detach.c's messages).  Ready: it writes
+ * the new pid into the pidfile, tells systemd MAINPID= (under systemd the
+ * new process is systemd's child from its start: see child_orphan()),
+ * answers the new process, forgets the pidfile without removing it, and
+ * runs its shutdown chain: its listeners close, their sockets stay open
+ * in the new process, so a connection waiting in the accept queue is
+ * served there.  A failure, a death, or
  * no word within the deadline: the new process is stopped and reaped, its
  * own message logged, and nothing else changes (the rollback).
  *
@@ -328,7 +330,7 @@ struct spawn {
 	char *slot_upgrade;
 	char *slot_watchdog;
 	int *src;            /* what goes to 3, 4, ...: the listening sockets,
-				* then the pidfile, the report pipe, stderr */
+				* then the pidfile, the report channel, stderr */
 	int *high;           /* the child's scratch copies */
 	int nsrc;
 	int nlisten;
@@ -724,7 +726,7 @@ child_exec(const struct spawn *sp)
 /*
  * Under systemd, the forked child forks the new process and exits at
  * once, after telling us its pid (detach.c's "P<pid>" message on the
- * report pipe): the orphan is reparented to the service manager, whose
+ * report channel): the orphan is reparented to the service manager, whose
  * child it then is when MAINPID= names it.  systemd follows a main
  * process that is not its child only through cgroup events ("Supervising
  * process N which is not our child"), and where those are unreliable
@@ -971,7 +973,7 @@ captured_text(const struct dctx__upgrade *u, char *out, size_t len)
 }
 
 /*
- * Read the report pipe.  Returns the word once a whole one is in: 'R' or
+ * Read the report channel.  Returns the word once a whole one is in: 'R' or
  * 'r' (ready), 'F' (failed, with u->msg), 'E' (execve failed); 0 for
  * nothing yet.
  */
@@ -1015,7 +1017,7 @@ read_word(struct dctx__upgrade *u)
 		return 'F';
 	}
 	snprintf(u->msg, sizeof(u->msg), "the new process wrote '%c' on its "
-	    "report pipe", u->rbuf[0] >= ' ' && u->rbuf[0] <= '~' ?
+	    "report channel", u->rbuf[0] >= ' ' && u->rbuf[0] <= '~' ?
 	    u->rbuf[0] : '?');
 	return 'F';
 }
