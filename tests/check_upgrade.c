@@ -214,12 +214,22 @@ run(const char **output, const char *prog, ...)
 	return st;
 }
 
-/* `echod --upgrade --pidfile P`: its status, and what it said. */
+/*
+ * `echod --upgrade --pidfile P`: its status, and what it said.  Whoever
+ * holds the pidfile then is killed at teardown, should the test fail
+ * before it stops that daemon itself.
+ */
 static int
 upgrade(const char **output)
 {
-	return run(output, ECHOD_PATH, "--upgrade", "--pidfile",
+	pid_t now = 0;
+	int st;
+
+	st = run(output, ECHOD_PATH, "--upgrade", "--pidfile",
 	    tu_path("echod.pid"), (char *)NULL);
+	if (dctx_pidfile_holder(tu_path("echod.pid"), &now) == 0 && now > 0)
+		tu_track(now);
+	return st;
 }
 
 static char binary[512];
