@@ -861,6 +861,7 @@ main(int argc, char **argv)
 	if (rc != 0) {
 		if (srv.lfd >= 0)
 			close(srv.lfd);
+		free(srv.lfds);
 		dctx_free(srv.ctx);
 		return rc;
 	}
