@@ -175,6 +175,9 @@ START_TEST(type_simple_under_a_user_manager_stays_in_front)
 }
 END_TEST
 
+static int status_shows(const char *unit, const char *needle, char *out,
+    size_t len);
+
 /* examples/systemd/echod-forking.service, with our echod and port. */
 START_TEST(type_forking_with_a_pidfile_starts_and_stops_with_success)
 {
@@ -198,6 +201,13 @@ START_TEST(type_forking_with_a_pidfile_starts_and_stops_with_success)
 	    pid);
 	ck_assert_str_eq(comm_of(pid), "echod");
 	ck_assert_msg(echoes(7252, 3000), "no echo on 7252");
+	/* Its ExecReload=: the signal reaches echod, which logs the reload. */
+	ck_assert_msg(tu_sdbox_run(out, sizeof(out),
+	    "systemctl reload echod-forking.service") == 0, "%s", out);
+	ck_assert_msg(status_shows("echod-forking.service", "]: reloaded, ",
+	    out, sizeof(out)), "%s", out);
+	ck_assert_int_eq(strtol(tu_sdbox_show("echod-forking.service",
+	    "MainPID"), NULL, 10), pid);
 	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
 	    "systemctl stop echod-forking.service"), 0);
 	ck_assert_str_eq(tu_sdbox_show("echod-forking.service", "Result"),
