@@ -1400,8 +1400,16 @@ enum dctx_stop_result {
  * but not written yet is waited for, half a second at most) and must name
  * a live process that holds the lock itself: one of its descriptors is
  * the pidfile, with the flock() on it (/proc/PID/fd and fdinfo).  Where
- * /proc cannot tell (not mounted, or the daemon of another user, whose
- * descriptors only root may see), a live pid is enough.  A lock held by
+ * /proc is not mounted, a live pid is enough.  Where /proc hides that
+ * process's descriptors from the caller (another user's process, one
+ * that is not dumpable, as a daemon is once it changed its ids, seen
+ * without CAP_SYS_PTRACE, or one a sandbox protects even from root), it
+ * is not taken: *pid is 0, and dctx_pidfile_kill() and
+ * dctx_pidfile_stop() refuse with -EPERM.  That is what a host sees of a
+ * daemon running in a container (another pid namespace) whose pidfile
+ * it shares: the pid in the file is the container's (1, for its pid 1),
+ * and names another process here; a daemon is controlled from its own
+ * pid namespace.  A lock held by
  * a process the dead daemon forked (see dctx_pidfile_acquire()), whose
  * file names the dead daemon or, by now, an unrelated process, is
  * DCTX_PIDFILE_RUNNING with *pid 0: a start would be refused, and there
@@ -1439,8 +1447,10 @@ DCTX_EXPORT int dctx_pidfile_status(const char *path, pid_t *pid);
  *         DCTX_PIDFILE_NOT_RUNNING (both above 0) when nobody holds the
  *         lock, and nothing was sent; -ESRCH when the lock is held but no live holder is
  *         named; -EINVAL for a bad signal or path; -EPERM when the daemon
- *         may not be signaled by the caller; -errno as for
- *         dctx_pidfile_status()
+ *         may not be signaled by the caller, or when the pid in the file
+ *         hides its descriptors from the caller, so that its holding the
+ *         lock cannot be checked (see dctx_pidfile_status()); -errno as
+ *         for dctx_pidfile_status()
  */
 DCTX_EXPORT int dctx_pidfile_kill(const char *path, int signo, pid_t *pid);
 
@@ -1472,8 +1482,9 @@ DCTX_EXPORT int dctx_pidfile_kill(const char *path, int signo, pid_t *pid);
  *         the lock was still held 5 s after SIGKILL (a process the daemon
  *         forked keeps it, or the daemon is stuck in the kernel);
  *         -ESRCH when the lock is held but no live holder is named;
- *         -EINVAL for a negative timeout or a bad path; -EPERM; -errno as
- *         for dctx_pidfile_status()
+ *         -EINVAL for a negative timeout or a bad path; -EPERM as for
+ *         dctx_pidfile_kill(), nothing signaled when the holder could
+ *         not be checked; -errno as for dctx_pidfile_status()
  */
 DCTX_EXPORT int dctx_pidfile_stop(const char *path, int timeout_ms, pid_t *pid);
 
