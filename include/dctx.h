@@ -1636,7 +1636,8 @@ typedef int (*dctx_privileged_cb)(struct dctx *ctx, void *arg);
  * of the library set), else "privileged hook: " and the code's words.  A
  * positive return is taken for a mistake: the start fails with -EINVAL.
  * What the hook opened is the program's to close after a failure in the
- * foreground (a detached daemon exits).
+ * foreground (a detached daemon exits); the descriptors it preserved are
+ * forgotten by then, so that a retried dctx_open() runs the hook afresh.
  *
  * @param ctx the context
  * @param cb the hook, or NULL for none (the default)

@@ -103,6 +103,8 @@ struct dctx {
 	/* The privileged hook (hook.c). */
 	dctx_privileged_cb priv_cb;
 	void *priv_arg;
+	int priv_ran;          /* it ran in the open under way */
+	size_t priv_npreserve; /* files_preserve before it ran */
 
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
@@ -262,5 +264,6 @@ void dctx__log(const struct dctx *ctx, int prio, const char *fmt, ...)
 
 /* hook.c */
 int dctx__run_privileged_hook(struct dctx *ctx);
+void dctx__privileged_hook_undo(struct dctx *ctx);
 
 #endif /* DCTX_INTERNAL_H */
