@@ -533,9 +533,10 @@ DCTX_EXPORT int dctx_set_stderr(struct dctx *ctx, int fd);
  * (a path under the chroot directory is reopened by the part that
  * follows it: with chroot /srv/jail, /srv/jail/log/d.log is reopened as
  * /log/d.log; a path outside the jail cannot be reopened).  A reopen that
- * fails keeps the old file on fd 1, says so on stderr ("PROGRAM: reload:
- * stdout PATH: reopen: REASON; still writing to the old file") and in
- * dctx_errmsg(), and does not fail the reload: the program's steps run,
+ * fails keeps the old file on fd 1, says so with dctx_log() at
+ * LOG_WARNING ("reload: stdout PATH: reopen: REASON; still writing to the
+ * old file": "PROGRAM: " first on a stderr file, in syslog where the
+ * daemon has none) and in dctx_errmsg(), and does not fail the reload: the program's steps run,
  * and systemd hears READY=1 all the same.  stdout is flushed (fflush())
  * before the switch, so that lines written before the reload land in
  * the old file.
@@ -552,7 +553,7 @@ DCTX_EXPORT int dctx_set_stdout_path(struct dctx *ctx, const char *path);
  * stderr by path, the daemon's log: as dctx_set_stdout_path(), for fd 2.
  * It replaces a descriptor given with dctx_set_stderr(), and a later
  * dctx_set_stderr() replaces it.  Where a reopen fails, the message goes
- * to the stderr in place, the old file.
+ * to the stderr in place, the old file (dctx_log()).
  *
  * @param ctx the context
  * @param path an absolute path, or NULL for none
