@@ -1133,7 +1133,9 @@ MONOTONIC_USEC=N" when it starts, N being CLOCK_MONOTONIC
  *  - A reload requested before the daemon reported ready (a SIGHUP held
  *    during the start, then served by the loop before a manual
  *    dctx_notify_ready()) runs its steps without telling systemd: a
- *    READY=1 at its end would pass for the end of the start.
+ *    READY=1 at its end would pass for the end of the start.  So does
+ *    one requested after dctx_notify_failure(), while the failing
+ *    daemon's loop still runs.
  *  - A program that maps SIGHUP itself (dctx_set_signal()) replaces the
  *    reload: its callback runs, and no reload unless it calls this.
  *

@@ -133,6 +133,7 @@ struct dctx {
 	int detached;
 	int report_fd;      /* write end of the launcher pipe, or -1 */
 	int start_told;     /* readiness or a failure was reported */
+	int ready_told;     /* readiness itself was (reload.c) */
 	int saved_stderr;   /* the caller's stderr, while a foreground
 			     * start can still fail, or -1 */
 	pid_t report_pid;   /* the process that may write to it */
