@@ -1580,7 +1580,9 @@ DCTX_EXPORT int dctx_vlog(struct dctx *ctx, int prio, const char *fmt,
  * The least urgent priority dctx_log() writes; messages of a higher
  * number (less urgent) are dropped.  LOG_INFO by default, so LOG_DEBUG
  * messages, libevent's among them, pass only when asked for.  It may be
- * changed at any time, best before threads are started.
+ * changed at any time, best before threads are started.  It does not
+ * silence the launcher (dctx_open(), step 4), whose report of a failed
+ * start is printed at any level: it is the operator's only word of it.
  *
  * @param ctx the context
  * @param prio LOG_EMERG to LOG_DEBUG

@@ -236,6 +236,25 @@ START_TEST(a_failed_open_logs_to_the_callers_stderr)
 }
 END_TEST
 
+/*
+ * The launcher's report of a failed start is its one word to the
+ * operator: it is printed whatever level the program chose for its
+ * daemon's messages (here LOG_CRIT, which LOG_ERR is below).
+ */
+START_TEST(a_failed_start_is_reported_whatever_the_log_level)
+{
+	struct launch l;
+
+	tu_program = LOG_HELPER_PATH;
+	tu_launch(&l, "--detach", "--level", "2", "--pidfile", tu_path("d.pid"),
+	    "--chroot", "/nonexistent-dctx-log", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_str_eq(l.err, "log-helper: chroot(/nonexistent-dctx-log): "
+	    "No such file or directory\n");
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
 /* A datagram socket at path, readable by anyone's daemon. */
 static int
 syslog_socket(const char *path)
@@ -596,6 +615,7 @@ log_suite(void)
 	tcase_add_test(tc, libevent_warnings_arrive_through_dctx_log);
 	tcase_add_test(tc, libevent_debug_passes_only_when_asked_for);
 	tcase_add_test(tc, a_failed_open_logs_to_the_callers_stderr);
+	tcase_add_test(tc, a_failed_start_is_reported_whatever_the_log_level);
 	unshare_path = access("/usr/bin/unshare", X_OK) == 0 ?
 	    "/usr/bin/unshare" : access("/bin/unshare", X_OK) == 0 ?
 	    "/bin/unshare" : NULL;
