@@ -533,9 +533,10 @@ DCTX_EXPORT int dctx_set_stderr(struct dctx *ctx, int fd);
  * (a path under the chroot directory is reopened by the part that
  * follows it: with chroot /srv/jail, /srv/jail/log/d.log is reopened as
  * /log/d.log; a path outside the jail cannot be reopened).  A reopen that
- * fails keeps the old file on fd 1, says so on stderr ("PROGRAM: reload:
- * stdout PATH: reopen: REASON; still writing to the old file") and in
- * dctx_errmsg(), and does not fail the reload: the program's steps run,
+ * fails keeps the old file on fd 1, says so with dctx_log() at
+ * LOG_WARNING ("reload: stdout PATH: reopen: REASON; still writing to the
+ * old file": "PROGRAM: " first on a stderr file, in syslog where the
+ * daemon has none) and in dctx_errmsg(), and does not fail the reload: the program's steps run,
  * and systemd hears READY=1 all the same.  stdout is flushed (fflush())
  * before the switch, so that lines written before the reload land in
  * the old file.
@@ -552,7 +553,7 @@ DCTX_EXPORT int dctx_set_stdout_path(struct dctx *ctx, const char *path);
  * stderr by path, the daemon's log: as dctx_set_stdout_path(), for fd 2.
  * It replaces a descriptor given with dctx_set_stderr(), and a later
  * dctx_set_stderr() replaces it.  Where a reopen fails, the message goes
- * to the stderr in place, the old file.
+ * to the stderr in place, the old file (dctx_log()).
  *
  * @param ctx the context
  * @param path an absolute path, or NULL for none
@@ -1132,7 +1133,9 @@ MONOTONIC_USEC=N" when it starts, N being CLOCK_MONOTONIC
  *  - A reload requested before the daemon reported ready (a SIGHUP held
  *    during the start, then served by the loop before a manual
  *    dctx_notify_ready()) runs its steps without telling systemd: a
- *    READY=1 at its end would pass for the end of the start.
+ *    READY=1 at its end would pass for the end of the start.  So does
+ *    one requested after dctx_notify_failure(), while the failing
+ *    daemon's loop still runs.
  *  - A program that maps SIGHUP itself (dctx_set_signal()) replaces the
  *    reload: its callback runs, and no reload unless it calls this.
  *
@@ -1588,7 +1591,9 @@ DCTX_EXPORT int dctx_vlog(struct dctx *ctx, int prio, const char *fmt,
  * The least urgent priority dctx_log() writes; messages of a higher
  * number (less urgent) are dropped.  LOG_INFO by default, so LOG_DEBUG
  * messages, libevent's among them, pass only when asked for.  It may be
- * changed at any time, best before threads are started.
+ * changed at any time, best before threads are started.  It does not
+ * silence the launcher (dctx_open(), step 4), whose report of a failed
+ * start is printed at any level: it is the operator's only word of it.
  *
  * @param ctx the context
  * @param prio LOG_EMERG to LOG_DEBUG
@@ -1647,7 +1652,8 @@ typedef int (*dctx_privileged_cb)(struct dctx *ctx, void *arg);
  * of the library set), else "privileged hook: " and the code's words.  A
  * positive return is taken for a mistake: the start fails with -EINVAL.
  * What the hook opened is the program's to close after a failure in the
- * foreground (a detached daemon exits).
+ * foreground (a detached daemon exits); the descriptors it preserved are
+ * forgotten by then, so that a retried dctx_open() runs the hook afresh.
  *
  * @param ctx the context
  * @param cb the hook, or NULL for none (the default)

@@ -152,7 +152,7 @@ dctx__ready(struct dctx *ctx)
 	char msg[64];
 	int rc, nrc;
 
-	ctx->start_told = 1;
+	ctx->start_told = ctx->ready_told = 1;
 	rc = dctx__report(ctx, 0, NULL);
 	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld", (long)getpid());
 	if ((nrc = dctx__notify(ctx, msg)) < 0 && rc == 0)
