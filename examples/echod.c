@@ -115,9 +115,10 @@ usage(FILE *out)
 	    "  --foreground        do not detach\n"
 	    "  --detach            always detach (systemd Type=forking)\n"
 	    "  --stdout PATH       append stdout to PATH, reopened on SIGHUP\n"
-	    "                      (default /dev/null)\n"
+	    "                      (default /dev/null; - keeps echod's own)\n"
 	    "  --stderr PATH       append stderr to PATH, reopened on SIGHUP\n"
-	    "                      (default /dev/null)\n"
+	    "                      (default /dev/null; - keeps echod's own:\n"
+	    "                      a terminal, the journal, a container's log)\n"
 	    "  --preserve-fd N     keep descriptor N open\n"
 	    "  --allow-core        do not set RLIMIT_CORE to 0\n"
 	    "  --listen ADDR:PORT  echo on this address (default 127.0.0.1:7777)\n"
@@ -362,6 +363,17 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			break;
 		case 'o':
 		case 'e':
+			/*
+			 * "-": the stream echod was started with, kept as it
+			 * is (the library's 1 and 2).  The log then reaches
+			 * a foreground echod's terminal, the journal of a
+			 * unit (with its priorities), or a container's log.
+			 */
+			if (strcmp(optarg, "-") == 0) {
+				rc = c == 'o' ? dctx_set_stdout(ctx, 1) :
+				    dctx_set_stderr(ctx, 2);
+				break;
+			}
 			/* By path, so that a reload reopens it (logrotate). */
 			if (log_path(optarg, &path) < 0) {
 				dctx_log(ctx, LOG_ERR, "--%s %s: %s", c == 'o' ?
@@ -921,6 +933,7 @@ main(int argc, char **argv)
 	if (rc != 0) {
 		if (srv.lfd >= 0)
 			close(srv.lfd);
+		free(srv.lfds);
 		dctx_free(srv.ctx);
 		return rc;
 	}

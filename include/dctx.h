@@ -537,9 +537,10 @@ DCTX_EXPORT int dctx_set_stderr(struct dctx *ctx, int fd);
  * (a path under the chroot directory is reopened by the part that
  * follows it: with chroot /srv/jail, /srv/jail/log/d.log is reopened as
  * /log/d.log; a path outside the jail cannot be reopened).  A reopen that
- * fails keeps the old file on fd 1, says so on stderr ("PROGRAM: reload:
- * stdout PATH: reopen: REASON; still writing to the old file") and in
- * dctx_errmsg(), and does not fail the reload: the program's steps run,
+ * fails keeps the old file on fd 1, says so with dctx_log() at
+ * LOG_WARNING ("reload: stdout PATH: reopen: REASON; still writing to the
+ * old file": "PROGRAM: " first on a stderr file, in syslog where the
+ * daemon has none) and in dctx_errmsg(), and does not fail the reload: the program's steps run,
  * and systemd hears READY=1 all the same.  stdout is flushed (fflush())
  * before the switch, so that lines written before the reload land in
  * the old file.
@@ -556,7 +557,7 @@ DCTX_EXPORT int dctx_set_stdout_path(struct dctx *ctx, const char *path);
  * stderr by path, the daemon's log: as dctx_set_stdout_path(), for fd 2.
  * It replaces a descriptor given with dctx_set_stderr(), and a later
  * dctx_set_stderr() replaces it.  Where a reopen fails, the message goes
- * to the stderr in place, the old file.
+ * to the stderr in place, the old file (dctx_log()).
  *
  * @param ctx the context
  * @param path an absolute path, or NULL for none
@@ -1136,7 +1137,9 @@ MONOTONIC_USEC=N" when it starts, N being CLOCK_MONOTONIC
  *  - A reload requested before the daemon reported ready (a SIGHUP held
  *    during the start, then served by the loop before a manual
  *    dctx_notify_ready()) runs its steps without telling systemd: a
- *    READY=1 at its end would pass for the end of the start.
+ *    READY=1 at its end would pass for the end of the start.  So does
+ *    one requested after dctx_notify_failure(), while the failing
+ *    daemon's loop still runs.
  *  - A program that maps SIGHUP itself (dctx_set_signal()) replaces the
  *    reload: its callback runs, and no reload unless it calls this.
  *
@@ -1404,8 +1407,16 @@ enum dctx_stop_result {
  * but not written yet is waited for, half a second at most) and must name
  * a live process that holds the lock itself: one of its descriptors is
  * the pidfile, with the flock() on it (/proc/PID/fd and fdinfo).  Where
- * /proc cannot tell (not mounted, or the daemon of another user, whose
- * descriptors only root may see), a live pid is enough.  A lock held by
+ * /proc is not mounted, a live pid is enough.  Where /proc hides that
+ * process's descriptors from the caller (another user's process, one
+ * that is not dumpable, as a daemon is once it changed its ids, seen
+ * without CAP_SYS_PTRACE, or one a sandbox protects even from root), it
+ * is not taken: *pid is 0, and dctx_pidfile_kill() and
+ * dctx_pidfile_stop() refuse with -EPERM.  That is what a host sees of a
+ * daemon running in a container (another pid namespace) whose pidfile
+ * it shares: the pid in the file is the container's (1, for its pid 1),
+ * and names another process here; a daemon is controlled from its own
+ * pid namespace.  A lock held by
  * a process the dead daemon forked (see dctx_pidfile_acquire()), whose
  * file names the dead daemon or, by now, an unrelated process, is
  * DCTX_PIDFILE_RUNNING with *pid 0: a start would be refused, and there
@@ -1443,8 +1454,10 @@ DCTX_EXPORT int dctx_pidfile_status(const char *path, pid_t *pid);
  *         DCTX_PIDFILE_NOT_RUNNING (both above 0) when nobody holds the
  *         lock, and nothing was sent; -ESRCH when the lock is held but no live holder is
  *         named; -EINVAL for a bad signal or path; -EPERM when the daemon
- *         may not be signaled by the caller; -errno as for
- *         dctx_pidfile_status()
+ *         may not be signaled by the caller, or when the pid in the file
+ *         hides its descriptors from the caller, so that its holding the
+ *         lock cannot be checked (see dctx_pidfile_status()); -errno as
+ *         for dctx_pidfile_status()
  */
 DCTX_EXPORT int dctx_pidfile_kill(const char *path, int signo, pid_t *pid);
 
@@ -1476,8 +1489,9 @@ DCTX_EXPORT int dctx_pidfile_kill(const char *path, int signo, pid_t *pid);
  *         the lock was still held 5 s after SIGKILL (a process the daemon
  *         forked keeps it, or the daemon is stuck in the kernel);
  *         -ESRCH when the lock is held but no live holder is named;
- *         -EINVAL for a negative timeout or a bad path; -EPERM; -errno as
- *         for dctx_pidfile_status()
+ *         -EINVAL for a negative timeout or a bad path; -EPERM as for
+ *         dctx_pidfile_kill(), nothing signaled when the holder could
+ *         not be checked; -errno as for dctx_pidfile_status()
  */
 DCTX_EXPORT int dctx_pidfile_stop(const char *path, int timeout_ms, pid_t *pid);
 
@@ -1581,7 +1595,9 @@ DCTX_EXPORT int dctx_vlog(struct dctx *ctx, int prio, const char *fmt,
  * The least urgent priority dctx_log() writes; messages of a higher
  * number (less urgent) are dropped.  LOG_INFO by default, so LOG_DEBUG
  * messages, libevent's among them, pass only when asked for.  It may be
- * changed at any time, best before threads are started.
+ * changed at any time, best before threads are started.  It does not
+ * silence the launcher (dctx_open(), step 4), whose report of a failed
+ * start is printed at any level: it is the operator's only word of it.
  *
  * @param ctx the context
  * @param prio LOG_EMERG to LOG_DEBUG
@@ -1640,7 +1656,8 @@ typedef int (*dctx_privileged_cb)(struct dctx *ctx, void *arg);
  * of the library set), else "privileged hook: " and the code's words.  A
  * positive return is taken for a mistake: the start fails with -EINVAL.
  * What the hook opened is the program's to close after a failure in the
- * foreground (a detached daemon exits).
+ * foreground (a detached daemon exits); the descriptors it preserved are
+ * forgotten by then, so that a retried dctx_open() runs the hook afresh.
  *
  * @param ctx the context
  * @param cb the hook, or NULL for none (the default)

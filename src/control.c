@@ -32,9 +32,14 @@
  * Linux 4.1).  Without that check, a process the daemon forked, which
  * shares the lock and may keep it after the daemon died, would make the
  * dead daemon's pid look like a running daemon's, and that pid, once
- * reused, names an unrelated process.  Where /proc cannot tell (not
- * mounted, or a daemon of another user, whose descriptors only its owner
- * and root may see), a live pid is taken as it is.
+ * reused, names an unrelated process.  Where /proc is not mounted, a
+ * live pid is taken as it is.  Where it is, but hides the process's
+ * descriptors from us (another user's, one that is not dumpable seen
+ * without CAP_SYS_PTRACE, one a sandbox protects), the pid is not taken:
+ * the pidfile of a daemon that runs as pid 1 of a container, on a /run
+ * or /tmp it shares with the host, says "1", and on the host that is
+ * init, which some sandboxes hide even from root; taken as it is, it got
+ * --stop's SIGTERM and then SIGKILL.
  *
  * The signal goes through a pidfd (pidfd_open(), Linux 5.3, and
  * pidfd_send_signal(), 5.1): the pidfd is opened first, the holder is
@@ -71,6 +76,7 @@ struct target {
 	pid_t pid;      /* its holder, or 0 */
 	int pidfd;      /* a pidfd for pid, or -1 */
 	int exited;     /* the pidfd said the process is gone */
+	int hidden;     /* pid 0: the one in the file hides its descriptors */
 };
 
 static void
@@ -83,6 +89,7 @@ target_close(struct target *t)
 	t->fd = t->pidfd = -1;
 	t->pid = 0;
 	t->exited = 0;
+	t->hidden = 0;
 }
 
 /*
@@ -156,11 +163,21 @@ fdinfo_has_flock(int dirfd, const char *name)
 	return strstr(buf, "lock:\t") != NULL && strstr(buf, " FLOCK ") != NULL;
 }
 
+/* EACCES or EPERM: /proc refuses us what it shows of that process. */
+static int
+denied(int err)
+{
+	return err == EACCES || err == EPERM;
+}
+
 /*
  * Whether process pid holds the lock on the file st describes: one of
- * its descriptors is that file and carries a flock().  1, 0, or -1 when
- * /proc cannot tell.  Stops at the first such descriptor: a libdctx
- * daemon opens its pidfile before its sockets, so it comes early.
+ * its descriptors is that file and carries a flock().  1, 0, -ENOENT when
+ * there is no /proc to tell, or -EPERM when /proc hides the process's
+ * descriptors from us (the list may be shown, and the links and fdinfo
+ * still refused: ptrace_may_access() guards those).  Stops at the first
+ * such descriptor: a libdctx daemon opens its pidfile before its
+ * sockets, so it comes early.
  */
 static int
 holds_lock(pid_t pid, const struct stat *st)
@@ -168,36 +185,59 @@ holds_lock(pid_t pid, const struct stat *st)
 	char path[64];
 	struct dirent *de;
 	struct stat fst;
-	int found = 0, infofd, rc;
+	int found = 0, infofd = -1, rc;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
-	if ((d = opendir(path)) == NULL)
+	if ((d = opendir(path)) == NULL) {
+		if (denied(errno))
+			return -EPERM;
 		return errno == ENOENT && access("/proc/self/fd", F_OK) == 0 ?
-		    0 : -1;
-	snprintf(path, sizeof(path), "/proc/%ld/fdinfo", (long)pid);
-	if ((infofd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		closedir(d);
-		return -1;
+		    0 : -ENOENT;
 	}
 	while (!found && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' ||
-		    fstatat(dirfd(d), de->d_name, &fst, 0) < 0 ||
-		    fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+		if (de->d_name[0] == '.')
 			continue;
+		if (fstatat(dirfd(d), de->d_name, &fst, 0) < 0) {
+			/* ENOENT: closed since, so not the one. */
+			if (denied(errno))
+				found = -EPERM;
+			continue;
+		}
+		if (fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+			continue;
+		if (infofd < 0) {
+			snprintf(path, sizeof(path), "/proc/%ld/fdinfo",
+			    (long)pid);
+			infofd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (infofd < 0) {
+				found = denied(errno) ? -EPERM : -ENOENT;
+				break;
+			}
+		}
 		if ((rc = fdinfo_has_flock(infofd, de->d_name)) != 0)
-			found = rc;
+			found = rc > 0 ? 1 : -ENOENT;
 	}
 	closedir(d);
-	close(infofd);
+	if (infofd >= 0)
+		close(infofd);
 	return found;
 }
 
-/* Whether pid is the live holder of t's lock, as far as can be told. */
+/*
+ * Whether pid is the live holder of t's lock: 1, 0, or -EPERM when that
+ * cannot be checked, for /proc hides its descriptors.  Without /proc, a
+ * live pid is taken as it is.
+ */
 static int
 is_holder(pid_t pid, const struct target *t)
 {
-	return pid > 0 && dctx__pid_is_live(pid) && holds_lock(pid, &t->st) != 0;
+	int rc;
+
+	if (pid <= 0 || !dctx__pid_is_live(pid))
+		return 0;
+	rc = holds_lock(pid, &t->st);
+	return rc == -ENOENT ? 1 : rc;
 }
 
 /*
@@ -213,6 +253,7 @@ look(const char *path, struct target *t)
 	t->fd = t->pidfd = -1;
 	t->pid = 0;
 	t->exited = 0;
+	t->hidden = 0;
 	if (path == NULL || path[0] == '\0')
 		return -EINVAL;
 	if ((rc = open_pidfile(path, t)) < 0)
@@ -232,8 +273,10 @@ look(const char *path, struct target *t)
 		    DCTX_PIDFILE_NOT_RUNNING;
 	}
 	t->pid = dctx__pidfile_pid(t->fd, 1);
-	if (!is_holder(t->pid, t))
+	if ((rc = is_holder(t->pid, t)) != 1) {
+		t->hidden = rc == -EPERM;
 		t->pid = 0;
+	}
 	return DCTX_PIDFILE_RUNNING;
 }
 
@@ -265,7 +308,8 @@ pidfd_exited(struct target *t, int ms)
  * Find the daemon to signal: 0 with t->pid and t->pidfd (or -1 where
  * pidfds are missing), the LSB status DCTX_PIDFILE_DEAD or
  * DCTX_PIDFILE_NOT_RUNNING when nobody holds the lock, -ESRCH when it is
- * held but no live holder is named, or -errno.  The holder is checked
+ * held but no live holder is named, -EPERM when the pid named hides its
+ * descriptors from us, or -errno.  The holder is checked
  * again once the pidfd is open (see the top of this file).
  */
 static int
@@ -279,8 +323,9 @@ find_daemon(const char *path, struct target *t)
 			return rc;
 		}
 		if (t->pid == 0) {
+			rc = t->hidden ? -EPERM : -ESRCH;
 			target_close(t);
-			return -ESRCH;
+			return rc;
 		}
 		if ((t->pidfd = open_pidfd(t->pid)) < 0 && errno != ENOSYS) {
 			rc = -errno;
@@ -290,7 +335,7 @@ find_daemon(const char *path, struct target *t)
 			return rc;
 		}
 		if (is_locked(t->fd) == 1 && dctx__pidfile_pid(t->fd, 0) ==
-		    t->pid && is_holder(t->pid, t) &&
+		    t->pid && is_holder(t->pid, t) == 1 &&
 		    (t->pidfd < 0 || !pidfd_exited(t, 0)))
 			return 0;
 		target_close(t);

@@ -103,6 +103,8 @@ struct dctx {
 	/* The privileged hook (hook.c). */
 	dctx_privileged_cb priv_cb;
 	void *priv_arg;
+	int priv_ran;          /* it ran in the open under way */
+	size_t priv_npreserve; /* files_preserve before it ran */
 
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
@@ -131,6 +133,7 @@ struct dctx {
 	int detached;
 	int report_fd;      /* write end of the launcher pipe, or -1 */
 	int start_told;     /* readiness or a failure was reported */
+	int ready_told;     /* readiness itself was (reload.c) */
 	int saved_stderr;   /* the caller's stderr, while a foreground
 			     * start can still fail, or -1 */
 	pid_t report_pid;   /* the process that may write to it */
@@ -274,6 +277,7 @@ void dctx__log(const struct dctx *ctx, int prio, const char *fmt, ...)
 
 /* hook.c */
 int dctx__run_privileged_hook(struct dctx *ctx);
+void dctx__privileged_hook_undo(struct dctx *ctx);
 
 /* upgrade.c: the old daemon's side */
 int dctx__upgrade_prepare(struct dctx *ctx);

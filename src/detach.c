@@ -381,13 +381,26 @@ reap_middle(pid_t child)
 	}
 }
 
+/*
+ * The failed start, on the launcher's stderr (with the journal's "<3>"
+ * where that is the journal): the operator's only word of it.  Without
+ * the context, so that the level the program chose for its daemon's
+ * messages (dctx_set_log_level(), LOG_CRIT for a quiet one) cannot drop
+ * it; the launcher has no syslog socket anyway.
+ */
+static void
+launcher_says(const char *msg)
+{
+	dctx__log(NULL, LOG_ERR, "%s", msg);
+}
+
 /* A failure the daemon could not report itself: say it, and clean up. */
 static void __attribute__((noreturn))
 launcher_fails(struct dctx *ctx, pid_t pid, int code, const char *msg)
 {
 	if (ctx->pidfile_path != NULL)
 		dctx__pidfile_remove_stale(ctx->pidfile_path, pid);
-	dctx__log(ctx, LOG_ERR, "%s", msg);
+	launcher_says(msg);
 	/* A supervisor waiting on $NOTIFY_SOCKET hears it too. */
 	dctx__notify_failed(ctx, code, msg);
 	_exit(1);
@@ -471,7 +484,7 @@ launcher(struct dctx *ctx, int rfd, pid_t child)
 	if (done) {
 		w.buf[w.got] = '\0';
 		status = (unsigned char)w.buf[1];
-		dctx__log(ctx, LOG_ERR, "%s", w.buf + 2);
+		launcher_says(w.buf + 2);
 		_exit(status ? status : 1);
 	}
 	/* Died without a word (a crash, a kill): say so, clean up. */

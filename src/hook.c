@@ -77,6 +77,8 @@ dctx__run_privileged_hook(struct dctx *ctx)
 	if (ctx->prevent_core && setrlimit(RLIMIT_CORE, &none) < 0)
 		return dctx__fail(ctx, -errno, "setrlimit(RLIMIT_CORE)");
 	ctx->errmsg[0] = '\0';
+	ctx->priv_ran = 1;
+	ctx->priv_npreserve = ctx->npreserve;
 	rc = ctx->priv_cb(ctx, ctx->priv_arg);
 	if (rc > 0)
 		return dctx__fail(ctx, -EINVAL, "privileged hook returned %d, "
@@ -87,4 +89,19 @@ dctx__run_privileged_hook(struct dctx *ctx)
 	if (rc == 0)
 		ctx->errmsg[0] = '\0';
 	return rc;
+}
+
+/*
+ * A failed dctx_open(): the descriptors the hook preserved are forgotten.
+ * The program closes what its hook opened (dctx.h), and a retry runs the
+ * hook again, which preserves what it opens then: the old numbers, kept,
+ * would fail the retry's check of the preserved descriptors (EBADF), or
+ * keep whatever file took one of them through the close step.
+ */
+void
+dctx__privileged_hook_undo(struct dctx *ctx)
+{
+	if (ctx->priv_ran && ctx->npreserve > ctx->priv_npreserve)
+		ctx->npreserve = ctx->priv_npreserve;
+	ctx->priv_ran = 0;
 }

@@ -216,6 +216,7 @@ open_failed(struct dctx *ctx, int rc)
 		ctx->devnull = -1;
 	}
 	dctx__stdpath_close(ctx);
+	dctx__privileged_hook_undo(ctx);
 	stderr_done(ctx, 1);
 	/* The caller's stderr is back: its messages go there again. */
 	dctx__log_close(ctx);

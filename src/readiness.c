@@ -154,7 +154,7 @@ dctx__ready(struct dctx *ctx)
 	char msg[64];
 	int rc, nrc;
 
-	ctx->start_told = 1;
+	ctx->start_told = ctx->ready_told = 1;
 	/* The new process of an upgrade tells the old daemon only. */
 	if (ctx->up_child)
 		return dctx__upgrade_ready(ctx);

@@ -75,7 +75,9 @@ may_go_on(const struct dctx *ctx)
  * Type=notify-reload) takes a RELOADING=1 stamped before its own signal
  * for the answer to an older request.  A daemon that has not reported
  * ready yet says nothing: systemd would take the READY=1 at the end for
- * the end of the start.
+ * the end of the start.  Nor does one that reported a failed start
+ * instead (dctx_notify_failure()) and still runs its loop: that READY=1
+ * would turn the failure into a success.
  */
 static void
 begin(struct dctx *ctx)
@@ -88,7 +90,7 @@ begin(struct dctx *ctx)
 	ctx->rcursor = 0;
 	for (i = 0; i < ctx->nrsteps; i++)
 		ctx->rsteps[i]->state = STEP_IDLE;
-	ctx->reload_told = ctx->start_told;
+	ctx->reload_told = ctx->ready_told;
 	if (ctx->reload_told) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",

@@ -162,9 +162,10 @@ path_inside(const struct dctx *ctx, const char *path)
  * The library's reload step: each file given by path is opened again, at
  * its path, and put in place of the old one with dup2(), which leaves no
  * moment without a descriptor 1 or 2.  A failure keeps the old file: the
- * daemon logs on to the rotated file rather than nowhere.  It is said on
- * the stderr in place (the old one when stderr's own reopen failed) and
- * kept for dctx_errmsg(); the reload goes on.
+ * daemon logs on to the rotated file rather than nowhere.  It is logged
+ * (dctx_log(): the stderr in place, the old one when stderr's own reopen
+ * failed; or syslog, where stderr is /dev/null because only stdout was
+ * given by path) and kept for dctx_errmsg(); the reload goes on.
  */
 void
 dctx__stdpath_reopen(struct dctx *ctx)
@@ -184,8 +185,8 @@ dctx__stdpath_reopen(struct dctx *ctx)
 			dctx__fail(ctx, fd, "reload: %s %s: reopen", names[which],
 			    path);
 		if (fd < 0) {
-			fprintf(stderr, "%s: %s; still writing to the old file\n",
-			    program_invocation_short_name, dctx_errmsg(ctx));
+			dctx__log(ctx, LOG_WARNING, "%s; still writing to the "
+			    "old file", dctx_errmsg(ctx));
 			continue;
 		}
 		/* What was written before the reload goes to the old file. */
@@ -193,8 +194,8 @@ dctx__stdpath_reopen(struct dctx *ctx)
 		if (dup2(fd, which) < 0) {
 			dctx__fail(ctx, -errno, "reload: %s %s: dup2",
 			    names[which], path);
-			fprintf(stderr, "%s: %s; still writing to the old file\n",
-			    program_invocation_short_name, dctx_errmsg(ctx));
+			dctx__log(ctx, LOG_WARNING, "%s; still writing to the "
+			    "old file", dctx_errmsg(ctx));
 		}
 		close(fd);
 	}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +24,9 @@
 
 #include "dctx.h"
 #include "testutil.h"
+
+/* util-linux's, in every Debian (it is Essential). */
+#define SETPRIV_PATH "/usr/bin/setpriv"
 
 static char out[4096];
 
@@ -321,6 +325,96 @@ START_TEST(a_lock_held_by_another_process_than_the_pid_names_nobody)
 END_TEST
 
 /*
+ * The pid in a locked pidfile names a process whose descriptors the
+ * caller may not see.  That is what the host sees of a daemon that runs
+ * as pid 1 of a container (`unshare --pid --fork`) with its pidfile on a
+ * shared /run or /tmp: the file says "1", the host's init, whose
+ * /proc/1/fd links and fdinfo a sandbox may hide even from root.  Here:
+ * a process of ours made non-dumpable, looked at by echod run without
+ * CAP_SYS_PTRACE (setpriv), which lists its descriptors but cannot read
+ * them.  Whether it holds the lock cannot be checked, so it is no
+ * holder: never reported as the daemon, never signaled (the old rule,
+ * "a live pid is taken as it is", sent --stop's SIGTERM and SIGKILL to
+ * the host's init).
+ */
+static pid_t
+hidden_bystander(void)
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(ready[0]);
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
+		    write(ready[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	tu_track(pid);
+	close(ready[1]);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+/* echod ACTION --pidfile tu_path("echod.pid") without CAP_SYS_PTRACE. */
+static int
+echod_ctl_noptrace(const char *action)
+{
+	return tu_run(out, sizeof(out), SETPRIV_PATH, "--bounding-set",
+	    "-sys_ptrace", ECHOD_PATH, action, "--pidfile",
+	    tu_path("echod.pid"), "--stop-timeout", "200", NULL);
+}
+
+START_TEST(a_holder_that_cannot_be_checked_is_never_signaled)
+{
+	pid_t other = hidden_bystander(), holder;
+	int ready[2], fd;
+	char c, want[600];
+
+	leave_pidfile(other);
+	ck_assert_int_eq(pipe(ready), 0);
+	holder = fork();
+	ck_assert_int_ge(holder, 0);
+	if (holder == 0) {
+		fd = open(tu_path("echod.pid"), O_RDONLY);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	tu_track(holder);
+	close(ready[1]);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	/* Running (a start would be refused), but not as that pid. */
+	ck_assert_int_eq(echod_ctl_noptrace("--status"), 0);
+	snprintf(want, sizeof(want), "echod: running (pidfile %s is locked, "
+	    "but names no live process holding it)\n", tu_path("echod.pid"));
+	assert_out(want);
+	ck_assert_int_eq(echod_ctl_noptrace("--reload"), 1);
+	snprintf(want, sizeof(want), "echod: cannot reload: pidfile %s: "
+	    "Operation not permitted\n", tu_path("echod.pid"));
+	assert_out(want);
+	ck_assert_int_eq(echod_ctl_noptrace("--stop"), 1);
+	snprintf(want, sizeof(want), "echod: cannot stop: pidfile %s: "
+	    "Operation not permitted\n", tu_path("echod.pid"));
+	assert_out(want);
+	usleep(300 * 1000);
+	ck_assert_msg(tu_alive(other), "the pid in the file, %ld, was "
+	    "signaled", (long)other);
+	ck_assert(tu_alive(holder));
+}
+END_TEST
+
+/*
  * A status check's shared lock, held for 300 ms as a probe preempted at
  * the wrong moment would hold it, while a daemon starts: the start waits
  * it out instead of saying "already running".
@@ -397,6 +491,12 @@ control_suite(void)
 	tcase_add_test(tc, stop_kills_a_hung_daemon_after_the_timeout);
 	tcase_add_test(tc, reload_sends_sighup_that_the_daemon_logs);
 	tcase_add_test(tc, a_lock_held_by_another_process_than_the_pid_names_nobody);
+	if (geteuid() == 0 && access(SETPRIV_PATH, X_OK) == 0)
+		tcase_add_test(tc,
+		    a_holder_that_cannot_be_checked_is_never_signaled);
+	else
+		printf("a_holder_that_cannot_be_checked_is_never_signaled: "
+		    "skipped, it needs root and %s\n", SETPRIV_PATH);
 	tcase_add_test(tc, a_probe_holding_its_shared_lock_never_fails_a_start);
 	tcase_add_test(tc, the_calls_refuse_bad_arguments);
 	suite_add_tcase(s, tc);

@@ -378,6 +378,43 @@ START_TEST(running_out_of_descriptors_pauses_accepting)
 }
 END_TEST
 
+/*
+ * --stderr -: echod keeps the stderr it was started with, so its log
+ * reaches the terminal of a foreground echod, a unit's journal or a
+ * container's log (as pid 1, stdio is /dev/null otherwise).  Before, "-"
+ * was a file named "-" in the working directory.
+ */
+START_TEST(stderr_dash_keeps_the_log_on_echods_own_stderr)
+{
+	char want[128];
+	int tries;
+	pid_t pid = 0;
+
+	tu_program = ECHOD_PATH;
+	for (tries = 0; tries < 10; tries++) {
+		pick_port();
+		pid = tu_start_fg("--foreground", "--listen", listen_on,
+		    "--stderr", "-", NULL);
+		if (tu_wait_file_contains(tu_path("fg.stderr"),
+		    "echod: listening on", 3000) ||
+		    strstr(tu_slurp(tu_path("fg.stderr")), "in use") == NULL)
+			break;
+		tu_wait_gone(pid, 3000);
+	}
+	snprintf(want, sizeof(want), "echod: listening on %s as pid %ld\n",
+	    listen_on, (long)pid);
+	ck_assert_msg(strcmp(tu_slurp(tu_path("fg.stderr")), want) == 0,
+	    "stderr: '%s'", tu_slurp(tu_path("fg.stderr")));
+	echo_once();
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(tu_wait_gone(pid, 3000), 0);
+	ck_assert_msg(tu_wait_file_contains(tu_path("fg.stderr"),
+	    "echod: stopped, status 0\n", 3000), "stderr: '%s'",
+	    tu_slurp(tu_path("fg.stderr")));
+	ck_assert_int_ne(access("-", F_OK), 0);
+}
+END_TEST
+
 static Suite *
 echod_suite(void)
 {
@@ -392,6 +429,7 @@ echod_suite(void)
 	tcase_add_test(tc, closed_stdin_stdout_and_stderr_start_and_serve);
 	tcase_add_test(tc, a_second_start_says_already_running);
 	tcase_add_test(tc, running_out_of_descriptors_pauses_accepting);
+	tcase_add_test(tc, stderr_dash_keeps_the_log_on_echods_own_stderr);
 	suite_add_tcase(s, tc);
 	return s;
 }

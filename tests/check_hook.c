@@ -245,6 +245,32 @@ START_TEST(a_failing_hook_in_the_foreground_returns_its_code)
 }
 END_TEST
 
+/*
+ * A foreground open whose hook fails after it preserved a file it opened
+ * (its port still busy, say) may be retried, once the program closed that
+ * file as dctx.h tells it to: the retry runs the hook again and opens.
+ * The failed open must not leave the hook's descriptor in the list of
+ * preserved ones, which the retry would find closed (EBADF).
+ */
+START_TEST(a_foreground_open_whose_hook_failed_can_be_retried)
+{
+	char want[128];
+	pid_t pid;
+
+	tu_program = HOOK_HELPER_PATH;
+	pid = tu_start_fg("--foreground", "--pidfile", tu_path("d.pid"),
+	    "--stdout", tu_path("out"), "--hook-open", make_key("key"),
+	    "--fail-first", NULL);
+	ck_assert_msg(tu_wait_gone(pid, 5000) == 0, "stderr: %s",
+	    tu_slurp(tu_path("fg.stderr")));
+	snprintf(want, sizeof(want), "hook-helper: first open %d: port: busy\n",
+	    -EADDRINUSE);
+	ck_assert_str_eq(tu_slurp(tu_path("fg.stderr")), want);
+	ck_assert_int_ge(reported("hook-fd"), 3);
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
 /* Under $NOTIFY_SOCKET systemd hears the hook's message and errno. */
 START_TEST(a_failing_hook_is_told_to_systemd)
 {
@@ -289,6 +315,7 @@ hook_suite(void)
 	    0, 3);
 	tcase_add_test(tc, a_failing_hook_in_the_foreground_returns_its_code);
 	tcase_add_test(tc, a_failing_hook_is_told_to_systemd);
+	tcase_add_test(tc, a_foreground_open_whose_hook_failed_can_be_retried);
 	if (geteuid() != 0 || pw == NULL) {
 		printf("hook: root-only tests skipped, %s\n", geteuid() != 0 ?
 		    "not root" : "no user nobody");

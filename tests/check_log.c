@@ -236,6 +236,25 @@ START_TEST(a_failed_open_logs_to_the_callers_stderr)
 }
 END_TEST
 
+/*
+ * The launcher's report of a failed start is its one word to the
+ * operator: it is printed whatever level the program chose for its
+ * daemon's messages (here LOG_CRIT, which LOG_ERR is below).
+ */
+START_TEST(a_failed_start_is_reported_whatever_the_log_level)
+{
+	struct launch l;
+
+	tu_program = LOG_HELPER_PATH;
+	tu_launch(&l, "--detach", "--level", "2", "--pidfile", tu_path("d.pid"),
+	    "--chroot", "/nonexistent-dctx-log", NULL);
+	ck_assert_int_eq(l.status, 1);
+	ck_assert_str_eq(l.err, "log-helper: chroot(/nonexistent-dctx-log): "
+	    "No such file or directory\n");
+	ck_assert_int_ne(access(tu_path("d.pid"), F_OK), 0);
+}
+END_TEST
+
 /* A datagram socket at path, readable by anyone's daemon. */
 static int
 syslog_socket(const char *path)
@@ -429,6 +448,43 @@ START_TEST(a_stderr_file_is_the_log_not_syslog)
 }
 END_TEST
 
+/*
+ * stdout given by path, no stderr file: a reload whose reopen fails (a
+ * directory took the rotated file's place) says so where the daemon's
+ * messages go, syslog, not on the /dev/null that is its stderr.
+ */
+START_TEST(a_failed_reopen_is_logged_to_syslog)
+{
+	char want[600];
+	const char *d;
+	long pid, from;
+	struct launch l;
+	int s, i;
+
+	s = syslog_socket(tu_path("log.sock"));
+	launch_with_syslog(&l, "--detach", "--stdout-path", tu_path("Q"),
+	    "--serve", NULL, NULL, NULL, NULL);
+	ck_assert_msg(l.status == 0, "launcher: %d %s", l.status, l.err);
+	pid = tu_read_pidfile(tu_path("d.pid"));
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(rename(tu_path("Q"), tu_path("Q.1")), 0);
+	ck_assert_int_eq(mkdir(tu_path("Q"), 0755), 0);
+	kill((pid_t)pid, SIGHUP);
+	snprintf(want, sizeof(want), "reload: stdout %s: reopen: Is a "
+	    "directory; still writing to the old file", tu_path("Q"));
+	for (i = 0; i < 4 && (d = datagram(s, 5000)) != NULL; i++)
+		if (is_syslog(d, 3 * 8 + 4, want, &from))
+			break;
+	ck_assert_msg(d != NULL && is_syslog(d, 3 * 8 + 4, want, &from),
+	    "datagram: %s", d ? d : "none");
+	ck_assert_int_eq(from, pid);
+	ck_assert(tu_alive((pid_t)pid));
+	kill((pid_t)pid, SIGTERM);
+	ck_assert_int_eq(tu_wait_gone((pid_t)pid, 5000), 0);
+	close(s);
+}
+END_TEST
+
 /* The foreground daemon without a stderr file logs to syslog too. */
 START_TEST(foreground_without_stderr_logs_to_syslog)
 {
@@ -559,6 +615,7 @@ log_suite(void)
 	tcase_add_test(tc, libevent_warnings_arrive_through_dctx_log);
 	tcase_add_test(tc, libevent_debug_passes_only_when_asked_for);
 	tcase_add_test(tc, a_failed_open_logs_to_the_callers_stderr);
+	tcase_add_test(tc, a_failed_start_is_reported_whatever_the_log_level);
 	unshare_path = access("/usr/bin/unshare", X_OK) == 0 ?
 	    "/usr/bin/unshare" : access("/bin/unshare", X_OK) == 0 ?
 	    "/bin/unshare" : NULL;
@@ -574,6 +631,7 @@ log_suite(void)
 		    syslog_gets_libevent_and_a_forked_childs_lines);
 		tcase_add_test(tc, a_stderr_file_is_the_log_not_syslog);
 		tcase_add_test(tc, foreground_without_stderr_logs_to_syslog);
+		tcase_add_test(tc, a_failed_reopen_is_logged_to_syslog);
 	}
 	suite_add_tcase(s, tc);
 	if (tu_sdbox_start(why, sizeof(why)) < 0) {

@@ -203,6 +203,39 @@ START_TEST(no_reload_once_the_daemon_is_stopping)
 }
 END_TEST
 
+/*
+ * A daemon that has not told systemd it is ready runs a reload without
+ * framing it: a READY=1 at its end would pass for a successful start.
+ * _i 0: not ready yet (manual readiness, never given); _i 1: it told
+ * systemd its start failed (STATUS=, ERRNO=) and its loop still runs.
+ */
+START_TEST(a_reload_before_readiness_is_not_told)
+{
+	int fd = notify_socket(tu_path("notify"));
+	pid_t pid;
+
+	pid = tu_start_fg("--stdout", tu_path("out"), "--reload-step-ms", "0",
+	    "--manual-ready", _i == 0 ? "never" : "no database",
+	    "--serve-after-failure", NULL);
+	if (_i == 1)
+		ck_assert_str_eq(receive(fd, 3000), "STATUS=no database\n"
+		    "ERRNO=5");
+	ck_assert(tu_wait_file_contains(tu_path("out"), "open pid", 3000));
+	if (_i == 1)
+		ck_assert(tu_wait_file_contains(tu_path("out"), "failure told",
+		    3000));
+	kill(pid, SIGHUP);
+	ck_assert(tu_wait_file_contains(tu_path("out"), "reload step done 1",
+	    3000));
+	ck_assert_str_eq(receive(fd, 500), "");
+	kill(pid, SIGTERM);
+	ck_assert_str_eq(receive(fd, 3000), "STOPPING=1");
+	tu_wait_gone(pid, 3000);
+	close(fd);
+	unsetenv("NOTIFY_SOCKET");
+}
+END_TEST
+
 START_TEST(a_program_that_maps_sighup_replaces_the_reload)
 {
 	char sig[16], usr1[16], usr2[16], want[64];
@@ -566,6 +599,7 @@ reload_suite(void)
 	tcase_add_test(tc, a_sighup_during_a_reload_runs_one_more_after_it);
 	tcase_add_loop_test(tc, no_reload_once_the_daemon_is_stopping, 0, 2);
 	tcase_add_test(tc, a_program_that_maps_sighup_replaces_the_reload);
+	tcase_add_loop_test(tc, a_reload_before_readiness_is_not_told, 0, 2);
 	tcase_add_test(tc, logrotate_rename_then_sighup_moves_the_log_to_the_new_file);
 	tcase_add_loop_test(tc, a_reopen_that_fails_keeps_the_old_file, 0, 2);
 	if (geteuid() == 0) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,6 +176,9 @@ START_TEST(type_simple_under_a_user_manager_stays_in_front)
 }
 END_TEST
 
+static int status_shows(const char *unit, const char *needle, char *out,
+    size_t len);
+
 /* examples/systemd/echod-forking.service, with our echod and port. */
 START_TEST(type_forking_with_a_pidfile_starts_and_stops_with_success)
 {
@@ -198,6 +202,13 @@ START_TEST(type_forking_with_a_pidfile_starts_and_stops_with_success)
 	    pid);
 	ck_assert_str_eq(comm_of(pid), "echod");
 	ck_assert_msg(echoes(7252, 3000), "no echo on 7252");
+	/* Its ExecReload=: the signal reaches echod, which logs the reload. */
+	ck_assert_msg(tu_sdbox_run(out, sizeof(out),
+	    "systemctl reload echod-forking.service") == 0, "%s", out);
+	ck_assert_msg(status_shows("echod-forking.service", "]: reloaded, ",
+	    out, sizeof(out)), "%s", out);
+	ck_assert_int_eq(strtol(tu_sdbox_show("echod-forking.service",
+	    "MainPID"), NULL, 10), pid);
 	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
 	    "systemctl stop echod-forking.service"), 0);
 	ck_assert_str_eq(tu_sdbox_show("echod-forking.service", "Result"),
@@ -270,6 +281,34 @@ START_TEST(a_failed_notify_start_on_a_taken_port_shows_the_message)
 }
 END_TEST
 
+/*
+ * `systemctl enable` in the box, as the README's `systemctl enable --now
+ * echod.socket`: the link is made in the box's /etc/systemd/system, and
+ * the host's stays as it was.
+ */
+START_TEST(enabling_a_unit_in_the_box_leaves_the_hosts_etc_alone)
+{
+	const char *link = "/etc/systemd/system/multi-user.target.wants/"
+	    "t-enable.service";
+	struct stat st;
+	char out[4096];
+
+	/* lstat(): the link points into the box's /run, dangling here. */
+	ck_assert_int_ne(lstat(link, &st), 0);
+	tu_sdbox_unit("t-enable.service",
+	    "[Service]\nExecStart=/bin/true\n"
+	    "[Install]\nWantedBy=multi-user.target\n");
+	ck_assert_msg(tu_sdbox_run(out, sizeof(out),
+	    "systemctl enable t-enable.service") == 0, "%s", out);
+	ck_assert_msg(tu_sdbox_run(out, sizeof(out),
+	    "systemctl is-enabled t-enable.service") == 0, "%s", out);
+	ck_assert_msg(lstat(tu_sdbox_path(link), &st) == 0, "no %s in the "
+	    "box", link);
+	ck_assert_msg(lstat(link, &st) != 0, "systemctl enable in the box "
+	    "made the host's %s", link);
+}
+END_TEST
+
 static Suite *
 systemd_suite(void)
 {
@@ -287,6 +326,7 @@ systemd_suite(void)
 	tcase_add_test(tc, type_forking_with_a_pidfile_starts_and_stops_with_success);
 	tcase_add_test(tc, a_failed_notify_start_shows_the_daemons_message);
 	tcase_add_test(tc, a_failed_notify_start_on_a_taken_port_shows_the_message);
+	tcase_add_test(tc, enabling_a_unit_in_the_box_leaves_the_hosts_etc_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -859,11 +859,13 @@ main(int argc, char **argv)
 		{ "stderr-path", required_argument, NULL, 1007 },
 		{ "reload-on", required_argument, NULL, 1008 },
 		{ "reload-by-call", required_argument, NULL, 1009 },
+		{ "serve-after-failure", no_argument, NULL, 1010 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
 	int c, rc = 0, i, n;
 	int set_after_open = 0, fork_child = 0, exit_after_open = 0;
+	int serve_after_failure = 0;
 	int later[8], later_kind[8], nlater = 0, thread = 0;
 	int child_frees = 0, ready_delay = 0, churn_signo = 0, plain_thread = 0;
 	int thread_before = 0, try_regain = 0, reopen = 0;
@@ -1012,6 +1014,7 @@ main(int argc, char **argv)
 			rc = dctx_set_manual_ready(ctx, 1);
 			break;
 		case 'X': exit_after_open = 1; break;
+		case 1010: serve_after_failure = 1; break;
 		case 'S':
 			if (add_step(optarg) < 0) {
 				fprintf(stderr, "dctx-helper: --step %s\n", optarg);
@@ -1207,9 +1210,12 @@ main(int argc, char **argv)
 		else if (strcmp(manual, "never") == 0)
 			; /* a daemon that never becomes ready */
 		else {
-			/* A failing daemon closes and exits (dctx.h). */
+			/* A failing daemon closes and exits (dctx.h); with
+			 * --serve-after-failure its loop runs a while first,
+			 * until SIGTERM (draining, say). */
 			dctx_notify_failure(ctx, 3, manual);
-			exit_after_open = 1;
+			say("failure told\n");
+			exit_after_open = !serve_after_failure;
 		}
 	}
 	if (!exit_after_open)

@@ -7,6 +7,9 @@
  * what the hook saw ("hook pid P euid E core C") and what the daemon can
  * do now ("hook-fd N", "reopen: WORDS"); with --serve it then serves the
  * bound port, answering each client "uid U euid E pid P", until SIGTERM.
+ * With --fail-first the hook fails once after it opened and preserved
+ * its file, as one whose port is still busy; the program then closes the
+ * file, as dctx.h tells it to, and calls dctx_open() again.
  */
 #include "config.h"
 
@@ -31,6 +34,8 @@ struct hook {
 	int port;
 	const char *fail;
 	int bare, positive;
+	int fail_first;   /* fail the first call, after the open */
+	int calls;
 
 	/* What the hook saw and made. */
 	pid_t pid;
@@ -64,6 +69,8 @@ hook(struct dctx *ctx, void *arg)
 		if ((rc = dctx_preserve_fd(ctx, h->fd)) < 0)
 			return rc;
 	}
+	if (h->fail_first && h->calls++ == 0)
+		return dctx_set_errmsg(ctx, -EADDRINUSE, "port: busy");
 	if (h->port > 0) {
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
@@ -128,6 +135,7 @@ main(int argc, char **argv)
 		{ "hook-fail-bare", no_argument, NULL, 'x' },
 		{ "hook-positive", no_argument, NULL, 'P' },
 		{ "serve", no_argument, NULL, 's' },
+		{ "fail-first", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct hook h = { .fd = -1, .lfd = -1 };
@@ -151,6 +159,7 @@ main(int argc, char **argv)
 		case 'x': h.bare = 1; break;
 		case 'P': h.positive = 1; break;
 		case 's': serve = 1; break;
+		case 'F': h.fail_first = 1; break;
 		default: return 2;
 		}
 	}
@@ -160,6 +169,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "hook-helper: %s\n", dctx_errmsg(ctx));
 		dctx_free(ctx);
 		return 2;
+	}
+	if (h.fail_first && (rc = dctx_open(ctx)) < 0) {
+		fprintf(stderr, "hook-helper: first open %d: %s\n", rc,
+		    dctx_errmsg(ctx));
+		/* What the hook opened is the program's to close. */
+		if (h.fd >= 0)
+			close(h.fd);
+		h.fd = -1;
 	}
 	if ((rc = dctx_open(ctx)) < 0) {
 		/* In the foreground: the code and the message come back. */

@@ -113,6 +113,7 @@ main(int argc, char **argv)
 		{ "libevent-debug", no_argument, NULL, 'D' },
 		{ "after-free-warn", no_argument, NULL, 'W' },
 		{ "serve", no_argument, NULL, 's' },
+		{ "stdout-path", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *child_text = NULL;
@@ -128,6 +129,7 @@ main(int argc, char **argv)
 		case 'd': rc = dctx_set_detach_process(ctx, DCTX_DETACH_YES); break;
 		case 'p': rc = dctx_set_pidfile(ctx, optarg); break;
 		case 'o': rc = dctx_set_stdout(ctx, open_file(optarg)); break;
+		case 'P': rc = dctx_set_stdout_path(ctx, optarg); break;
 		case 'e': rc = dctx_set_stderr(ctx, open_file(optarg)); break;
 		case 'k': rc = dctx_set_stderr(ctx, 2); break;
 		case 'r': rc = dctx_set_chroot_directory(ctx, optarg); break;

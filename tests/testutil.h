@@ -32,7 +32,7 @@ void tu_launch(struct launch *out, const char *arg, ...);
 
 /*
  * Start the helper in the foreground (it stays our child); returns its pid.
- * Its stderr is kept in a file read by tu_fg_stderr().
+ * Its stderr is kept in the file tu_path("fg.stderr") (tu_slurp() it).
  */
 pid_t tu_start_fg(const char *arg, ...);
 
