@@ -14,6 +14,10 @@
  * thread; a second signal or --shutdown-timeout cuts it short.  SIGHUP
  * runs the library's reload chain: --stdout and --stderr, given to the
  * library by path, are reopened (logrotate), then echod logs the reload.
+ * SIGUSR2 upgrades, as nginx's does: the binary on disk starts with our
+ * sockets and pidfile, and once it serves we drain as on SIGTERM
+ * (dctx_upgrade()); `echod --upgrade --pidfile P` asks for it and prints
+ * how it went.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -67,6 +71,7 @@ struct server {
 	struct dctx *ctx;
 	const char *listen_on;
 	const char *listen_fdname;  /* --listen-fdname: serve only these */
+	int upgrade;                /* --upgrade: ask the running echod */
 	char where[256];            /* what we listen on, for the log */
 	int lfd;                    /* bound by us, until a listener owns it */
 	int *lfds;                  /* the sockets to serve, nlisteners */
@@ -129,6 +134,10 @@ usage(FILE *out)
 	    "  --stop              stop it: SIGTERM, SIGKILL after --stop-timeout\n"
 	    "  --stop-timeout MS   (default 10000)\n"
 	    "  --reload            send it SIGHUP\n"
+	    "  --upgrade-timeout MS  how long an upgrade waits for the new\n"
+	    "                      echod to be ready (default 30000)\n"
+	    "  --upgrade           ask the echod of --pidfile to upgrade\n"
+	    "                      (SIGUSR2) and say how it went\n"
 	    "  --help              this text\n");
 }
 
@@ -277,7 +286,9 @@ enum {
 	OPT_STATUS,
 	OPT_STOP,
 	OPT_STOP_TIMEOUT,
-	OPT_RELOAD
+	OPT_RELOAD,
+	OPT_UPGRADE,
+	OPT_UPGRADE_TIMEOUT
 };
 
 /*
@@ -313,6 +324,8 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "stop", no_argument, NULL, OPT_STOP },
 		{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 		{ "reload", no_argument, NULL, OPT_RELOAD },
+		{ "upgrade", no_argument, NULL, OPT_UPGRADE },
+		{ "upgrade-timeout", required_argument, NULL, OPT_UPGRADE_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -383,6 +396,12 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			break;
 		case 'a': srv->listen_fdname = optarg; break;
 		case 'W': srv->worker = 1; break;
+		case OPT_UPGRADE: srv->upgrade = 1; break;
+		case OPT_UPGRADE_TIMEOUT:
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("upgrade-timeout", optarg, why);
+			rc = dctx_set_upgrade_timeout(ctx, n);
+			break;
 		case 't':
 			if ((why = echod_parse_ms(optarg, &n)) != NULL)
 				return refuse("shutdown-timeout", optarg, why);
@@ -435,6 +454,12 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 	if (foreground && detach) {
 		dctx_log(ctx, LOG_ERR, "--foreground and --detach contradict "
 		    "each other: give one of them");
+		return 2;
+	}
+	if (srv->upgrade && srv->action != ECHOD_SERVE) {
+		dctx_log(ctx, LOG_ERR, "--upgrade and --%s contradict each "
+		    "other: give one of them", srv->action == ECHOD_STATUS ?
+		    "status" : srv->action == ECHOD_STOP ? "stop" : "reload");
 		return 2;
 	}
 	return 0;
@@ -813,6 +838,34 @@ serve(struct server *srv)
 	return 0;
 }
 
+/*
+ * echod --upgrade: ask the echod holding the pidfile to upgrade, and wait
+ * for the outcome: 0 when the new echod serves, 1 with the new echod's
+ * own message when it failed (the old one serves on), or when the
+ * request was refused.
+ */
+static int
+request_upgrade(const char *pidfile)
+{
+	char msg[600];
+	pid_t pid;
+	int rc;
+
+	if (pidfile == NULL) {
+		fprintf(stderr, "echod: --upgrade needs the --pidfile of the "
+		    "running echod\n");
+		return 2;
+	}
+	rc = dctx_upgrade_request(pidfile, SIGUSR2, &pid, msg, sizeof(msg));
+	if (rc == 0) {
+		printf("echod: upgraded: %s\n", msg);
+		return 0;
+	}
+	fprintf(stderr, "echod: upgrade %s: %s\n", rc == DCTX_EUPGRADE ?
+	    "failed" : rc == -EALREADY ? "refused" : "not done", msg);
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -834,6 +887,11 @@ main(int argc, char **argv)
 	if (rc == 2 && wants_status(argc, argv))
 		rc = DCTX_PIDFILE_UNKNOWN;
 	/* The operator's commands: no daemon, no lock of ours on the pidfile. */
+	if (rc == 0 && srv.upgrade) {
+		rc = request_upgrade(srv.pidfile);
+		dctx_free(srv.ctx);
+		return rc;
+	}
 	if (rc == 0 && srv.action != ECHOD_SERVE) {
 		rc = echod_control(srv.action, srv.pidfile, srv.stop_ms);
 		dctx_free(srv.ctx);
@@ -850,6 +908,7 @@ main(int argc, char **argv)
 	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
 	    dctx_on_reload(srv.ctx, on_reload, &srv) < 0 ||
+	    dctx_upgrade_on_signal(srv.ctx, SIGUSR2) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
 		dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
@@ -861,7 +920,8 @@ main(int argc, char **argv)
 		if ((srv.lfd = open_listener(srv.listen_on)) < 0 ||
 		    add_socket(&srv, srv.lfd, srv.listen_on) < 0)
 			rc = 1;
-		else if (dctx_preserve_fd(srv.ctx, srv.lfd) < 0) {
+		/* Kept through dctx_open(), and passed at an upgrade. */
+		else if (dctx_upgrade_fd(srv.ctx, srv.lfd, "echod") < 0) {
 			dctx_log(srv.ctx, LOG_ERR, "%s", dctx_errmsg(srv.ctx));
 			rc = 1;
 		}

@@ -69,6 +69,7 @@ dctx_free(struct dctx *ctx)
 	dctx_pidfile_release(ctx->pidfile);
 	ctx->pidfile = NULL;
 	dctx__base_own(ctx);
+	dctx__upgrade_free(ctx);
 	dctx__shutdown_free(ctx);
 	dctx__reload_free(ctx);
 	dctx__stdpath_free(ctx);
@@ -549,6 +550,8 @@ dctx_strerror(int code)
 		return "a closed context cannot be opened again";
 	case DCTX_EPREPARED:
 		return "resolved by dctx_prepare(): set it before";
+	case DCTX_EUPGRADE:
+		return "the upgrade failed: the old daemon serves on";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

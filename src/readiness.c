@@ -139,7 +139,9 @@ dctx__notify(struct dctx *ctx, const char *msg)
 	pid_t speaker = ctx->is_open ? ctx->pid :
 	    ctx->prepared ? ctx->prepared_pid : 0;
 
-	if (ctx->notify_fd < 0 || speaker != getpid())
+	/* The new process of an upgrade is not the main one before it is
+	 * ready: systemd would refuse it (upgrade.c). */
+	if (ctx->notify_fd < 0 || speaker != getpid() || ctx->up_child)
 		return 0;
 	if (send(ctx->notify_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
 		return -errno;
@@ -153,6 +155,9 @@ dctx__ready(struct dctx *ctx)
 	int rc, nrc;
 
 	ctx->start_told = ctx->ready_told = 1;
+	/* The new process of an upgrade tells the old daemon only. */
+	if (ctx->up_child)
+		return dctx__upgrade_ready(ctx);
 	rc = dctx__report(ctx, 0, NULL);
 	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld", (long)getpid());
 	if ((nrc = dctx__notify(ctx, msg)) < 0 && rc == 0)
@@ -201,6 +206,9 @@ dctx__notify_failed(struct dctx *ctx, int code, const char *msg)
 	const char *path;
 	int fd = ctx->notify_fd, own = 0;
 
+	/* systemd's main process is the old daemon, which tells it. */
+	if (ctx->up_child)
+		return;
 	if (fd < 0) {
 		path = getenv("NOTIFY_SOCKET");
 		if (path == NULL || path[0] == '\0' ||
