@@ -12,7 +12,9 @@
 #   python     python-daemon, PEP 3143's reference implementation
 #   floor      fork, setsid, fork, report on a pipe: nothing is faster
 # and, for the shutdown figure, examples/echod, libdctx's echo server,
-# built from the same copy of the tree.
+# built from the same copy of the tree.  Last, upgrade.sh measures an
+# upgrade of echod against a restart under load, and adds its section to
+# RESULTS.md and upgrade.png (its variables are in its own header).
 #
 # Missing Debian packages are installed with apt-get (root only).  The
 # hard RLIMIT_NOFILE is raised to fs.nr_open where we may.  Everything
@@ -133,6 +135,9 @@ $CC $BCFLAGS d_floor.c -o "$BIN/d_floor"
 $CC $BCFLAGS startlat.c benchutil.c -o "$BIN/startlat"
 $CC $BCFLAGS sigrt.c benchutil.c -o "$BIN/sigrt"
 $CC $BCFLAGS shutlat.c benchutil.c -o "$BIN/shutlat"
+# upgrade.sh's: the load generator, and the harness that switches echod.
+$CC $BCFLAGS loadgen.c $(pkg-config --cflags --libs libevent_core) -o "$BIN/loadgen"
+$CC $BCFLAGS upswitch.c benchutil.c -o "$BIN/upswitch"
 # echod from the same copy of the tree, linked as d_dctx is: the static
 # libdctx, so that no libtool wrapper script stands between us and it.
 $CC $BCFLAGS -I"$src/include" "$src/examples/echod.c" \
@@ -427,4 +432,10 @@ say "writing RESULTS.md and close-all.png"
 $PY "$here/report.py" "$RAW" "$OUT/close-all.dat" > "$here/RESULTS.md"
 gnuplot -e "datafile='$OUT/close-all.dat'; outfile='$here/close-all.png'" \
     "$here/close-all.gp"
+
+# ---------------------------------------------------------------------
+# 7. Upgrade against restart, under load: its own script, which adds its
+# section to RESULTS.md.
+# ---------------------------------------------------------------------
+BENCH_BIN=$BIN BENCH_OUT=$OUT bash "$here/upgrade.sh"
 say "done in $(( $(date +%s) - started )) s: $here/RESULTS.md"
