@@ -6,6 +6,9 @@
  * instance says "already running", not "Address already in use"), then
  * the listening socket, bound while we may still bind any port (so a
  * privileged port works with --user) and preserved, then dctx_open().
+ * Under socket activation (systemd's .socket units,
+ * systemd-socket-activate) it binds nothing: it serves on the passed
+ * sockets, which dctx_prepare() has read, and the library keeps open.
  * SIGTERM (or SIGINT) runs the shutdown chain: stop accepting, let every
  * connection get back what it sent, close, then stop and join the worker
  * thread; a second signal or --shutdown-timeout cuts it short.
@@ -51,8 +54,12 @@ struct conn {
 struct server {
 	struct dctx *ctx;
 	const char *listen_on;
-	int lfd;
-	struct evconnlistener *listener;
+	const char *listen_fdname;  /* --listen-fdname: serve only these */
+	char where[256];            /* what we listen on, for the log */
+	int lfd;                    /* bound by us, until a listener owns it */
+	int *lfds;                  /* the sockets to serve, nlisteners */
+	struct evconnlistener **listeners;
+	int nlisteners;
 	struct conn *conns;
 	size_t nconns;
 	int closing;
@@ -88,6 +95,8 @@ usage(FILE *out)
 	    "  --preserve-fd N     keep descriptor N open\n"
 	    "  --allow-core        do not set RLIMIT_CORE to 0\n"
 	    "  --listen ADDR:PORT  echo on this address (default 127.0.0.1:7777)\n"
+	    "  --listen-fdname NAME  under socket activation, serve only the\n"
+	    "                      passed sockets named NAME (default: all)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
 	    "  --worker            run the worker-thread demo\n"
 	    "  --help              this text\n");
@@ -135,6 +144,90 @@ open_listener(const char *spec)
 	return fd;
 }
 
+/* Serve on fd, described as what in the log. */
+static int
+add_socket(struct server *srv, int fd, const char *what)
+{
+	int *more = realloc(srv->lfds, (size_t)(srv->nlisteners + 1) *
+	    sizeof(*more));
+	size_t used = strlen(srv->where);
+
+	if (more == NULL) {
+		fprintf(stderr, "echod: out of memory\n");
+		return -1;
+	}
+	srv->lfds = more;
+	srv->lfds[srv->nlisteners++] = fd;
+	snprintf(srv->where + used, sizeof(srv->where) - used, "%s%s",
+	    used > 0 ? ", " : "", what);
+	return 0;
+}
+
+/*
+ * A passed socket we can serve on: a listening stream socket (a unit with
+ * Accept=yes passes each connection instead, and a datagram socket is no
+ * echo service), made non-blocking for libevent's listener, which accepts
+ * until EAGAIN: systemd passes its sockets blocking, and a blocking accept
+ * would stall the loop.
+ */
+static const char *
+passed_unusable(int fd)
+{
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return errno == ENOTSOCK ? "not a socket" : strerror(errno);
+	len = sizeof(listening);
+	if (type != SOCK_STREAM || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN,
+	    &listening, &len) < 0 || !listening)
+		return "not a listening stream socket";
+	if (evutil_make_socket_nonblocking(fd) < 0)
+		return strerror(errno);
+	return NULL;
+}
+
+/*
+ * The sockets passed by socket activation (the library read them in
+ * dctx_prepare()): all of them, or those named --listen-fdname.  None
+ * passed: 0 with none added, and main binds --listen.  Passed, but none
+ * of the name: refused, for the operator asked for that one.
+ */
+static int
+activated_sockets(struct server *srv)
+{
+	char what[300];
+	const char *name, *why;
+	int i, n = dctx_listen_fds(srv->ctx), fd;
+
+	if (n < 0) {
+		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv->ctx));
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		fd = dctx_listen_fd(srv->ctx, i);
+		name = dctx_listen_fd_name(srv->ctx, i);
+		if (srv->listen_fdname != NULL &&
+		    strcmp(name, srv->listen_fdname) != 0)
+			continue;
+		snprintf(what, sizeof(what), "fd %d (%s)", fd, name);
+		if ((why = passed_unusable(fd)) != NULL) {
+			fprintf(stderr, "echod: socket activation: %s: %s\n",
+			    what, why);
+			return 1;
+		}
+		if (add_socket(srv, fd, what) < 0)
+			return 1;
+	}
+	if (n > 0 && srv->nlisteners == 0) {
+		fprintf(stderr, "echod: --listen-fdname %s: none of the %d "
+		    "socket%s passed has that name\n", srv->listen_fdname, n,
+		    n == 1 ? "" : "s");
+		return 1;
+	}
+	return 0;
+}
+
 /* Refuse an option's value, quoting what the operator typed. */
 static int
 refuse(const char *opt, const char *value, const char *why)
@@ -167,6 +260,7 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "preserve-fd", required_argument, NULL, 'k' },
 		{ "allow-core", no_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "listen-fdname", required_argument, NULL, 'a' },
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "worker", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
@@ -215,6 +309,7 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 				return refuse("listen", optarg, why);
 			srv->listen_on = optarg;
 			break;
+		case 'a': srv->listen_fdname = optarg; break;
 		case 'W': srv->worker = 1; break;
 		case 't':
 			if ((why = echod_parse_ms(optarg, &n)) != NULL)
@@ -260,7 +355,7 @@ conn_free(struct conn *c)
 	free(c);
 	srv->nconns--;
 	/* A descriptor is free again: do not wait for the timer. */
-	if (srv->starved && srv->listener != NULL)
+	if (srv->starved && srv->listeners != NULL)
 		event_active(srv->resume_ev, EV_TIMEOUT, 0);
 	/* The last connection gone ends the draining step. */
 	if (srv->closing && srv->nconns == 0 && srv->step != NULL) {
@@ -404,11 +499,25 @@ static void
 on_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
+	int i;
 
 	(void)fd;
 	(void)what;
-	if (srv->listener != NULL)
-		evconnlistener_enable(srv->listener);
+	for (i = 0; srv->listeners != NULL && i < srv->nlisteners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+/* Stop accepting: close every listening socket. */
+static void
+listeners_free(struct server *srv)
+{
+	int i;
+
+	for (i = 0; srv->listeners != NULL && i < srv->nlisteners; i++)
+		if (srv->listeners[i] != NULL)
+			evconnlistener_free(srv->listeners[i]);
+	free(srv->listeners);
+	srv->listeners = NULL;
 }
 
 /* Shutdown step 1 (registered last): stop accepting, drain, close. */
@@ -419,10 +528,7 @@ stop_serving(struct dctx *ctx, struct dctx_shutdown *step, int late, void *arg)
 	struct timeval tick = { 0, DRAIN_TICK_MS * 1000 };
 	struct conn *c;
 
-	if (srv->listener != NULL) {
-		evconnlistener_free(srv->listener);
-		srv->listener = NULL;
-	}
+	listeners_free(srv);
 	event_del(srv->resume_ev);
 	srv->closing = 1;
 	if (late) {
@@ -508,20 +614,30 @@ static int
 serve(struct server *srv)
 {
 	struct event_base *base = dctx_base(srv->ctx);
+	int i;
 
-	srv->listener = evconnlistener_new(base, on_accept, srv,
-	    LEV_OPT_CLOSE_ON_FREE, 0, srv->lfd);
-	if (srv->listener == NULL) {
-		fprintf(stderr, "echod: evconnlistener_new failed\n");
+	srv->listeners = calloc((size_t)srv->nlisteners,
+	    sizeof(*srv->listeners));
+	if (srv->listeners == NULL) {
+		fprintf(stderr, "echod: out of memory\n");
 		return -1;
 	}
-	srv->lfd = -1; /* the listener owns it now */
+	for (i = 0; i < srv->nlisteners; i++) {
+		srv->listeners[i] = evconnlistener_new(base, on_accept, srv,
+		    LEV_OPT_CLOSE_ON_FREE, 0, srv->lfds[i]);
+		if (srv->listeners[i] == NULL) {
+			fprintf(stderr, "echod: evconnlistener_new failed\n");
+			return -1;
+		}
+		if (srv->lfds[i] == srv->lfd)
+			srv->lfd = -1; /* the listener owns it now */
+		evconnlistener_set_error_cb(srv->listeners[i], on_accept_error);
+	}
 	srv->resume_ev = evtimer_new(base, on_resume, srv);
 	if (srv->resume_ev == NULL) {
 		fprintf(stderr, "echod: evtimer_new failed\n");
 		return -1;
 	}
-	evconnlistener_set_error_cb(srv->listener, on_accept_error);
 	if (srv->worker &&
 	    (dctx_on_shutdown(srv->ctx, stop_worker, srv) < 0 ||
 	    dctx_thread_create(srv->ctx, &srv->thread, worker_main, srv) < 0)) {
@@ -564,10 +680,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
-	if (rc == 0 && (srv.lfd = open_listener(srv.listen_on)) < 0)
-		rc = 1;
-	if (rc == 0 && (dctx_preserve_fd(srv.ctx, srv.lfd) < 0 ||
-	    dctx_open(srv.ctx) < 0)) {
+	/* Not socket-activated: bind --listen, as always. */
+	if (rc == 0 && (rc = activated_sockets(&srv)) == 0 &&
+	    srv.nlisteners == 0) {
+		if ((srv.lfd = open_listener(srv.listen_on)) < 0 ||
+		    add_socket(&srv, srv.lfd, srv.listen_on) < 0)
+			rc = 1;
+		else if (dctx_preserve_fd(srv.ctx, srv.lfd) < 0) {
+			fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
+			rc = 1;
+		}
+	}
+	if (rc == 0 && dctx_open(srv.ctx) < 0) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
 		rc = 1;
 	}
@@ -583,7 +707,7 @@ main(int argc, char **argv)
 	} else {
 		/* Said by the daemon, in its log: a start that fails later
 		 * must not have claimed to listen. */
-		printf("echod: listening on %s as pid %ld\n", srv.listen_on,
+		printf("echod: listening on %s as pid %ld\n", srv.where,
 		    (long)getpid());
 		fflush(stdout);
 		dctx_notify_ready(srv.ctx);
@@ -593,8 +717,8 @@ main(int argc, char **argv)
 	/* A forced stop can leave connections behind: free them now. */
 	while (srv.conns != NULL)
 		conn_free(srv.conns);
-	if (srv.listener != NULL)
-		evconnlistener_free(srv.listener);
+	listeners_free(&srv);
+	free(srv.lfds);
 	if (srv.drain_tick != NULL)
 		event_free(srv.drain_tick);
 	if (srv.resume_ev != NULL)

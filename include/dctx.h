@@ -512,8 +512,9 @@ DCTX_EXPORT int dctx_set_start_timeout(struct dctx *ctx, int ms);
  * Take the pidfile, and do what else must come before the program's own
  * set-up: dctx_open()'s steps 1 and 2, now, in the calling process (the
  * checks, the thread rule, the user and groups resolved, /dev/null and
- * the $NOTIFY_SOCKET opened, the pidfile locked, the warning about a
- * pidfile the dropped user cannot remove).  A server calls it before it
+ * the $NOTIFY_SOCKET opened, the socket activation variables read
+ * (dctx_listen_fds()), the pidfile locked, the warning about a pidfile
+ * the dropped user cannot remove).  A server calls it before it
  * binds its sockets, so that a second instance started with the same
  * command line says "pidfile PATH: already running (pid N)", not "Address
  * already in use"; it then binds, preserves the socket
@@ -561,7 +562,9 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     DCTX_ECLOSED (see below).  A process with threads other than the
  *     caller fails with DCTX_ETHREADS (see below).  The configuration is
  *     checked and the user and groups are resolved, before any chroot;
- *     /dev/null is opened while it is still reachable.
+ *     /dev/null is opened while it is still reachable; the socket
+ *     activation variables are read, if no call read them yet
+ *     (dctx_listen_fds()).
  *  2. The pidfile is opened and locked (dctx_pidfile_acquire()).  Errors up
  *     to here return in the calling process: nothing has forked.
  *  3. A pipe to the launcher is made, and stdio buffers are flushed.
@@ -587,8 +590,9 @@ DCTX_EXPORT int dctx_prepare(struct dctx *ctx);
  *     takes its default action then.  RLIMIT_CORE is set to 0
  *     (prevent_core); chroot and chdir("/"); umask; chdir to the working
  *     directory.
- *  6. Every descriptor above 2 is closed but the preserved ones and the
- *     library's own; 0-2 become the configured stdio or /dev/null.
+ *  6. Every descriptor above 2 is closed but the preserved ones, those
+ *     passed by socket activation (dctx_listen_fds()) and the library's
+ *     own; 0-2 become the configured stdio or /dev/null.
  *  7. Privileges are dropped: groups, gid, then uid, then capabilities, and
  *     it is verified that they cannot be regained (CERT POS36-C, POS37-C;
  *     the rules are under dctx_set_uid()).
@@ -680,6 +684,101 @@ DCTX_EXPORT int dctx_is_open(const struct dctx *ctx);
  * @return the base, or NULL before dctx_open()
  */
 DCTX_EXPORT struct event_base *dctx_base(struct dctx *ctx);
+
+/**
+ * Socket activation: how many descriptors a service manager passed
+ * (systemd's sd_listen_fds(3) convention; systemd's .socket units,
+ * systemd-socket-activate, or an old self handing over its sockets).
+ * The program serves on them instead of binding its own: systemd holds
+ * the listening socket while the daemon is not running, so that the
+ * first client starts it, and no connection is refused while it starts
+ * or restarts.
+ *
+ * The rules, for this call and dctx_listen_fd(), dctx_listen_fd_name()
+ * and dctx_listen_fd_named():
+ *  - $LISTEN_PID, $LISTEN_FDS and $LISTEN_FDNAMES are read once per
+ *    context, at the first of these four calls, dctx_prepare() and
+ *    dctx_open() (step 1, before any fork), and the result is kept:
+ *    later calls, a retried dctx_open() and the daemon after the fork
+ *    see the same descriptors.
+ *  - They are meant for this process only when $LISTEN_PID is its pid
+ *    at that moment.  Without $LISTEN_PID, or with the pid of another
+ *    process (variables an ancestor left behind), none are passed (0),
+ *    whatever the other two say; without $LISTEN_FDS, none either.
+ *  - The three variables are then removed from the environment, in every
+ *    case (ours, another's, or refused), as sd_listen_fds(1) does: a
+ *    program the daemon runs must not see them, and a stale $LISTEN_PID
+ *    could name a later process when pids are reused.  A second context
+ *    made later in the same process therefore finds none.
+ *  - The passed descriptors are 3 to 3 + N - 1, and are marked
+ *    close-on-exec (as sd_listen_fds() does).  dctx_open() keeps them
+ *    open, at their numbers, through its close step (step 6), as if each
+ *    were given to dctx_preserve_fd(), and never takes them for stdio.
+ *    They are left as they came: a socket systemd passes is blocking, so
+ *    a program on libevent's evconnlistener makes it non-blocking
+ *    (evutil_make_socket_nonblocking()).  They belong to the program:
+ *    dctx_close() and dctx_free() do not close them, and a program may
+ *    close the ones it does not serve.
+ *  - Values a service manager would never write are refused rather than
+ *    guessed at: $LISTEN_PID or $LISTEN_FDS that is not a plain decimal
+ *    number (digits only) or out of range, a passed descriptor that is not
+ *    open, or $LISTEN_FDNAMES without exactly one name per descriptor, or
+ *    with a name that systemd's FileDescriptorName= would refuse (empty,
+ *    longer than 255 bytes, not printable ASCII).  The refusal is a
+ *    failure of every call that meets it, dctx_prepare() and dctx_open()
+ *    included (reported as any failure of step 1: to the caller and to
+ *    systemd), with a message naming the variable and the reason, such as
+ *    "LISTEN_FDS=abc: not a decimal number", "LISTEN_FDS=2: fd 4: not
+ *    open" or "LISTEN_FDNAMES: 1 name for LISTEN_FDS=2: one name per
+ *    descriptor is needed".  A $LISTEN_PID of another process is never
+ *    refused: it is simply not for us.
+ *
+ * @param ctx the context
+ * @return the number of passed descriptors (0 when none), or -EINVAL
+ *         (-EBADF for a descriptor that is not open) with dctx_errmsg()
+ *         set when the variables are refused
+ */
+DCTX_EXPORT int dctx_listen_fds(struct dctx *ctx);
+
+/**
+ * The index-th descriptor passed by socket activation (see
+ * dctx_listen_fds() for the rules).
+ *
+ * @param ctx the context
+ * @param index from 0 to dctx_listen_fds() - 1
+ * @return the descriptor, 3 + index; -ENOENT when index is out of range
+ *         (none passed, negative, or not below the count); or the code
+ *         of a refusal of the variables (dctx_listen_fds())
+ */
+DCTX_EXPORT int dctx_listen_fd(struct dctx *ctx, int index);
+
+/**
+ * The name of the index-th descriptor passed by socket activation, from
+ * $LISTEN_FDNAMES (systemd's FileDescriptorName=, or the socket unit's
+ * name by default; systemd-socket-activate's --fdname=).  When the
+ * variable is not set every descriptor is "unknown", as
+ * sd_listen_fds_with_names(3) says.
+ *
+ * @param ctx the context
+ * @param index from 0 to dctx_listen_fds() - 1
+ * @return the name, valid until dctx_free(); NULL when index is out of
+ *         range or the variables were refused (dctx_errmsg() says which)
+ */
+DCTX_EXPORT const char *dctx_listen_fd_name(struct dctx *ctx, int index);
+
+/**
+ * The first descriptor passed by socket activation under a name: a
+ * program whose unit passes several sockets (Sockets=, or several
+ * ListenStream= with FileDescriptorName=) tells them apart by name, not
+ * by an order it would have to keep in step with the unit file.
+ *
+ * @param ctx the context
+ * @param name the name to look for
+ * @return the descriptor; -ENOENT when no passed descriptor has that
+ *         name; -EINVAL for a NULL name; or the code of a refusal of the
+ *         variables (dctx_listen_fds())
+ */
+DCTX_EXPORT int dctx_listen_fd_named(struct dctx *ctx, const char *name);
 
 /**
  * Tell the launcher, systemd and s6 that the daemon is ready, with

@@ -83,6 +83,7 @@ dctx_free(struct dctx *ctx)
 	free(ctx->pidfile_path);
 	free(ctx->event_method);
 	free(ctx->groups);
+	dctx__listen_free(ctx);
 	free(ctx);
 }
 

@@ -67,6 +67,13 @@ struct dctx {
 	struct event *deadline_ev;
 	struct event *sigint_ev;
 
+	/* Socket activation (activation.c), read once per context. */
+	int listen_read;      /* the variables were read (and removed) */
+	int listen_rc;        /* 0, or why they were refused */
+	int nlisten;          /* passed descriptors: 3 .. 3 + nlisten - 1 */
+	char **listen_names;  /* their names, one block */
+	char listen_err[256]; /* the refusal, said again at every use */
+
 	/* Worker threads not joined yet (threads.c). */
 	struct dctx_thread *thread_list;
 
@@ -175,6 +182,14 @@ void dctx__shutdown_free(struct dctx *ctx);
 /* threads.c */
 int dctx__threads_alone(struct dctx *ctx);
 void dctx__threads_orphan(struct dctx *ctx, int forked);
+
+/* activation.c */
+int dctx__listen_parse(const char *pid, const char *fds, const char *names,
+    pid_t self, int *count, char *err, size_t errlen);
+char **dctx__listen_names(const char *names, int count);
+int dctx__listen_read(struct dctx *ctx);
+int dctx__listen_has(const struct dctx *ctx, int fd);
+void dctx__listen_free(struct dctx *ctx);
 
 /* open.c */
 void dctx__base_own(struct dctx *ctx);

@@ -164,9 +164,10 @@ out:
 int
 dctx__setup_fds(struct dctx *ctx)
 {
-	/* Preserved fds, pidfile and its directory, pipe, s6 and systemd
-	 * readiness, /dev/null, stdio, the caller's kept stderr. */
-	size_t max = ctx->npreserve + 10;
+	/* Preserved and socket-activated fds, pidfile and its directory,
+	 * pipe, s6 and systemd readiness, /dev/null, stdio, the caller's
+	 * kept stderr. */
+	size_t max = ctx->npreserve + (size_t)ctx->nlisten + 10;
 	int *all, copies[3] = { -1, -1, -1 };
 	size_t n = 0, i;
 	int rc = 0, which;
@@ -176,6 +177,9 @@ dctx__setup_fds(struct dctx *ctx)
 		return dctx__fail(ctx, -ENOMEM, "close fds");
 	for (i = 0; i < ctx->npreserve; i++)
 		all[n++] = ctx->preserve[i];
+	/* Passed by socket activation: preserved as if the program asked. */
+	for (i = 0; i < (size_t)ctx->nlisten; i++)
+		all[n++] = 3 + (int)i;
 	if (ctx->pidfile != NULL) {
 		all[n++] = dctx__pidfile_fd(ctx->pidfile);
 		all[n++] = dctx__pidfile_dirfd(ctx->pidfile); /* may be -1 */
@@ -219,7 +223,7 @@ dctx__setup_fds(struct dctx *ctx)
 		}
 	/* The sources' own numbers are closed unless they are preserved. */
 	for (which = 0; which < 3; which++) {
-		int fd = ctx->stdio[which], kept = 0;
+		int fd = ctx->stdio[which], kept = dctx__listen_has(ctx, fd);
 
 		for (i = 0; i < ctx->npreserve; i++)
 			kept |= ctx->preserve[i] == fd;

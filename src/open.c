@@ -96,6 +96,9 @@ prepare(struct dctx *ctx)
 
 	if ((rc = check_now(ctx)) < 0 || (rc = dctx__resolve_ids(ctx)) < 0)
 		return rc;
+	/* Before the fork: $LISTEN_PID names this process (activation.c). */
+	if ((rc = dctx__listen_read(ctx)) < 0)
+		return rc;
 	/*
 	 * A closed 0, 1 or 2 would be the number our next open() gets, and
 	 * the stdio step would then overwrite the pidfile or the pipe.

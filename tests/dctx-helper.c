@@ -519,6 +519,36 @@ prepared_and_free(void)
 	return 0;
 }
 
+/*
+ * --listen-report: what socket activation gave the daemon (read by
+ * dctx_open() before its fork), what is left of the variables in its
+ * environment, and what a program it runs inherits (env, as a child).
+ */
+static void
+report_listen(void)
+{
+	int i, n = dctx_listen_fds(ctx);
+	pid_t pid;
+
+	say("listen_fds %d\n", n);
+	for (i = 0; i < n; i++)
+		say("listen_fd %d %d %s\n", i, dctx_listen_fd(ctx, i),
+		    dctx_listen_fd_name(ctx, i));
+	say("listen_fd_named echo %d\n", dctx_listen_fd_named(ctx, "echo"));
+	say("env LISTEN_PID=%s LISTEN_FDS=%s LISTEN_FDNAMES=%s\n",
+	    getenv("LISTEN_PID") ? getenv("LISTEN_PID") : "unset",
+	    getenv("LISTEN_FDS") ? getenv("LISTEN_FDS") : "unset",
+	    getenv("LISTEN_FDNAMES") ? getenv("LISTEN_FDNAMES") : "unset");
+	say("child env:\n");
+	if ((pid = fork()) == 0) {
+		execl("/usr/bin/env", "env", (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	say("child env end\n");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -576,6 +606,8 @@ main(int argc, char **argv)
 		/* Close every fd above 2 after the open, then live MS (0:
 		 * for ever) with SIGTERM at its default. */
 		{ "close-all-fds", required_argument, NULL, 1002 },
+		/* Say what socket activation passed: report_listen(). */
+		{ "listen-report", no_argument, NULL, 1005 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -587,7 +619,7 @@ main(int argc, char **argv)
 	int foreground = 0, detach = 0;
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
-	int holder_ms = 0, prepare = 0, close_all_ms = -1;
+	int holder_ms = 0, prepare = 0, close_all_ms = -1, listen_report = 0;
 	pthread_t plain;
 	struct event *churn_ev = NULL;
 
@@ -661,6 +693,7 @@ main(int argc, char **argv)
 			break;
 		case 1001: rc = dctx_set_stdout(ctx, 1); break;
 		case 1002: close_all_ms = atoi(optarg); break;
+		case 1005: listen_report = 1; break;
 		case 'Q': prepare = 1; break;
 		case 'q': prepare = 2; break;
 		case 1003: prepare = 3; break;
@@ -776,6 +809,8 @@ main(int argc, char **argv)
 	}
 	say("NOTIFY_SOCKET=%s\n", getenv("NOTIFY_SOCKET") ?
 	    getenv("NOTIFY_SOCKET") : "unset");
+	if (listen_report)
+		report_listen();
 	if (close_all_ms >= 0) {
 		/*
 		 * A program that closes the descriptors it does not know,
