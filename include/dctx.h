@@ -830,7 +830,7 @@ DCTX_EXPORT int dctx_notify_failure(struct dctx *ctx, int status, const char *ms
  *
  * What systemd does with it is not answered, so this call cannot tell:
  *  - The unit must give the store room: FileDescriptorStoreMax= above 0
- *    (the default is 0: systemd closes the descriptor and logs it).
+ *    (the default is 0: systemd closes the descriptor).
  *  - systemd takes it from the main process only (NotifyAccess=main, the
  *    default of Type=notify); others' are closed.
  *  - A descriptor already stored (the same open file, as one received
