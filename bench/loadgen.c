@@ -479,7 +479,8 @@ report(struct loadgen *lg, long long t_end, const char *series)
 	}
 	for (o = 0; o < NOUTCOMES; o++)
 		all += tot[o];
-	qsort(lg->lat, lg->nlat, sizeof(*lg->lat), cmp_uint);
+	if (lg->nlat > 0)
+		qsort(lg->lat, lg->nlat, sizeof(*lg->lat), cmp_uint);
 	printf("conns=%d\nbytes=%zu\nwindow_ms=%d\nbackoff_ms=%d\n"
 	    "timeout_ms=%d\nclose=%s\n", lg->nclients, lg->bytes,
 	    lg->window_ms, lg->backoff_ms, lg->timeout_ms,
