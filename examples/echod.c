@@ -13,7 +13,10 @@
  * (FileDescriptorStoreMax=), so that `systemctl restart` passes it back.
  * SIGTERM (or SIGINT) runs the shutdown chain: stop accepting, let every
  * connection get back what it sent, close, then stop and join the worker
- * thread; a second signal or --shutdown-timeout cuts it short.
+ * thread; a second signal or --shutdown-timeout cuts it short.  SIGUSR2
+ * upgrades, as nginx's does: the binary on disk starts with our sockets
+ * and pidfile, and once it serves we drain as on SIGTERM (dctx_upgrade());
+ * `echod --upgrade --pidfile P` asks for it and prints how it went.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +60,8 @@ struct server {
 	struct dctx *ctx;
 	const char *listen_on;
 	const char *listen_fdname;  /* --listen-fdname: serve only these */
+	const char *pidfile;        /* --pidfile, for --upgrade */
+	int upgrade;                /* --upgrade: ask the running echod */
 	char where[256];            /* what we listen on, for the log */
 	int lfd;                    /* bound by us, until a listener owns it */
 	int *lfds;                  /* the sockets to serve, nlisteners */
@@ -103,6 +108,10 @@ usage(FILE *out)
 	    "                      binds in the fd store (default: echod)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
 	    "  --worker            run the worker-thread demo\n"
+	    "  --upgrade-timeout MS  how long an upgrade waits for the new\n"
+	    "                      echod to be ready (default 30000)\n"
+	    "  --upgrade           ask the echod of --pidfile to upgrade\n"
+	    "                      (SIGUSR2) and say how it went\n"
 	    "  --help              this text\n");
 }
 
@@ -287,6 +296,8 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 		{ "listen-fdname", required_argument, NULL, 'a' },
 		{ "shutdown-timeout", required_argument, NULL, 't' },
 		{ "worker", no_argument, NULL, 'W' },
+		{ "upgrade", no_argument, NULL, 'U' },
+		{ "upgrade-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -298,7 +309,10 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 
 	while (rc == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': rc = dctx_set_pidfile(ctx, optarg); break;
+		case 'p':
+			srv->pidfile = optarg;
+			rc = dctx_set_pidfile(ctx, optarg);
+			break;
 		case 'u': rc = dctx_set_user(ctx, optarg); break;
 		case 'g': rc = dctx_set_group(ctx, optarg); break;
 		case 'r': rc = dctx_set_chroot_directory(ctx, optarg); break;
@@ -335,6 +349,12 @@ configure(struct dctx *ctx, struct server *srv, int argc, char **argv)
 			break;
 		case 'a': srv->listen_fdname = optarg; break;
 		case 'W': srv->worker = 1; break;
+		case 'U': srv->upgrade = 1; break;
+		case 'T':
+			if ((why = echod_parse_ms(optarg, &n)) != NULL)
+				return refuse("upgrade-timeout", optarg, why);
+			rc = dctx_set_upgrade_timeout(ctx, n);
+			break;
 		case 't':
 			if ((why = echod_parse_ms(optarg, &n)) != NULL)
 				return refuse("shutdown-timeout", optarg, why);
@@ -673,6 +693,34 @@ serve(struct server *srv)
 	return 0;
 }
 
+/*
+ * echod --upgrade: ask the echod holding the pidfile to upgrade, and wait
+ * for the outcome: 0 when the new echod serves, 1 with the new echod's
+ * own message when it failed (the old one serves on), or when the
+ * request was refused.
+ */
+static int
+request_upgrade(const char *pidfile)
+{
+	char msg[600];
+	pid_t pid;
+	int rc;
+
+	if (pidfile == NULL) {
+		fprintf(stderr, "echod: --upgrade needs the --pidfile of the "
+		    "running echod\n");
+		return 2;
+	}
+	rc = dctx_upgrade_request(pidfile, SIGUSR2, &pid, msg, sizeof(msg));
+	if (rc == 0) {
+		printf("echod: upgraded: %s\n", msg);
+		return 0;
+	}
+	fprintf(stderr, "echod: upgrade %s: %s\n", rc == DCTX_EUPGRADE ?
+	    "failed" : rc == -EALREADY ? "refused" : "not done", msg);
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -690,6 +738,11 @@ main(int argc, char **argv)
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_cond_init(&srv.wake, NULL);
 	rc = configure(srv.ctx, &srv, argc, argv);
+	if (rc == 0 && srv.upgrade) {
+		rc = request_upgrade(srv.pidfile);
+		dctx_free(srv.ctx);
+		return rc;
+	}
 	/*
 	 * Manual readiness: the launcher exits 0 only once we serve.  SIGPIPE
 	 * needs nothing: the default map ignores it, so a client gone in the
@@ -699,6 +752,7 @@ main(int argc, char **argv)
 	 */
 	if (rc == 0 && (dctx_terminate_on_signal(srv.ctx, SIGINT) < 0 ||
 	    dctx_set_signal(srv.ctx, SIGHUP, on_hangup, &srv) < 0 ||
+	    dctx_upgrade_on_signal(srv.ctx, SIGUSR2) < 0 ||
 	    dctx_set_manual_ready(srv.ctx, 1) < 0 ||
 	    dctx_prepare(srv.ctx) < 0)) {
 		fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
@@ -710,7 +764,8 @@ main(int argc, char **argv)
 		if ((srv.lfd = open_listener(srv.listen_on)) < 0 ||
 		    add_socket(&srv, srv.lfd, srv.listen_on) < 0)
 			rc = 1;
-		else if (dctx_preserve_fd(srv.ctx, srv.lfd) < 0) {
+		/* Kept through dctx_open(), and passed at an upgrade. */
+		else if (dctx_upgrade_fd(srv.ctx, srv.lfd, "echod") < 0) {
 			fprintf(stderr, "echod: %s\n", dctx_errmsg(srv.ctx));
 			rc = 1;
 		}

@@ -60,6 +60,7 @@ struct dctx_thread;
 #define DCTX_ETHREADS  (-30007) /**< other threads run: dctx_open() refuses */
 #define DCTX_ECLOSED   (-30008) /**< the context was closed: no reopen */
 #define DCTX_EPREPARED (-30009) /**< dctx_prepare() resolved this attribute */
+#define DCTX_EUPGRADE  (-30010) /**< the new process of an upgrade failed; the old one serves on */
 
 /*
  * The exit statuses dctx_exit_status() reports.  A clean stop is 0, which is
@@ -72,6 +73,9 @@ struct dctx_thread;
 
 /** The launcher's start timeout by default, in ms: systemd's 90 s. */
 #define DCTX_START_TIMEOUT_DEFAULT 90000
+
+/** How long an upgrade waits for the new process by default, in ms. */
+#define DCTX_UPGRADE_TIMEOUT_DEFAULT 30000
 
 /** detach_process: fork into the background, or not, or decide. */
 enum dctx_detach {
@@ -1139,6 +1143,188 @@ DCTX_EXPORT int dctx_pidfile_close(struct dctx_pidfile *pf);
  *         path or pid is NULL
  */
 DCTX_EXPORT int dctx_pidfile_holder(const char *path, pid_t *pid);
+
+/*
+ * Zero-downtime upgrade.  The running daemon (the old one) starts a new
+ * binary with its listening sockets and its pidfile, keeps serving until
+ * the new one is ready, then hands over and drains; if the new one fails,
+ * it stays the daemon.
+ */
+
+/**
+ * Mark a descriptor to pass to the new process at an upgrade
+ * (dctx_upgrade()), under a name: a listening socket the program bound
+ * itself.  Socket-activated descriptors (dctx_listen_fds()) are marked
+ * already, with their names, as long as they are open.  Before
+ * dctx_open() this also preserves fd (dctx_preserve_fd()).  Marking a
+ * descriptor again changes its name; a NULL name unmarks it, which a
+ * program must do before it closes one, since the number may then be
+ * reused for anything (a marked descriptor found closed at an upgrade
+ * fails it with -EBADF).
+ *
+ * The new process receives, in systemd's socket-activation convention
+ * (sd_listen_fds(3)), the socket-activated descriptors first, in their
+ * order, then the marked ones in the order they were marked, at 3, 4,
+ * ..., with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID set: its ordinary
+ * start-up finds them with dctx_listen_fds() and dctx_listen_fd_named(),
+ * as it would under systemd.  They are the same sockets (the same open
+ * file descriptions): connections waiting in their accept queues are
+ * served by whichever process accepts them.
+ *
+ * @param ctx the context
+ * @param fd an open descriptor above 2
+ * @param name 1 to 255 printable ASCII characters without ':' (systemd's
+ *        rule for FileDescriptorName=), or NULL to unmark
+ * @return 0, -EBADF when fd is not open or is 0-2, -EINVAL for a bad
+ *         name, -ENOMEM
+ */
+DCTX_EXPORT int dctx_upgrade_fd(struct dctx *ctx, int fd, const char *name);
+
+/**
+ * The binary an upgrade starts, and its arguments.  By default it is the
+ * program's own executable by the path it was started as (the one the
+ * kernel was given, AT_EXECFN, made absolute at dctx_prepare()), read
+ * again from disk: a binary replaced at that path, by a package or
+ * install(1), is the new version; a symbolic link there is followed
+ * anew.  Where no path was noted (upgrades asked for only after
+ * dctx_open(), see dctx_upgrade_on_signal()), it is /proc/self/exe's path.
+ * The arguments are the program's own, as /proc/self/cmdline shows them
+ * at the upgrade (a program that rewrites its argv gives them here).
+ *
+ * @param ctx the context
+ * @param path an absolute path, or NULL for the program's own executable
+ * @param argv the arguments, argv[0] first, NULL-terminated (copied), or
+ *        NULL for the program's own
+ * @return 0, -EINVAL for a relative path or an empty argv, -ENOMEM
+ */
+DCTX_EXPORT int dctx_set_upgrade_exec(struct dctx *ctx, const char *path,
+    char *const argv[]);
+
+/**
+ * How long an upgrade waits for the new process to report ready.  When it
+ * passes, the new process is stopped (SIGTERM, SIGKILL 5 s later) and the
+ * upgrade fails: "the new process (pid N) was not ready within MS ms:
+ * stopped it".
+ *
+ * @param ctx the context
+ * @param ms milliseconds from the start of the new process; 0 waits for
+ *        ever; the default is DCTX_UPGRADE_TIMEOUT_DEFAULT (30000)
+ * @return 0, -EINVAL for a negative value, -ENOMEM
+ */
+DCTX_EXPORT int dctx_set_upgrade_timeout(struct dctx *ctx, int ms);
+
+/**
+ * Map signo to an upgrade (dctx_upgrade()), as nginx maps SIGUSR2: the
+ * signal map's entry becomes a callback (dctx_set_signal()) that starts
+ * one, and logs "PROGRAM: upgrade on signal N (NAME) refused: REASON" on
+ * stderr when it cannot.  Call it before dctx_prepare(): the library then
+ * notes the path the program was started as and its working directory
+ * (see dctx_set_upgrade_exec() and dctx_upgrade()).
+ *
+ * @param ctx the context
+ * @param signo a signal that can be mapped (see dctx_set_signal())
+ * @return 0, DCTX_ESIGNAL, or -ENOMEM
+ */
+DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
+
+/**
+ * Upgrade: start the new binary (dctx_set_upgrade_exec()) and hand it the
+ * daemon's place.  It returns once the new process runs; the rest happens
+ * in the loop:
+ *  - The new process starts in the working directory the program had at
+ *    dctx_prepare() (relative paths among the arguments name the same
+ *    files), with the program's environment, the marked descriptors
+ *    (dctx_upgrade_fd()) as LISTEN_FDS, the pidfile's locked descriptor
+ *    (DCTX_PIDFILE_FD), a report pipe to the old daemon, stdin and stdout
+ *    as the old daemon's, and as stderr a pipe to the old daemon, which
+ *    copies what comes to its own stderr; nothing else (the old daemon's
+ *    connections stay in the old daemon).  Under systemd it gets
+ *    NOTIFY_SOCKET too, and WATCHDOG_USEC with WATCHDOG_PID its own pid.
+ *  - Its dctx_prepare() or dctx_open() sees it was started by an upgrade:
+ *    it does not detach (it is a daemon already, in the old one's session
+ *    and process group; when the old one exits it is reparented to init,
+ *    or to the service manager), it takes the pidfile through the
+ *    inherited descriptor when the pidfile it is given is the same file
+ *    (another path is opened as usual), and it reports ready or its
+ *    failure to the old daemon, not to systemd.  Its stderr is the
+ *    configured one once dctx_open() succeeded.
+ *  - Meanwhile the old daemon serves on.  When the new process is ready,
+ *    the old one writes the new pid into the pidfile (the lock is never
+ *    released: both processes share it), lets go of the pidfile without
+ *    removing it (the new one removes it when it stops), tells systemd
+ *    "MAINPID=NEW" (as its main process: NotifyAccess=main suffices; the
+ *    new process says nothing at its start), logs "upgrade: pid NEW is
+ *    ready; pid OLD stops", and runs its shutdown chain (dctx_terminate(),
+ *    with no STOPPING=1): the program's step closes its listeners (their
+ *    sockets stay open in the new process, so no connection is refused)
+ *    and drains its connections; the old daemon then exits with
+ *    dctx_exit_status(), 0.
+ *  - When the new process reports a failure, dies before it is ready, or
+ *    is not ready within the upgrade timeout (dctx_set_upgrade_timeout()),
+ *    it is stopped (SIGTERM, then SIGKILL 5 s later) and reaped, the old
+ *    daemon logs "upgrade to pid NEW failed: MESSAGE; pid OLD serves on",
+ *    and nothing else changes: the pidfile still names the old daemon,
+ *    its sockets still accept.  MESSAGE is the new process's own: its
+ *    dctx_open() or dctx_notify_failure() message, or what it wrote on
+ *    stderr before it ended ("the new process (pid N) exited with status
+ *    2 before it was ready: echod: --umask 9: ..."), or how it ended.
+ *  - A daemon asked to stop (dctx_terminate()) while a new process starts
+ *    stops that process too, and waits for it in dctx_close().
+ * Each step is written, for dctx_upgrade_request(), to the status file
+ * PIDFILE.upgrade beside the pidfile (replaced whole at each step;
+ * removed with the pidfile), through the pidfile's directory: a daemon
+ * whose user cannot write there (see dctx_set_pidfile()) keeps none and
+ * says so once on stderr.
+ *
+ * Only one upgrade runs at a time.  An upgrade needs a daemon the service
+ * manager can follow to its new pid: a detached daemon found through its
+ * pidfile, or a systemd Type=notify service (MAINPID=).  A supervisor
+ * that watches the very process it started (s6, runit, systemd
+ * Type=simple) takes the old one's exit for the service's end.
+ *
+ * @param ctx an open context, in the daemon process
+ * @return 0 once the new process runs, or a negative code with
+ *         dctx_errmsg() set: -EINVAL when the context is not open here,
+ *         -EALREADY while an upgrade is in progress ("upgrade: one is in
+ *         progress (new process pid N)") or after a hand-over,
+ *         -ECANCELED once the shutdown chain has started, -ENOTSUP in a
+ *         chroot or as pid 1, -errno when the binary cannot be executed
+ *         (checked before the fork: "upgrade: PATH: No such file or
+ *         directory") or a pipe or the fork fails
+ */
+DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
+
+/**
+ * Ask the daemon holding pidfile for an upgrade, and wait for its
+ * outcome: what a command such as `echod --upgrade --pidfile P` runs.
+ * The daemon is found through the pidfile's lock (dctx_pidfile_holder())
+ * and sent signo through a pidfd (a reused pid is never signalled), only
+ * if it catches signo (/proc/PID/status): a daemon that does not map it
+ * could die of it.  The outcome is read from PIDFILE.upgrade (see
+ * dctx_upgrade()).  The wait is as long as the daemon's upgrade timeout
+ * and its grace, plus 5 s for the daemon to start the upgrade at all.
+ *
+ * @param pidfile the daemon's pidfile
+ * @param signo the signal its program maps with dctx_upgrade_on_signal()
+ * @param new_pid receives the new daemon's pid, or 0 (may be NULL)
+ * @param msg receives a message (may be NULL): "pid OLD handed over to
+ *        pid NEW", or why it failed; for DCTX_EUPGRADE the new process's
+ *        own message (see dctx_upgrade())
+ * @param len the size of msg
+ * @return 0 when the new process is the daemon; DCTX_EUPGRADE when it
+ *         failed and the old one serves on; -EALREADY when an upgrade of
+ *         that daemon is in progress already (this one is refused);
+ *         -ESRCH when no daemon holds the pidfile, DCTX_ERUNNING when
+ *         the lock is held but no live pid is written, -EAGAIN when the
+ *         holder changed while it was read; -ENOTSUP when the daemon
+ *         does not catch signo (nothing is sent); -ETIMEDOUT when it
+ *         began no upgrade within 5 s (signo is not mapped to one, or the
+ *         daemon cannot write the status file); DCTX_EDAEMON when the old
+ *         daemon ended with no outcome written; -EINVAL, -ENAMETOOLONG,
+ *         or -errno
+ */
+DCTX_EXPORT int dctx_upgrade_request(const char *pidfile, int signo,
+    pid_t *new_pid, char *msg, size_t len);
 
 #ifdef __cplusplus
 }

@@ -65,6 +65,7 @@ dctx_free(struct dctx *ctx)
 	dctx_pidfile_release(ctx->pidfile);
 	ctx->pidfile = NULL;
 	dctx__base_own(ctx);
+	dctx__upgrade_free(ctx);
 	dctx__shutdown_free(ctx);
 	if (ctx->base != NULL)
 		event_base_free(ctx->base);
@@ -537,6 +538,8 @@ dctx_strerror(int code)
 		return "a closed context cannot be opened again";
 	case DCTX_EPREPARED:
 		return "resolved by dctx_prepare(): set it before";
+	case DCTX_EUPGRADE:
+		return "the upgrade failed: the old daemon serves on";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

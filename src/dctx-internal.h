@@ -102,6 +102,10 @@ struct dctx {
 	struct event_base *base;
 	int exit_status;
 
+	/* Upgrades (upgrade.c, upgrade-new.c). */
+	struct dctx__upgrade *upgrade; /* settings and the attempt, or NULL */
+	int up_child;       /* started by an upgrade, and not ready yet */
+
 	char errmsg[512];
 };
 
@@ -124,6 +128,14 @@ int dctx__pidfile_open(struct dctx_pidfile **out, const char *path,
     char *err, size_t errlen);
 int dctx__pidfile_write(struct dctx_pidfile *pf, char *err, size_t errlen);
 void dctx__pidfile_adopt(struct dctx_pidfile *pf);
+int dctx__pidfile_write_pid(struct dctx_pidfile *pf, pid_t pid, char *err,
+    size_t errlen);
+int dctx__pidfile_inherit(struct dctx_pidfile **out, const char *path,
+    int fd, char *err, size_t errlen);
+int dctx__pidfile_inherited(const struct dctx_pidfile *pf);
+pid_t dctx__pidfile_pid(const struct dctx_pidfile *pf);
+const char *dctx__pidfile_name(const struct dctx_pidfile *pf);
+const char *dctx__pidfile_path(const struct dctx_pidfile *pf);
 void dctx__pidfile_enter_chroot(struct dctx_pidfile *pf, const char *root);
 int dctx__pidfile_fd(const struct dctx_pidfile *pf);
 int dctx__pidfile_dirfd(const struct dctx_pidfile *pf);
@@ -138,6 +150,7 @@ int dctx__should_detach(const struct dctx *ctx);
 int dctx__detach(struct dctx *ctx);
 int dctx__report(struct dctx *ctx, int status, const char *msg);
 int dctx__write_nosigpipe(int fd, const void *buf, size_t len);
+int dctx__pidfd_open(pid_t pid);
 
 /* readiness.c */
 struct sockaddr_un;
@@ -193,5 +206,17 @@ void dctx__listen_free(struct dctx *ctx);
 
 /* open.c */
 void dctx__base_own(struct dctx *ctx);
+
+/* upgrade.c: the old daemon's side */
+int dctx__upgrade_prepare(struct dctx *ctx);
+void dctx__upgrade_close(struct dctx *ctx);
+void dctx__upgrade_free(struct dctx *ctx);
+
+/* upgrade-new.c: the new process's side */
+int dctx__upgrade_inherit(struct dctx *ctx);
+int dctx__upgrade_pidfile(struct dctx *ctx);
+int dctx__upgrade_keep_fd(const struct dctx *ctx);
+void dctx__upgrade_opened(struct dctx *ctx);
+int dctx__upgrade_ready(struct dctx *ctx);
 
 #endif /* DCTX_INTERNAL_H */

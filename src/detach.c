@@ -160,8 +160,8 @@ struct watch {
  * A pidfd (Linux 5.3) names the process itself, so it cannot be fooled by
  * a reused pid; glibc wraps it only since 2.36, hence syscall().
  */
-static int
-pidfd_open_pid(pid_t pid)
+int
+dctx__pidfd_open(pid_t pid)
 {
 #ifdef SYS_pidfd_open
 	return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -220,7 +220,7 @@ take(struct watch *w)
 
 			w->pid = (pid_t)atol(w->buf + 1);
 			if (w->pid > 0 && w->pidfd < 0)
-				w->pidfd = pidfd_open_pid(w->pid);
+				w->pidfd = dctx__pidfd_open(w->pid);
 			memmove(w->buf, w->buf + len, w->got - len);
 			w->got -= len;
 		}

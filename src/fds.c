@@ -166,8 +166,8 @@ dctx__setup_fds(struct dctx *ctx)
 {
 	/* Preserved and socket-activated fds, pidfile and its directory,
 	 * pipe, s6 and systemd readiness, /dev/null, stdio, the caller's
-	 * kept stderr. */
-	size_t max = ctx->npreserve + (size_t)ctx->nlisten + 10;
+	 * kept stderr, an upgrade's stderr. */
+	size_t max = ctx->npreserve + (size_t)ctx->nlisten + 11;
 	int *all, copies[3] = { -1, -1, -1 };
 	size_t n = 0, i;
 	int rc = 0, which;
@@ -192,6 +192,7 @@ dctx__setup_fds(struct dctx *ctx)
 		all[n++] = ctx->devnull;
 	if (ctx->saved_stderr >= 0)
 		all[n++] = ctx->saved_stderr;
+	all[n++] = dctx__upgrade_keep_fd(ctx); /* -1 when none: ignored */
 	for (which = 0; which < 3; which++)
 		if (ctx->stdio[which] >= 0)
 			all[n++] = ctx->stdio[which];

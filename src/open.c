@@ -94,7 +94,9 @@ prepare(struct dctx *ctx)
 {
 	int rc;
 
-	if ((rc = check_now(ctx)) < 0 || (rc = dctx__resolve_ids(ctx)) < 0)
+	/* First: the new process of an upgrade reports to the old daemon. */
+	if ((rc = dctx__upgrade_prepare(ctx)) < 0 ||
+	    (rc = check_now(ctx)) < 0 || (rc = dctx__resolve_ids(ctx)) < 0)
 		return rc;
 	/* Before the fork: $LISTEN_PID names this process (activation.c). */
 	if ((rc = dctx__listen_read(ctx)) < 0)
@@ -116,8 +118,12 @@ prepare(struct dctx *ctx)
 		return rc;
 	if (ctx->pidfile_path == NULL)
 		return 0;
-	rc = dctx__pidfile_open(&ctx->pidfile, ctx->pidfile_path,
-	    ctx->errmsg, sizeof(ctx->errmsg));
+	/* Started by an upgrade: the old daemon's (upgrade-new.c). */
+	if (ctx->up_child)
+		rc = dctx__upgrade_pidfile(ctx);
+	else
+		rc = dctx__pidfile_open(&ctx->pidfile, ctx->pidfile_path,
+		    ctx->errmsg, sizeof(ctx->errmsg));
 	if (rc == 0 && ctx->change_ids)
 		dctx__pidfile_check_removable(ctx->pidfile, ctx);
 	return rc;
@@ -141,7 +147,8 @@ become_daemon(struct dctx *ctx)
 	    (rc = make_base(ctx)) < 0 ||
 	    (rc = dctx__signals_install(ctx)) < 0)
 		return rc;
-	if (ctx->pidfile != NULL &&
+	/* An inherited pidfile names the old daemon until it hands over. */
+	if (ctx->pidfile != NULL && !dctx__pidfile_inherited(ctx->pidfile) &&
 	    (rc = dctx__pidfile_write(ctx->pidfile, ctx->errmsg,
 	    sizeof(ctx->errmsg))) < 0) {
 		dctx__signals_undo(ctx);
@@ -278,7 +285,8 @@ dctx_open(struct dctx *ctx)
 			return open_failed(ctx, rc);
 	} else if ((rc = prepare_once(ctx, "dctx_open")) < 0)
 		return rc;
-	ctx->detached = dctx__should_detach(ctx);
+	/* The new process of an upgrade is a daemon already (upgrade-new.c). */
+	ctx->detached = !ctx->up_child && dctx__should_detach(ctx);
 	if (ctx->detached && (rc = dctx__detach(ctx)) < 0)
 		return open_failed(ctx, rc);
 	stderr_keep(ctx);
@@ -291,6 +299,7 @@ dctx_open(struct dctx *ctx)
 		return rc;
 	}
 	stderr_done(ctx, 0);
+	dctx__upgrade_opened(ctx);
 	/* Only now: a failed open leaves $NOTIFY_SOCKET for its retry. */
 	dctx__notify_opened();
 	ctx->pid = getpid();
@@ -369,6 +378,8 @@ dctx_close(struct dctx *ctx)
 	if (!ctx->is_open)
 		return 0;
 	dctx__base_own(ctx);
+	/* A new process still starting is stopped (upgrade.c). */
+	dctx__upgrade_close(ctx);
 	/*
 	 * The pidfile goes first, while the signal map still stands: a
 	 * SIGTERM sent again and again until the daemon is gone

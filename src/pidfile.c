@@ -32,6 +32,7 @@ struct dctx_pidfile {
 	char *name;  /* the last component of the path, inside dirfd */
 	char *path;  /* as given, for messages */
 	pid_t owner; /* only this process removes the file */
+	int inherited; /* handed over by an upgrade: see dctx__pidfile_inherit() */
 };
 
 /* Split path into its directory (opened) and its last component. */
@@ -430,10 +431,21 @@ fail:
 int
 dctx__pidfile_write(struct dctx_pidfile *pf, char *err, size_t errlen)
 {
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-
 	pf->owner = getpid();
+	return dctx__pidfile_write_pid(pf, getpid(), err, errlen);
+}
+
+/*
+ * Write pid, which may be another process's: the old daemon of an upgrade
+ * writes the new one's (upgrade.c).  The owner does not change.
+ */
+int
+dctx__pidfile_write_pid(struct dctx_pidfile *pf, pid_t pid, char *err,
+    size_t errlen)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
+
 	/*
 	 * Write, then cut to length.  Truncating to 0 first marks the file,
 	 * on ext4 (auto_da_alloc), as one being replaced, and its last close
@@ -557,6 +569,90 @@ dctx__pidfile_check_removable(const struct dctx_pidfile *pf,
 	    program_invocation_short_name, pf->path, who, dirname(copy),
 	    ctx->user != NULL ? ctx->user : "USER");
 	free(copy);
+}
+
+/*
+ * The new process of an upgrade: take the pidfile the old daemon locked,
+ * through the descriptor it inherited (fd), instead of opening the path,
+ * which the old one's lock would refuse.  flock() belongs to the open
+ * file description, which both processes now share, so the lock is held
+ * without a gap whichever of them exits first.  fd must be the very file
+ * path names (same device and inode): -ESTALE when not, and the caller
+ * opens path as usual.  The file stays the old daemon's until it writes
+ * our pid in it (the hand-over): only then does our release remove it.
+ */
+int
+dctx__pidfile_inherit(struct dctx_pidfile **out, const char *path, int fd,
+    char *err, size_t errlen)
+{
+	struct dctx_pidfile *pf;
+	struct stat fst, pst;
+	int rc;
+
+	if ((rc = dctx__pidfile_check_path(path, err, errlen)) < 0)
+		return rc;
+	if ((pf = calloc(1, sizeof(*pf))) == NULL)
+		return -ENOMEM;
+	pf->fd = pf->dirfd = -1;
+	if ((pf->path = strdup(path)) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if ((rc = open_parent(path, &pf->dirfd, &pf->name)) < 0) {
+		dctx__errfmt(err, errlen, dctx_strerror(rc), "pidfile %s", path);
+		goto fail;
+	}
+	if (fstat(fd, &fst) < 0 || fstatat(pf->dirfd, pf->name, &pst,
+	    AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(pst.st_mode) ||
+	    fst.st_dev != pst.st_dev || fst.st_ino != pst.st_ino) {
+		rc = -ESTALE;
+		goto fail_dir;
+	}
+	/* Held already through the shared description: this only checks. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? DCTX_ERUNNING : -errno;
+		dctx__errfmt(err, errlen, dctx_strerror(rc),
+		    "pidfile %s: inherited descriptor %d", path, fd);
+		goto fail_dir;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	pf->fd = fd;
+	pf->inherited = 1;
+	*out = pf;
+	return 0;
+
+fail_dir:
+	close(pf->dirfd);
+fail:
+	free(pf->name);
+	free(pf->path);
+	free(pf);
+	return rc;
+}
+
+int
+dctx__pidfile_inherited(const struct dctx_pidfile *pf)
+{
+	return pf != NULL && pf->inherited;
+}
+
+/* The pid the file holds now, 0 for none. */
+pid_t
+dctx__pidfile_pid(const struct dctx_pidfile *pf)
+{
+	return read_pid(pf->fd);
+}
+
+const char *
+dctx__pidfile_name(const struct dctx_pidfile *pf)
+{
+	return pf->name;
+}
+
+const char *
+dctx__pidfile_path(const struct dctx_pidfile *pf)
+{
+	return pf->path;
 }
 
 void
@@ -708,6 +804,9 @@ dctx_pidfile_release(struct dctx_pidfile *pf)
 	 * we are about to remove.  After a privilege drop the directory may
 	 * not be writable: then empty the file, which tells readers the same.
 	 */
+	/* An inherited file is ours once the old daemon wrote our pid. */
+	if (pf->inherited && pf->owner != getpid() && read_pid(pf->fd) == getpid())
+		pf->owner = getpid();
 	if (pf->owner == getpid() &&
 	    (pf->dirfd < 0 || !names_our_file(pf) ||
 	    unlinkat(pf->dirfd, pf->name, 0) < 0)) {

@@ -147,6 +147,9 @@ dctx__ready(struct dctx *ctx)
 	int rc, nrc;
 
 	ctx->start_told = 1;
+	/* The new process of an upgrade tells the old daemon only. */
+	if (ctx->up_child)
+		return dctx__upgrade_ready(ctx);
 	rc = dctx__report(ctx, 0, NULL);
 	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld", (long)getpid());
 	if ((nrc = dctx__notify(ctx, msg)) < 0 && rc == 0)
@@ -195,6 +198,9 @@ dctx__notify_failed(struct dctx *ctx, int code, const char *msg)
 	const char *path;
 	int fd = ctx->notify_fd, own = 0;
 
+	/* systemd's main process is the old daemon, which tells it. */
+	if (ctx->up_child)
+		return;
 	if (fd < 0) {
 		path = getenv("NOTIFY_SOCKET");
 		if (path == NULL || path[0] == '\0' ||

@@ -1,0 +1,326 @@
+/*
+ * Asking a running daemon for an upgrade and hearing the outcome: what
+ * `echod --upgrade --pidfile P` does, for any program.  The daemon is
+ * found through its pidfile's lock (dctx_pidfile_holder()), signalled
+ * through a pidfd when there is one (a pid reused meanwhile is never
+ * hit), and heard through the status file it keeps beside the pidfile
+ * (upgrade.c): one record, replaced whole at each step of an attempt,
+ *
+ *	PID START SEQ STATE NEW
+ *	MESSAGE
+ *
+ * PID the daemon, START its start time (/proc/PID/stat, field 22: a pid
+ * reused by another daemon never passes for it), SEQ its attempt, counted
+ * from 1, STATE "starting", "ready" or "failed", NEW the new process, and
+ * MESSAGE, for a failure, the new process's own words.  An attempt newer
+ * than the one the file showed before the signal is ours: it began after
+ * we read, so it runs the binary on disk when we asked.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dctx-internal.h"
+#include "upgrade-internal.h"
+
+/* How long a daemon may take to start an attempt once signalled. */
+#define START_SEEN_MS 5000
+#define TICK_MS 10
+
+/* A decimal number of at most 19 digits at *p; the end in *end. */
+static int
+number(const char *p, const char *lim, unsigned long long *out,
+    const char **end)
+{
+	unsigned long long v = 0;
+	const char *q = p;
+
+	while (q < lim && *q >= '0' && *q <= '9' && q - p < 19)
+		v = v * 10 + (unsigned long long)(*q++ - '0');
+	if (q == p || (q < lim && *q >= '0' && *q <= '9'))
+		return -EINVAL;
+	*out = v;
+	*end = q;
+	return 0;
+}
+
+/*
+ * Parse a record (see the top), from outside input: the file lies in a
+ * directory others may write, so nothing in it is trusted beyond its
+ * form.  Pure, for a fuzz target.  0, or -EINVAL.
+ */
+int
+dctx__upgrade_parse_status(const char *buf, size_t len,
+    struct dctx__upgrade_status *st)
+{
+	static const char *const words[] = { [DCTX__UP_STARTING] = "starting",
+	    [DCTX__UP_READY] = "ready", [DCTX__UP_FAILED] = "failed" };
+	const char *p = buf, *lim = buf + len, *nl;
+	unsigned long long pid, start, seq, new_pid;
+	size_t w, n;
+	int state = 0;
+
+	if (number(p, lim, &pid, &p) < 0 || p >= lim || *p++ != ' ' ||
+	    number(p, lim, &start, &p) < 0 || p >= lim || *p++ != ' ' ||
+	    number(p, lim, &seq, &p) < 0 || p >= lim || *p++ != ' ')
+		return -EINVAL;
+	for (w = 0; w < sizeof(words) / sizeof(words[0]) && state == 0; w++) {
+		if (words[w] == NULL)
+			continue;
+		n = strlen(words[w]);
+		if ((size_t)(lim - p) > n && memcmp(p, words[w], n) == 0 &&
+		    p[n] == ' ') {
+			state = (int)w;
+			p += n + 1;
+		}
+	}
+	if (state == 0 || number(p, lim, &new_pid, &p) < 0 || p >= lim ||
+	    *p++ != '\n' || pid == 0 || pid > INT_MAX || new_pid > INT_MAX ||
+	    seq == 0)
+		return -EINVAL;
+	st->old_pid = (pid_t)pid;
+	st->start = start;
+	st->seq = (unsigned long)seq;
+	st->state = state;
+	st->new_pid = (pid_t)new_pid;
+	nl = memchr(p, '\n', (size_t)(lim - p));
+	n = (size_t)((nl != NULL ? nl : lim) - p);
+	if (n >= sizeof(st->msg))
+		n = sizeof(st->msg) - 1;
+	memcpy(st->msg, p, n);
+	st->msg[n] = '\0';
+	return 0;
+}
+
+/*
+ * A process's start time in clock ticks since boot (/proc/PID/stat,
+ * field 22): with the pid, it names one process for good.  0 when gone.
+ */
+unsigned long long
+dctx__upgrade_start_time(pid_t pid)
+{
+	char path[32], buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	/* The command may hold spaces and ')': count from the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		t = strtoull(p + 1, NULL, 10);
+	return t;
+}
+
+/* The record in path, if it is one of pid's (started at start). */
+static int
+read_status(const char *path, pid_t pid, unsigned long long start,
+    struct dctx__upgrade_status *st)
+{
+	char buf[64 + sizeof(st->msg)];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n <= 0 || dctx__upgrade_parse_status(buf, (size_t)n, st) < 0 ||
+	    st->old_pid != pid || st->start != start)
+		return -ENOENT;
+	return 0;
+}
+
+/* Whether pid catches signo (SigCgt in /proc/PID/status); -1: unknown. */
+static int
+catches(pid_t pid, int signo)
+{
+	char path[32], line[256];
+	unsigned long long mask;
+	int found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "SigCgt:", 7) == 0) {
+			mask = strtoull(line + 7, NULL, 16);
+			found = signo <= 64 && (mask >> (signo - 1)) & 1;
+			break;
+		}
+	fclose(f);
+	return found;
+}
+
+static int
+say(char *msg, size_t len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+say(char *msg, size_t len, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Signal the daemon through its pidfd where there is one. */
+static int
+send_signal(pid_t pid, int pidfd, int signo)
+{
+#ifdef SYS_pidfd_send_signal
+	if (pidfd >= 0)
+		return syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0) < 0 ?
+		    -errno : 0;
+#else
+	(void)pidfd;
+#endif
+	return kill(pid, signo) < 0 ? -errno : 0;
+}
+
+static int
+gone(pid_t pid, int pidfd)
+{
+	struct pollfd p = { pidfd, POLLIN, 0 };
+
+	if (pidfd >= 0)
+		return poll(&p, 1, 0) == 1;
+	return !dctx__pid_is_live(pid);
+}
+
+/* Wait a tick, waking at once if the daemon ends. */
+static void
+tick(int pidfd)
+{
+	struct pollfd p = { pidfd, POLLIN, 0 };
+
+	if (pidfd >= 0)
+		poll(&p, 1, TICK_MS);
+	else
+		usleep(TICK_MS * 1000);
+}
+
+static int
+request(const char *status, int signo, pid_t old, int pidfd,
+    pid_t *new_pid, char *msg, size_t len)
+{
+	struct dctx__upgrade_status st;
+	unsigned long long start = dctx__upgrade_start_time(old);
+	unsigned long base = 0;
+	long long sent;
+	int rc, seen = 0, ended = 0;
+
+	if (read_status(status, old, start, &st) == 0) {
+		if (st.state == DCTX__UP_STARTING)
+			return say(msg, len, -EALREADY, "pid %ld is upgrading "
+			    "already (its new process is pid %ld): this "
+			    "request is refused", (long)old, (long)st.new_pid);
+		base = st.seq;
+	}
+	/* Unmapped, the signal's default action would end the daemon. */
+	if (catches(old, signo) == 0)
+		return say(msg, len, -ENOTSUP, "pid %ld does not catch signal "
+		    "%d (%s): not sent, it would not upgrade and might die of "
+		    "it", (long)old, signo, strsignal(signo));
+	if ((rc = send_signal(old, pidfd, signo)) < 0)
+		return say(msg, len, rc, "signal %d to pid %ld: %s", signo,
+		    (long)old, strerror(-rc));
+	sent = dctx__now_ms();
+	for (;;) {
+		if (read_status(status, old, start, &st) == 0 && st.seq > base) {
+			seen = 1;
+			if (st.state == DCTX__UP_READY) {
+				if (new_pid != NULL)
+					*new_pid = st.new_pid;
+				return say(msg, len, 0, "pid %ld handed over "
+				    "to pid %ld", (long)old, (long)st.new_pid);
+			}
+			if (st.state == DCTX__UP_FAILED)
+				return say(msg, len, DCTX_EUPGRADE, "%s",
+				    st.msg);
+		}
+		/* Gone: one more look, for a record written just before. */
+		if (ended)
+			return say(msg, len, DCTX_EDAEMON, "pid %ld ended during "
+			    "the upgrade, with no outcome in %s", (long)old,
+			    status);
+		ended = gone(old, pidfd);
+		if (!seen && !ended && dctx__now_ms() - sent > START_SEEN_MS)
+			return say(msg, len, -ETIMEDOUT, "pid %ld began no "
+			    "upgrade within %d ms of signal %d (%s): is the "
+			    "signal mapped to dctx_upgrade(), and may the "
+			    "daemon's user write %s?", (long)old, START_SEEN_MS,
+			    signo, strsignal(signo), status);
+		if (!ended)
+			tick(pidfd);
+	}
+}
+
+DCTX_EXPORT int
+dctx_upgrade_request(const char *pidfile, int signo, pid_t *new_pid,
+    char *msg, size_t len)
+{
+	char status[PATH_MAX + sizeof(DCTX__UP_STATUS_SUFFIX)], none[1];
+	pid_t old, again;
+	int rc, pidfd;
+
+	if (msg == NULL || len == 0) {
+		msg = none;
+		len = sizeof(none);
+	}
+	msg[0] = '\0';
+	if (new_pid != NULL)
+		*new_pid = 0;
+	if (pidfile == NULL || pidfile[0] == '\0')
+		return say(msg, len, -EINVAL, "upgrade request: no pidfile");
+	if (!dctx__signal_valid(signo))
+		return say(msg, len, -EINVAL, "upgrade request: signal %d",
+		    signo);
+	if ((size_t)snprintf(status, sizeof(status), "%s%s", pidfile,
+	    DCTX__UP_STATUS_SUFFIX) >= sizeof(status))
+		return say(msg, len, -ENAMETOOLONG, "pidfile %s: %s", pidfile,
+		    strerror(ENAMETOOLONG));
+	rc = dctx_pidfile_holder(pidfile, &old);
+	if (rc == DCTX_ERUNNING)
+		return say(msg, len, rc, "pidfile %s: locked, but it names "
+		    "no live process", pidfile);
+	if (rc < 0)
+		return say(msg, len, rc, "pidfile %s: %s", pidfile,
+		    dctx_strerror(rc));
+	if (old == 0)
+		return say(msg, len, -ESRCH, "pidfile %s: no daemon holds it",
+		    pidfile);
+	/* The pidfd names the process itself; the lock says it is ours. */
+	pidfd = dctx__pidfd_open(old);
+	if (dctx_pidfile_holder(pidfile, &again) != 0 || again != old)
+		rc = say(msg, len, -EAGAIN, "pidfile %s changed hands while "
+		    "it was read (pid %ld, then %ld): ask again", pidfile,
+		    (long)old, (long)again);
+	else
+		rc = request(status, signo, old, pidfd, new_pid, msg, len);
+	if (pidfd >= 0)
+		close(pidfd);
+	return rc;
+}
