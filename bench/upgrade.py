@@ -24,7 +24,7 @@ FAILS = ["refused", "reset", "eof", "timeout", "corrupt", "error"]
 TAIL_MS = 100
 # The plot: this much before the request and after it.
 PLOT_BEFORE_MS = 100
-PLOT_AFTER_MS = 400
+PLOT_AFTER_MS = 400  # upgrade.gp's xrange too
 
 
 def kv(path):
@@ -136,21 +136,29 @@ def section(raw, plotdata):
         "Written by `bench/upgrade.sh` ({}, {} s); do not edit by hand. "
         "echod on 127.0.0.1:{} is switched to a new process {} times in "
         "each mode, {} ms apart, while `bench/loadgen` runs {} clients "
-        "against it, each in a loop: connect, send {} bytes, shut down "
-        "its side, read the echo to the end, check every byte; a client "
-        "whose request failed retries after {} ms. Everything is counted "
+        "against it, each in a loop: connect, send {} bytes, read them "
+        "back and check every byte, close (with a reset, so that no "
+        "TIME_WAIT piles up on the clients' ports); a client whose "
+        "request failed retries after {} ms. Everything is counted "
         "per {} ms window on the clock the switch times use. *During a "
         "switch*: from the request until the new process is ready and "
-        "the old one gone, plus {} ms.".format(
+        "the old one gone, plus {} ms. *Request*: the moment `echod --upgrade "
+        "--pidfile P` is started (upgrade; it sends SIGUSR2 and waits for "
+        "the outcome), or SIGTERM is sent (restart). *Ready*: the pidfile "
+        "names the new process (an upgrade's old process writes the new "
+        "pid once the new one reported ready; a restarted echod writes its "
+        "own, and its launcher has exited).".format(
             env.get("date", "?"), env.get("elapsed", "?"),
             env.get("port", "?"), env.get("switches", "?"),
             env.get("interval_ms", "?"), conns, env.get("bytes", "?"),
             env.get("backoff_ms", "?"), env.get("window_ms", "?"),
             TAIL_MS))
     out.append("")
-    out.append("Machine: {} CPUs, {}; libdctx {}.".format(
-        env.get("nproc", "?"), env.get("kernel", "?"),
-        env.get("libdctx", "?")))
+    out.append("Machine: {} CPUs, {}; load average {} at the start, {} "
+               "at the end; libdctx {}.".format(
+                   env.get("nproc", "?"), env.get("kernel", "?"),
+                   env.get("loadavg_start", "?"),
+                   env.get("loadavg_end", "?"), env.get("libdctx", "?")))
     out.append("")
     if "upgrade" not in runs:
         out.append("**The upgrade was not measured**: {}.".format(
@@ -207,6 +215,9 @@ def section(raw, plotdata):
             lambda r: fmt(med([r.ms("ready", s) for s in r.switches]), 1)),
         ["request → new process ready, min – max (ms)"] + col(
             lambda r: rng([r.ms("ready", s) for s in r.switches])),
+        ["request → `echod --upgrade` returned, median (ms)"] + col(
+            lambda r: fmt(med([r.ms("cmd", s) for s in r.switches]), 1)
+            if r.mode == "upgrade" else "–"),
         ["request → old process gone, median (ms)"] + col(
             lambda r: fmt(med([r.ms("gone", s) for s in r.switches]), 1)),
         ["requests per window away from switches, median"] + col(
@@ -229,6 +240,31 @@ def section(raw, plotdata):
                    "or a lost byte).".format(
                        "**met**" if ok else "**missed**", len(bad),
                        len(r.switches)))
+        out.append("")
+    if "restart" in runs:
+        r = runs["restart"]
+        n = max(1, len(r.switches))
+        resets = int(r.sum["reset"]) + int(r.sum["eof"])
+        out.append(
+            "What the numbers say. A restart closes the port: from the "
+            "moment the old echod stops accepting (its shutdown chain, on "
+            "SIGTERM) until the new one has bound it (request to ready: "
+            "{:.0f} ms at the median), every connection attempt is "
+            "refused ({:,.0f} per "
+            "restart here, with {} clients retrying every {} ms), and the "
+            "connections still waiting in the old socket's accept queue "
+            "when it closes are reset ({:,.0f} per restart), losing what "
+            "they had sent.{}".format(
+                statistics.median([r.ms("ready", s) for s in r.switches]
+                                  or [float("nan")]),
+                int(r.sum["refused"]) / n, conns,
+                env.get("backoff_ms", "?"), resets / n,
+                "" if "upgrade" not in runs else
+                " An upgrade never closes it: the new process is handed "
+                "the same listening socket, the old one accepts from it "
+                "until the new one is ready and then drains what it has, "
+                "and a request waits at worst for a busy process, not for "
+                "a port."))
         out.append("")
     # The plot: the typical switch of each mode, aligned on its request.
     picks = {m: runs[m].typical() for m in modes}
@@ -269,8 +305,8 @@ def section(raw, plotdata):
     out.append("![requests per {} ms through one upgrade and one restart]"
                "(upgrade.png)".format(env.get("window_ms", "?")))
     out.append("")
-    out.append("The plot: requests answered in full per {} ms window (and "
-               "failed ones, dashed), through the switch of each mode "
+    out.append("The plot: requests answered in full per {} ms window (lines) "
+               "and failed ones (shaded boxes), through the switch of each mode "
                "whose request-to-ready time is the median one, with 0 "
                "at the request; the vertical lines mark the new process "
                "ready.".format(env.get("window_ms", "?")))

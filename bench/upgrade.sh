@@ -56,7 +56,7 @@ done
 command -v gnuplot >/dev/null || die "gnuplot is missing (apt-get install gnuplot-nox)"
 [ -x "$PY" ] || die "$PY is missing"
 
-RAW=$OUT/raw/upgrade
+RAW=$OUT/upgrade-raw
 RUN=$(mktemp -d /tmp/dctx-upbench.XXXXXX)
 trap 'rm -rf "$RUN"' EXIT
 mkdir -p "$RAW"
@@ -74,6 +74,7 @@ fi
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "nproc=$(nproc)"
 	echo "kernel=$(uname -sr)"
+	echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "libdctx=$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
 	echo "switches=$SWITCHES"
 	echo "interval_ms=$INTERVAL"
@@ -100,6 +101,7 @@ for mode in $modes; do
 	[ -s "$RAW/summary-$mode.txt" ] || die "$mode: the load generator said nothing"
 done
 
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW/env.txt"
 echo "elapsed=$(( $(date +%s) - started ))" >> "$RAW/env.txt"
 say "writing the upgrade section of RESULTS.md and upgrade.png"
 marks=$($PY "$here/upgrade.py" "$RAW" "$OUT/upgrade.dat" "$here/RESULTS.md")
