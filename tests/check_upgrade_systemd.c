@@ -1,8 +1,9 @@
 /*
  * echod's upgrade (SIGUSR2) under the real systemd (tests/sdbox): a
  * Type=notify unit upgraded by `systemctl kill -s USR2` stays active,
- * follows the new process as its MainPID, and stops cleanly; under a
- * client load, upgrades refuse nothing and lose nothing.  Skipped, with
+ * follows the new process as its MainPID, keeps its fd store for a later
+ * restart, and stops cleanly; under a client load, upgrades refuse
+ * nothing and lose nothing.  Skipped, with
  * the reason, where the box cannot start.
  */
 #include "config.h"
@@ -105,11 +106,11 @@ echo_once(int port)
 	close(fd);
 }
 
-START_TEST(usr2_upgrade_keeps_the_unit_active_with_the_new_mainpid)
+START_TEST(usr2_upgrade_keeps_the_unit_active_and_its_fd_store)
 {
 	char out[4096], want[128];
 	const char *u = "t-up.service";
-	long first, second;
+	long first, second, third;
 
 	echod_unit(u, PORT_ONE);
 	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
@@ -132,7 +133,20 @@ START_TEST(usr2_upgrade_keeps_the_unit_active_with_the_new_mainpid)
 	/* systemd did not take the old one's exit for the service's end. */
 	ck_assert_str_eq(tu_sdbox_show(u, "NRestarts"), "0");
 	ck_assert_int_eq(main_pid(u), second);
-	/* And stops the new one as its own, cleanly. */
+	/* The fd store still holds the socket the first echod bound: a
+	 * restart now passes it to a third. */
+	ck_assert_str_eq(tu_sdbox_show(u, "NFileDescriptorStore"), "1");
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl restart %s", u), 0);
+	third = main_pid(u);
+	ck_assert_int_ne(third, second);
+	snprintf(want, sizeof(want), "listening on fd 3 (echod) as pid %ld",
+	    third);
+	ck_assert_msg(tu_wait_file_contains(tu_sdbox_path("/run/t-up.service.log"),
+	    want, 5000), "log: %s", tu_slurp(tu_sdbox_path(
+	    "/run/t-up.service.log")));
+	echo_once(PORT_ONE);
+	/* And stops it as its own, cleanly. */
 	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
 	    "systemctl stop %s", u), 0);
 	ck_assert_str_eq(tu_sdbox_show(u, "Result"), "success");
@@ -219,7 +233,7 @@ upgrade_systemd_suite(void)
 		return s;
 	}
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, usr2_upgrade_keeps_the_unit_active_with_the_new_mainpid);
+	tcase_add_test(tc, usr2_upgrade_keeps_the_unit_active_and_its_fd_store);
 	tcase_add_test(tc, usr2_upgrades_under_load_refuse_and_lose_nothing);
 	suite_add_tcase(s, tc);
 	return s;
