@@ -264,8 +264,7 @@ request(const char *status, int signo, pid_t old, int pidfd,
 		/* Gone: one more look, for a record written just before. */
 		if (ended)
 			return say(msg, len, DCTX_EDAEMON, "pid %ld ended during "
-			    "the upgrade, with no outcome in %s", (long)old,
-			    status);
+			    "the upgrade, before its outcome", (long)old);
 		ended = gone(old, pidfd);
 		if (!seen && !ended && dctx__now_ms() - sent > START_SEEN_MS)
 			return say(msg, len, -ETIMEDOUT, "pid %ld began no "

@@ -875,7 +875,8 @@ read_word(struct dctx__upgrade *u)
 			break;
 		u->rgot += (size_t)n;
 	}
-	if (u->rgot == 0)
+	/* Once the attempt failed, its last words change nothing. */
+	if (u->rgot == 0 || u->state != DCTX__UP_STARTING)
 		return 0;
 	switch (u->rbuf[0]) {
 	case DCTX__UP_READY_ADOPTED:

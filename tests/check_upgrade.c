@@ -1,0 +1,809 @@
+/*
+ * Zero-downtime upgrade, from outside: echod started from a copy of its
+ * binary in the test's directory, upgraded with `echod --upgrade` (SIGUSR2)
+ * after that file was replaced, as a package would replace it.  Judged by
+ * what clients and an operator see: every connection answered with every
+ * byte, the pid in the pidfile, its lock, the processes left, the
+ * requester's exit status and message, the daemon's log.  The new
+ * binaries that fail are small scripts put at the path: they run echod
+ * with an option that fails it, or the helper daemon crashing or never
+ * ready, or a program that hangs.  Ports 7600-7679 are this file's.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dctx.h"
+#include "testutil.h"
+
+static in_port_t port;
+static char listen_on[32];
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A port of 7600-7679 free now (echod may still lose it: callers retry). */
+static void
+pick_port(void)
+{
+	static unsigned turn;
+	struct sockaddr_in sin;
+	int s, i, ok;
+
+	for (i = 0; i < 80; i++) {
+		port = (in_port_t)(7600 + (getpid() + turn++) % 80);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ok = bind(s, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(s);
+		if (ok) {
+			snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%u",
+			    (unsigned)port);
+			return;
+		}
+	}
+	ck_abort_msg("no free port in 7600-7679");
+}
+
+/*
+ * The echod binary itself, not libtool's wrapper script: the path an
+ * upgrade re-reads is the one the kernel ran, which the wrapper's exec
+ * would make the build tree's.  Its library is found through
+ * LD_LIBRARY_PATH, as the wrapper would set it.
+ */
+static void
+echod_binary(char *out, size_t len)
+{
+	char head[4] = "", dir[1024], top[512];
+	int fd = open(ECHOD_PATH, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, head, 4), 4);
+	close(fd);
+	snprintf(dir, sizeof(dir), "%s", ECHOD_PATH);
+	snprintf(top, sizeof(top), "%s", dirname(dir));
+	if (memcmp(head, "\177ELF", 4) == 0)
+		snprintf(out, len, "%s", ECHOD_PATH);
+	else
+		snprintf(out, len, "%.480s/.libs/echod", top);
+	snprintf(dir, sizeof(dir), "%s/../.libs", top);
+	setenv("LD_LIBRARY_PATH", dir, 1);
+}
+
+/* Copy a file, then rename it over to: replaced whole, as install(1) does. */
+static void
+install_file(const char *from, const char *to)
+{
+	char tmp[600], buf[65536];
+	ssize_t n;
+	int in, out;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ck_assert(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	close(in);
+	ck_assert_int_eq(close(out), 0);
+	ck_assert_int_eq(rename(tmp, to), 0);
+}
+
+/* Put a shell script at path, replacing what is there. */
+static void
+install_script(const char *path, const char *fmt, ...)
+{
+	char tmp[600];
+	va_list ap;
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	ck_assert_ptr_nonnull(f = fopen(tmp, "we"));
+	fprintf(f, "#!/bin/sh\n");
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(tmp, 0755), 0);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+/*
+ * Run a program (argv NULL-terminated) with stdout and stderr into the
+ * file out; its pid.  Not tracked: it ends by itself.
+ */
+static pid_t
+spawn_to(const char *out, const char *prog, va_list ap)
+{
+	char *argv[16], path[512];
+	int n = 0, fd;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s", prog);
+	argv[n++] = path;
+	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	argv[n] = NULL;
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(open("/dev/null", O_RDONLY), 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(path, argv);
+		_exit(127);
+	}
+	close(fd);
+	return pid;
+}
+
+static pid_t
+start_to(const char *out, const char *prog, ...)
+{
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, prog);
+	pid = spawn_to(out, prog, ap);
+	va_end(ap);
+	return pid;
+}
+
+/* Its exit status (or 128 + signal), within 60 s. */
+static int
+finish(pid_t pid)
+{
+	int st = tu_wait_gone(pid, 60000);
+
+	ck_assert_msg(st >= 0, "pid %ld still runs after 60 s", (long)pid);
+	return st;
+}
+
+/* Run to the end; its output in a static buffer; its status. */
+static int
+run(const char **output, const char *prog, ...)
+{
+	va_list ap;
+	pid_t pid;
+	int st;
+
+	va_start(ap, prog);
+	pid = spawn_to(tu_path("run.out"), prog, ap);
+	va_end(ap);
+	st = finish(pid);
+	*output = tu_slurp(tu_path("run.out"));
+	return st;
+}
+
+/* `echod --upgrade --pidfile P`: its status, and what it said. */
+static int
+upgrade(const char **output)
+{
+	return run(output, ECHOD_PATH, "--upgrade", "--pidfile",
+	    tu_path("echod.pid"), (char *)NULL);
+}
+
+static char binary[512];
+
+/*
+ * echod from tu_path("echod"), a copy of the built binary, with its log
+ * in tu_path("log"); returns its pid.  extra: more options, or NULL.
+ */
+static pid_t
+start_echod(const char *timeout, const char *extra)
+{
+	const char *out;
+	int tries, st = -1;
+	pid_t pid;
+
+	echod_binary(binary, sizeof(binary));
+	install_file(binary, tu_path("echod"));
+	install_file(binary, tu_path("echod.real"));
+	for (tries = 0; tries < 10; tries++) {
+		pick_port();
+		if (extra != NULL)
+			st = run(&out, tu_path("echod"), "--pidfile",
+			    tu_path("echod.pid"), "--listen", listen_on,
+			    "--stdout", tu_path("log"), "--stderr",
+			    tu_path("log"), "--upgrade-timeout", timeout,
+			    "--shutdown-timeout", "20000", extra, (char *)NULL);
+		else
+			st = run(&out, tu_path("echod"), "--pidfile",
+			    tu_path("echod.pid"), "--listen", listen_on,
+			    "--stdout", tu_path("log"), "--stderr",
+			    tu_path("log"), "--upgrade-timeout", timeout,
+			    "--shutdown-timeout", "20000", (char *)NULL);
+		if (st == 0 || strstr(out, "in use") == NULL)
+			break;
+	}
+	ck_assert_msg(st == 0, "echod: %d %s", st, out);
+	pid = tu_read_pidfile(tu_path("echod.pid"));
+	ck_assert(tu_alive(pid));
+	tu_track(pid);
+	return pid;
+}
+
+/* The pidfile's locked holder; fails the test when there is none. */
+static pid_t
+holder(void)
+{
+	pid_t pid = 0;
+	int rc = dctx_pidfile_holder(tu_path("echod.pid"), &pid);
+
+	ck_assert_msg(rc == 0 && pid > 0, "pidfile holder: rc %d pid %ld",
+	    rc, (long)pid);
+	return pid;
+}
+
+/*
+ * One client's exchange: connect, send len bytes of a pattern, say it
+ * is done (shutdown), read the echo to the end.  0, or what went wrong.
+ */
+static const char *
+exchange(unsigned seed, size_t len, int *err)
+{
+	static __thread char out[16384], in[16384 + 1];
+	struct sockaddr_in sin;
+	struct timeval tv = { 10, 0 };
+	size_t i, got = 0;
+	ssize_t n;
+	int s;
+
+	*err = 0;
+	for (i = 0; i < len; i++)
+		out[i] = (char)('A' + (seed + i * 7) % 57);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		*err = errno;
+		close(s);
+		return "connect";
+	}
+	for (i = 0; i < len; i += (size_t)n)
+		if ((n = write(s, out + i, len - i)) <= 0) {
+			*err = errno;
+			close(s);
+			return "write";
+		}
+	shutdown(s, SHUT_WR);
+	while ((n = read(s, in + got, sizeof(in) - got)) > 0)
+		got += (size_t)n;
+	if (n < 0)
+		*err = errno;
+	close(s);
+	if (n < 0)
+		return "read";
+	if (got != len)
+		return "short echo";
+	if (memcmp(in, out, len) != 0)
+		return "wrong bytes";
+	return NULL;
+}
+
+/* Clients in a loop, and a sampler of the pidfile, until told to stop. */
+struct load {
+	pthread_mutex_t lock;
+	volatile int stop;
+	unsigned long ok, failed, bytes;
+	char first_failure[256];
+	unsigned long samples, bad_samples;
+	char first_bad[128];
+	char pidfile[512];
+};
+
+static void *
+client_main(void *arg)
+{
+	struct load *ld = arg;
+	unsigned seed = (unsigned)(uintptr_t)&seed;
+	const char *why;
+	size_t len;
+	int err;
+
+	while (!ld->stop) {
+		seed = seed * 1103515245u + 12345u;
+		len = 1 + (seed >> 8) % 16384;
+		why = exchange(seed, len, &err);
+		pthread_mutex_lock(&ld->lock);
+		if (why == NULL) {
+			ld->ok++;
+			ld->bytes += len;
+		} else if (ld->failed++ == 0)
+			snprintf(ld->first_failure, sizeof(ld->first_failure),
+			    "%s: %s", why, err ? strerror(err) : "");
+		pthread_mutex_unlock(&ld->lock);
+	}
+	return NULL;
+}
+
+static void *
+sampler_main(void *arg)
+{
+	struct load *ld = arg;
+	pid_t pid;
+	int rc;
+
+	while (!ld->stop) {
+		rc = dctx_pidfile_holder(ld->pidfile, &pid);
+		pthread_mutex_lock(&ld->lock);
+		ld->samples++;
+		if ((rc != 0 || pid <= 0) && ld->bad_samples++ == 0)
+			snprintf(ld->first_bad, sizeof(ld->first_bad),
+			    "rc %d pid %ld", rc, (long)pid);
+		pthread_mutex_unlock(&ld->lock);
+		sleep_ms(1);
+	}
+	return NULL;
+}
+
+/* One exchange now, from the test itself: the daemon answers. */
+static void
+assert_serves(void)
+{
+	const char *why;
+	int err;
+
+	why = exchange(42, 1000, &err);
+	ck_assert_msg(why == NULL, "a client: %s: %s", why ? why : "",
+	    strerror(err));
+}
+
+/* Wait until path's content contains needle, or fail. */
+static void
+await_file(const char *path, const char *needle, int ms)
+{
+	ck_assert_msg(tu_wait_file_contains(path, needle, ms),
+	    "no '%s' in %s within %d ms:\n%s", needle, path, ms,
+	    tu_slurp(path));
+}
+
+/* How many times needle occurs in s. */
+static int
+count(const char *s, const char *needle)
+{
+	int n = 0;
+
+	while ((s = strstr(s, needle)) != NULL) {
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
+/* The children of pid, as /proc lists them ("" for none). */
+static const char *
+children_of(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children",
+	    (long)pid, (long)pid);
+	return tu_slurp(path);
+}
+
+/* The end of every test: SIGTERM, exit 0, nothing left behind. */
+static void
+stop_daemon(pid_t pid)
+{
+	tu_stop_cleanly(pid);
+	ck_assert_int_eq(access(tu_path("echod.pid"), F_OK), -1);
+	ck_assert_int_eq(access(tu_path("echod.pid.upgrade"), F_OK), -1);
+	ck_assert(tu_no_children(5000));
+}
+
+START_TEST(twenty_upgrades_under_load_refuse_and_lose_nothing)
+{
+	enum { CLIENTS = 6, UPGRADES = 20 };
+	struct load ld;
+	pthread_t clients[CLIENTS], sampler;
+	unsigned long before;
+	const char *out;
+	pid_t old, new, first;
+	int i, st;
+
+	memset(&ld, 0, sizeof(ld));
+	pthread_mutex_init(&ld.lock, NULL);
+	first = old = start_echod("30000", NULL);
+	snprintf(ld.pidfile, sizeof(ld.pidfile), "%s", tu_path("echod.pid"));
+	for (i = 0; i < CLIENTS; i++)
+		ck_assert_int_eq(pthread_create(&clients[i], NULL, client_main,
+		    &ld), 0);
+	ck_assert_int_eq(pthread_create(&sampler, NULL, sampler_main, &ld), 0);
+	for (i = 0; i < UPGRADES; i++) {
+		/* Clients at work before each upgrade, not only between. */
+		pthread_mutex_lock(&ld.lock);
+		before = ld.ok;
+		pthread_mutex_unlock(&ld.lock);
+		do
+			sleep_ms(20);
+		while (ld.ok < before + 20 && !ld.failed);
+		/* The binary on disk is replaced, as a package would. */
+		install_file(binary, tu_path("echod"));
+		st = upgrade(&out);
+		ck_assert_msg(st == 0, "upgrade %d: status %d: %s", i + 1, st,
+		    out);
+		new = holder();
+		ck_assert_msg(new != old, "upgrade %d: still pid %ld", i + 1,
+		    (long)old);
+		ck_assert(tu_alive(new));
+		ck_assert_msg(strstr(out, "handed over to pid") != NULL, "%s",
+		    out);
+		/* The old one drains and is gone, with status 0. */
+		ck_assert_int_eq(tu_wait_gone(old, 20000), 0);
+		tu_track(new);
+		old = new;
+	}
+	ld.stop = 1;
+	for (i = 0; i < CLIENTS; i++)
+		pthread_join(clients[i], NULL);
+	pthread_join(sampler, NULL);
+	printf("upgrade: %d upgrades, %lu exchanges (%lu bytes) echoed, %lu "
+	    "failed; %lu pidfile samples, %lu without a live holder\n",
+	    UPGRADES, ld.ok, ld.bytes, ld.failed, ld.samples, ld.bad_samples);
+	ck_assert_msg(ld.failed == 0, "%lu of %lu exchanges failed, the "
+	    "first: %s", ld.failed, ld.ok + ld.failed, ld.first_failure);
+	ck_assert_msg(ld.bad_samples == 0, "%lu of %lu samples of the "
+	    "pidfile found no live holder, the first: %s", ld.bad_samples,
+	    ld.samples, ld.first_bad);
+	ck_assert_uint_gt(ld.ok, UPGRADES * 20);
+	/* Every upgrade, and only those, in the log of the first. */
+	ck_assert_int_eq(count(tu_slurp(tu_path("log")), "is ready; pid"),
+	    UPGRADES);
+	(void)first;
+	stop_daemon(old);
+}
+END_TEST
+
+/* The old daemon still holds and serves after a failed upgrade. */
+static void
+assert_rolled_back(pid_t old, const char *out)
+{
+	ck_assert_msg(holder() == old, "the pidfile names pid %ld, not %ld",
+	    (long)holder(), (long)old);
+	ck_assert_int_eq(tu_read_pidfile(tu_path("echod.pid")), old);
+	assert_serves();
+	/* The failed process was reaped: no child is left. */
+	ck_assert_str_eq(children_of(old), "");
+	ck_assert_msg(strstr(tu_slurp(tu_path("log")), "serves on") != NULL,
+	    "log: %s", tu_slurp(tu_path("log")));
+	(void)out;
+}
+
+/* Put the built echod back and upgrade: the daemon can still upgrade. */
+static void
+assert_upgrades_after(pid_t old)
+{
+	const char *out;
+	int st;
+
+	install_file(binary, tu_path("echod"));
+	st = upgrade(&out);
+	ck_assert_msg(st == 0, "status %d: %s", st, out);
+	ck_assert_int_ne(holder(), old);
+	ck_assert_int_eq(tu_wait_gone(old, 20000), 0);
+	tu_track(holder());
+	assert_serves();
+	stop_daemon(holder());
+}
+
+START_TEST(a_new_binary_refused_by_the_library_keeps_the_old_one)
+{
+	const char *out;
+	pid_t old = start_echod("30000", NULL);
+	int st;
+
+	install_script(tu_path("echod"), "exec '%s' \"$@\" --user "
+	    "dctx-no-such-user\n", tu_path("echod.real"));
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	/* The new echod's own words, from its dctx_prepare(). */
+	ck_assert_msg(strstr(out, "echod: upgrade failed: user "
+	    "'dctx-no-such-user': no such user or group") != NULL, "%s", out);
+	assert_rolled_back(old, out);
+	assert_upgrades_after(old);
+}
+END_TEST
+
+START_TEST(a_new_binary_refusing_an_option_keeps_the_old_one)
+{
+	const char *out;
+	pid_t old = start_echod("30000", NULL);
+	int st;
+
+	/* It fails before the library is called: its stderr is the word. */
+	install_script(tu_path("echod"), "exec '%s' \"$@\" --umask 9999\n",
+	    tu_path("echod.real"));
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "exited with status 2 before it was ready: "
+	    "echod: --umask 9999: not an octal mode from 0 to 0777") != NULL,
+	    "%s", out);
+	assert_rolled_back(old, out);
+	assert_upgrades_after(old);
+}
+END_TEST
+
+START_TEST(a_new_binary_that_hangs_is_stopped_at_the_deadline)
+{
+	const char *out;
+	pid_t old = start_echod("1000", NULL);
+	long long t0;
+	int st;
+
+	install_script(tu_path("echod"), "echo 'new echod: starting' >&2\n"
+	    "exec sleep 600\n");
+	t0 = now_ms();
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "upgrade failed: the new process (pid ") !=
+	    NULL && strstr(out, "was not ready within 1000 ms: stopped it") !=
+	    NULL, "%s", out);
+	/* The deadline, not some other end: about a second. */
+	ck_assert_int_ge(now_ms() - t0, 900);
+	ck_assert_int_lt(now_ms() - t0, 15000);
+	/* What it said on stderr reached the old daemon's log. */
+	ck_assert(strstr(tu_slurp(tu_path("log")), "new echod: starting"));
+	assert_rolled_back(old, out);
+	assert_upgrades_after(old);
+}
+END_TEST
+
+START_TEST(a_new_daemon_never_ready_leaves_the_pidfile_to_the_old_one)
+{
+	const char *out;
+	pid_t old = start_echod("1000", NULL);
+	int st;
+
+	/*
+	 * A libdctx daemon that takes the pidfile over, opens, and never
+	 * reports: stopped at the deadline, it runs its shutdown and closes,
+	 * and must not remove the file, which is still the old one's.
+	 */
+	install_script(tu_path("echod"), "exec '%s' --pidfile '%s' "
+	    "--manual-ready never --stdout '%s'\n", HELPER_PATH,
+	    tu_path("echod.pid"), tu_path("helper.out"));
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "was not ready within 1000 ms: stopped it")
+	    != NULL, "%s", out);
+	ck_assert(strstr(tu_slurp(tu_path("helper.out")), "open pid"));
+	ck_assert_int_eq(access(tu_path("echod.pid"), F_OK), 0);
+	assert_rolled_back(old, out);
+	assert_upgrades_after(old);
+}
+END_TEST
+
+START_TEST(a_new_daemon_crashing_without_a_word_keeps_the_old_one)
+{
+	const char *out;
+	pid_t old = start_echod("30000", NULL);
+	int st;
+
+	/* Opens (the pidfile taken over), then aborts: no word at all. */
+	install_script(tu_path("echod"), "exec '%s' --pidfile '%s' "
+	    "--manual-ready crash --stdout '%s'\n", HELPER_PATH,
+	    tu_path("echod.pid"), tu_path("helper.out"));
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "was killed by signal 6 (Aborted) before it "
+	    "was ready") != NULL, "%s", out);
+	ck_assert(strstr(tu_slurp(tu_path("helper.out")), "open pid"));
+	assert_rolled_back(old, out);
+	assert_upgrades_after(old);
+}
+END_TEST
+
+START_TEST(two_requests_at_once_make_one_upgrade)
+{
+	const char *out, *status;
+	pid_t old = start_echod("30000", NULL), first, new;
+	char b[32];
+	int st;
+
+	/* A new echod that takes a second to start: the window to hit. */
+	install_script(tu_path("echod"), "sleep 1\nexec '%s' \"$@\"\n",
+	    tu_path("echod.real"));
+	first = start_to(tu_path("first.out"), ECHOD_PATH, "--upgrade",
+	    "--pidfile", tu_path("echod.pid"), (char *)NULL);
+	await_file(tu_path("echod.pid.upgrade"), " starting ", 5000);
+	/* A second requester is refused, saying why. */
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "echod: upgrade refused: pid ") != NULL &&
+	    strstr(out, "is upgrading already (its new process is pid ") !=
+	    NULL, "%s", out);
+	/* A bare signal meanwhile is refused by the daemon, which says so. */
+	ck_assert_int_eq(kill(old, SIGUSR2), 0);
+	await_file(tu_path("log"), "upgrade on signal 12 (User defined "
+	    "signal 2) refused: upgrade: one is in progress (new process pid",
+	    5000);
+	/* The first goes through, and only one new process was started. */
+	ck_assert_int_eq(finish(first), 0);
+	status = tu_slurp(tu_path("echod.pid.upgrade"));
+	ck_assert_ptr_nonnull(strstr(status, " ready "));
+	new = holder();
+	snprintf(b, sizeof(b), " ready %ld\n", (long)new);
+	ck_assert_msg(strstr(status, b) != NULL, "%s", status);
+	ck_assert_int_eq(count(tu_slurp(tu_path("log")), "upgrade: started "
+	    "pid"), 1);
+	ck_assert_int_eq(tu_wait_gone(old, 20000), 0);
+	tu_track(new);
+	assert_serves();
+	stop_daemon(new);
+}
+END_TEST
+
+START_TEST(a_daemon_stopped_during_an_upgrade_stops_the_new_one_too)
+{
+	const char *out;
+	pid_t old = start_echod("30000", NULL), req;
+	int st;
+
+	install_script(tu_path("echod"), "sleep 3\nexec '%s' \"$@\"\n",
+	    tu_path("echod.real"));
+	req = start_to(tu_path("req.out"), ECHOD_PATH, "--upgrade",
+	    "--pidfile", tu_path("echod.pid"), (char *)NULL);
+	await_file(tu_path("echod.pid.upgrade"), " starting ", 5000);
+	/* systemctl stop, mid-upgrade: the service stops, all of it. */
+	tu_stop_cleanly(old);
+	st = finish(req);
+	out = tu_slurp(tu_path("req.out"));
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "upgrade not done: pid ") != NULL &&
+	    strstr(out, "ended during the upgrade") != NULL, "%s", out);
+	ck_assert_int_eq(access(tu_path("echod.pid"), F_OK), -1);
+	ck_assert_int_eq(access(tu_path("echod.pid.upgrade"), F_OK), -1);
+	ck_assert(tu_no_children(5000));
+	(void)out;
+}
+END_TEST
+
+START_TEST(the_new_process_gets_the_sockets_and_pidfile_and_nothing_else)
+{
+	struct tu_fd fds[64];
+	const char *out;
+	pid_t old = start_echod("30000", NULL), new;
+	size_t n, i, sockets = 0, pidfiles = 0;
+	char link[64];
+	int idle, st;
+
+	/* A client connected to the old one, idle through the upgrade. */
+	idle = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	{
+		struct sockaddr_in sin;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ck_assert_int_eq(connect(idle, (struct sockaddr *)&sin,
+		    sizeof(sin)), 0);
+	}
+	st = upgrade(&out);
+	ck_assert_msg(st == 0, "%s", out);
+	new = holder();
+	tu_track(new);
+	n = tu_fds_settled(new, fds, 64);
+	snprintf(link, sizeof(link), "%s", tu_proc_link(old, "fd/3"));
+	for (i = 0; i < n; i++) {
+		if (strncmp(fds[i].target, "socket:", 7) == 0) {
+			sockets++;
+			/* The very listening socket of the old one, at 3. */
+			ck_assert_int_eq(fds[i].fd, 3);
+		}
+		pidfiles += strcmp(fds[i].target, tu_path("echod.pid")) == 0;
+		ck_assert_msg(fds[i].fd <= 2 || fds[i].fd == 3 ||
+		    strcmp(fds[i].target, tu_path("echod.pid")) == 0 ||
+		    strcmp(fds[i].target, tu_dir()) == 0 ||
+		    tu_is_event_fd_of(fds, n, i), "fd %d: %s", fds[i].fd,
+		    fds[i].target);
+	}
+	ck_assert_uint_eq(sockets, 1);
+	ck_assert_uint_eq(pidfiles, 1);
+	/* Its stderr is its log again, not the pipe to the old one. */
+	ck_assert_str_eq(tu_proc_link(new, "fd/2"), tu_path("log"));
+	/* The old one drains the idle client and ends. */
+	ck_assert_int_eq(tu_wait_gone(old, 20000), 0);
+	{
+		char c;
+		struct pollfd p = { idle, POLLIN, 0 };
+
+		ck_assert_int_eq(poll(&p, 1, 5000), 1);
+		ck_assert_int_eq(read(idle, &c, 1), 0);
+	}
+	close(idle);
+	(void)link;
+	/* Its environment said nothing of the upgrade to its children. */
+	stop_daemon(new);
+}
+END_TEST
+
+START_TEST(requests_to_nobody_or_to_a_daemon_without_upgrades_are_refused)
+{
+	struct launch l;
+	const char *out;
+	pid_t pid;
+	int st;
+
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "no daemon holds it") != NULL, "%s", out);
+	/* The helper maps no SIGUSR2: it must not be sent, or it dies. */
+	tu_program = HELPER_PATH;
+	tu_launch(&l, "--pidfile", tu_path("echod.pid"), "--stdout",
+	    tu_path("helper.out"), NULL);
+	ck_assert_int_eq(l.status, 0);
+	pid = tu_read_pidfile(tu_path("echod.pid"));
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "does not catch signal 12") != NULL, "%s",
+	    out);
+	ck_assert(tu_alive(pid));
+	tu_stop_cleanly(pid);
+}
+END_TEST
+
+static Suite *
+upgrade_suite(void)
+{
+	Suite *s = suite_create("upgrade");
+	TCase *tc = tu_tcase("upgrade");
+
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, twenty_upgrades_under_load_refuse_and_lose_nothing);
+	tcase_add_test(tc, a_new_binary_refused_by_the_library_keeps_the_old_one);
+	tcase_add_test(tc, a_new_binary_refusing_an_option_keeps_the_old_one);
+	tcase_add_test(tc, a_new_binary_that_hangs_is_stopped_at_the_deadline);
+	tcase_add_test(tc, a_new_daemon_never_ready_leaves_the_pidfile_to_the_old_one);
+	tcase_add_test(tc, a_new_daemon_crashing_without_a_word_keeps_the_old_one);
+	tcase_add_test(tc, two_requests_at_once_make_one_upgrade);
+	tcase_add_test(tc, a_daemon_stopped_during_an_upgrade_stops_the_new_one_too);
+	tcase_add_test(tc, the_new_process_gets_the_sockets_and_pidfile_and_nothing_else);
+	tcase_add_test(tc, requests_to_nobody_or_to_a_daemon_without_upgrades_are_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(upgrade_suite)
