@@ -3,10 +3,10 @@
 # usage: gnuplot -e "datafile='...'; outfile='...'; window=10;
 #            upgrade_ready=X; restart_ready=Y" upgrade.gp
 #
-# Columns: the time from the switch's request (ms), then for the upgrade
-# and for the restart the requests answered in full and the failed ones
-# in that window (answered: steps; failed: boxes).  A ready time below 0: that mode was not measured, and
-# is left out.
+# Two blocks (index 0: the upgrade, index 1: the restart), one line per
+# window: its start from the switch's request (ms), the requests answered
+# in full and the failed ones in it (answered: steps; failed: boxes).  A
+# ready time below 0: that mode was not measured, and is left out.
 
 set terminal pngcairo size 960,540 font ",11"
 set output outfile
@@ -20,10 +20,10 @@ set key outside right top
 set yrange [0:*]
 set xrange [-100:400]
 
-up = "datafile using 1:2 with steps lw 2 lc rgb '#1b7837' title 'upgrade: answered', " . \
-	"datafile using ($1+window/2.0):3:(window) with boxes fs transparent solid 0.35 noborder lc rgb '#1b7837' title 'upgrade: failed'"
-re = "datafile using 1:4 with steps lw 2 lc rgb '#b2182b' title 'restart: answered', " . \
-	"datafile using ($1+window/2.0):5:(window) with boxes fs transparent solid 0.35 noborder lc rgb '#b2182b' title 'restart: failed'"
+up = "datafile index 0 using 1:2 with steps lw 2 lc rgb '#1b7837' title 'upgrade: answered', " . \
+	"datafile index 0 using ($1+window/2.0):3:(window) with boxes fs transparent solid 0.35 noborder lc rgb '#1b7837' title 'upgrade: failed'"
+re = "datafile index 1 using 1:2 with steps lw 2 lc rgb '#b2182b' title 'restart: answered', " . \
+	"datafile index 1 using ($1+window/2.0):3:(window) with boxes fs transparent solid 0.35 noborder lc rgb '#b2182b' title 'restart: failed'"
 if (upgrade_ready >= 0) {
 	set arrow 1 from upgrade_ready, graph 0 to upgrade_ready, graph 1 nohead lc rgb "#1b7837" dt 3
 }

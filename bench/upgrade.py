@@ -4,7 +4,8 @@ usage: upgrade.py RAWDIR PLOTDATA RESULTS
 
 Reads what upgrade.sh measured in RAWDIR (env.txt, and per mode
 events-MODE.txt, summary-MODE.txt, series-MODE.txt), writes PLOTDATA (the
-requests per window through one upgrade and one restart, for upgrade.gp)
+requests per window through one upgrade and one restart, for upgrade.gp:
+one block per mode, upgrade first)
 and puts the section into RESULTS between its two marker lines, replacing
 what was there, or at the end.  Prints the gnuplot variables for the plot
 on stdout.  Standard library only.
@@ -253,12 +254,13 @@ def section(raw, plotdata):
             "refused ({:,.0f} per "
             "restart here, with {} clients retrying every {} ms), and the "
             "connections still waiting in the old socket's accept queue "
-            "when it closes are reset ({:,.0f} per restart), losing what "
-            "they had sent.{}".format(
+            "when it closes are reset ({:,.1f} per restart; {:,} bytes "
+            "sent on them never came back).{}".format(
                 statistics.median([r.ms("ready", s) for s in r.switches]
                                   or [float("nan")]),
                 int(r.sum["refused"]) / n, conns,
                 env.get("backoff_ms", "?"), resets / n,
+                int(r.sum["bytes_lost"]),
                 "" if "upgrade" not in runs else
                 " An upgrade never closes it: the new process is handed "
                 "the same listening socket, the old one accepts from it "
@@ -268,30 +270,26 @@ def section(raw, plotdata):
         out.append("")
     # The plot: the typical switch of each mode, aligned on its request.
     picks = {m: runs[m].typical() for m in modes}
-    series = {}
-    for m in modes:
-        s = picks[m]
-        if s is None:
-            continue
-        r = runs[m]
-        base = (s["req"] - r.t0) / 1e6
-        series[m] = {}
-        for x in r.rows:
-            t = x["t"] - base
-            if -PLOT_BEFORE_MS <= t <= PLOT_AFTER_MS:
-                series[m][int(round(t / r.win_ms))] = x
-    keys = sorted(set(k for v in series.values() for k in v))
     with open(plotdata, "w") as f:
-        f.write("# t_ms " + " ".join("{0}_ok {0}_failed".format(m)
-                                     for m in MODES) + "\n")
-        for k in keys:
-            cells = []
-            for m in MODES:
-                x = series.get(m, {}).get(k)
-                cells += ["?", "?"] if x is None else [str(x["ok"]),
-                                                       str(x["failed"])]
-            f.write("{} {}\n".format(k * runs[modes[0]].win_ms,
-                                     " ".join(cells)))
+        for m in MODES:
+            # One block per mode (gnuplot's index 0, 1): each window at
+            # its own start from the request, not rounded to the grid,
+            # so that nothing shows before the request that came after.
+            f.write("# {}: t_ms ok failed\n".format(m))
+            s = picks.get(m)
+            rows = 0
+            if s is not None:
+                r = runs[m]
+                base = (s["req"] - r.t0) / 1e6
+                for x in r.rows:
+                    t = x["t"] - base
+                    if -PLOT_BEFORE_MS - r.win_ms <= t <= PLOT_AFTER_MS:
+                        f.write("{:.2f} {} {}\n".format(t, x["ok"],
+                                                         x["failed"]))
+                        rows += 1
+            if rows == 0:
+                f.write("0 ? ?\n")
+            f.write("\n\n")
     marks = []
     for m in modes:
         s = picks[m]
