@@ -1219,7 +1219,11 @@ DCTX_EXPORT int dctx_set_upgrade_timeout(struct dctx *ctx, int ms);
  * one, and logs "PROGRAM: upgrade on signal N (NAME) refused: REASON" on
  * stderr when it cannot.  Call it before dctx_prepare(): the library then
  * notes the path the program was started as and its working directory
- * (see dctx_set_upgrade_exec() and dctx_upgrade()).
+ * (see dctx_set_upgrade_exec() and dctx_upgrade()).  The new process of
+ * an upgrade starts with signo ignored, until its own dctx_open() maps
+ * it: the same signal sent to every process of the service (systemd's
+ * `systemctl kill -s USR2` without --kill-whom=main) while it starts
+ * does not kill it; the old daemon refuses it (one upgrade at a time).
  *
  * @param ctx the context
  * @param signo a signal that can be mapped (see dctx_set_signal())
@@ -1243,7 +1247,7 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *  - Its dctx_prepare() or dctx_open() sees it was started by an upgrade:
  *    it does not detach (it is a daemon already, in the old one's session
  *    and process group; when the old one exits it is reparented to init,
- *    or to the service manager), it takes the pidfile through the
+ *    or to the nearest subreaper), it takes the pidfile through the
  *    inherited descriptor when the pidfile it is given is the same file
  *    (another path is opened as usual), and it reports ready or its
  *    failure to the old daemon, not to systemd.  Its stderr is the
@@ -1270,6 +1274,14 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    2 before it was ready: echod: --umask 9: ..."), or how it ended.
  *  - A daemon asked to stop (dctx_terminate()) while a new process starts
  *    stops that process too, and waits for it in dctx_close().
+ *  - Under systemd ($NOTIFY_SOCKET was reachable at dctx_open()), the new
+ *    process is forked by an intermediate process that exits at once, so
+ *    that it is systemd's own child when MAINPID= names it: systemd
+ *    follows a main process that is not its child only through cgroup
+ *    events, and where those are unreliable (the legacy cgroup hierarchy
+ *    in a container) it does not wait for it at stop, but kills it.  The
+ *    old daemon then watches the new process without being its parent,
+ *    and a failure message says how it ended only as "ended".
  * Each step is written, for dctx_upgrade_request(), to the status file
  * PIDFILE.upgrade beside the pidfile (replaced whole at each step;
  * removed with the pidfile), through the pidfile's directory: a daemon

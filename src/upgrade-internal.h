@@ -73,12 +73,14 @@ struct dctx__upgrade {
 	char *start_dir;    /* the working directory at dctx_prepare() */
 	char *start_exe;    /* the path we were started as, made absolute */
 	int timeout_ms;
+	int signo;          /* dctx_upgrade_on_signal()'s, or 0 */
 	int step_added;     /* the shutdown step that stops a new process */
 
 	/* The attempt, in the old daemon. */
 	int state;
 	unsigned long seq;
 	pid_t child;
+	int own_child;      /* ours to reap (not under systemd) */
 	int pidfd;          /* the child's pidfd, or -1 (then polled) */
 	int report_rd;      /* the report pipe's read end */
 	int capture_rd;     /* the read end of the child's stderr */

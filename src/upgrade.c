@@ -207,9 +207,14 @@ on_upgrade_signal(struct dctx *ctx, int signo, void *arg)
 DCTX_EXPORT int
 dctx_upgrade_on_signal(struct dctx *ctx, int signo)
 {
-	if (dctx__upgrade_get(ctx) == NULL)
+	struct dctx__upgrade *u = dctx__upgrade_get(ctx);
+	int rc;
+
+	if (u == NULL)
 		return dctx__fail(ctx, -ENOMEM, "upgrade on signal %d", signo);
-	return dctx_set_signal(ctx, signo, on_upgrade_signal, NULL);
+	if ((rc = dctx_set_signal(ctx, signo, on_upgrade_signal, NULL)) == 0)
+		u->signo = signo;
+	return rc;
 }
 
 /*
@@ -331,6 +336,7 @@ struct spawn {
 	int capture_wr;
 	int base;            /* above every source and target */
 	int close_to;        /* the last descriptor to close without close_range */
+	int ignore;          /* the upgrade signal, ignored until mapped, or 0 */
 	const char *dir;
 };
 
@@ -546,6 +552,7 @@ spawn_prepare(struct dctx *ctx, struct spawn *sp, int pipes[4])
 		return dctx__fail(ctx, -EIO, "upgrade: our own arguments "
 		    "(/proc/self/cmdline)");
 	sp->dir = u->start_dir;
+	sp->ignore = u->signo;
 
 	if ((rc = collect_fds(ctx, sp, &names)) < 0) {
 		free(names);
@@ -683,6 +690,17 @@ child_exec(const struct spawn *sp)
 			sa.sa_flags = 0;
 			sigaction(i, &sa, NULL);
 		}
+	/*
+	 * The upgrade signal, sent again to the whole service (systemctl
+	 * kill without --kill-whom=main) while the new process starts, must
+	 * not kill it at its default action: ignored across exec, until its
+	 * dctx_open() maps it.
+	 */
+	if (sp->ignore > 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigaction(sp->ignore, &sa, NULL);
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (sp->slot_listen != NULL)
@@ -695,6 +713,74 @@ child_exec(const struct spawn *sp)
 	}
 	execve(sp->path, sp->argv, sp->envp);
 	child_fails(report, errno);
+}
+
+/*
+ * Under systemd, the forked child forks the new process and exits at
+ * once, after telling us its pid (detach.c's "P<pid>" message on the
+ * report pipe): the orphan is reparented to the service manager, whose
+ * child it then is when MAINPID= names it.  systemd follows a main
+ * process that is not its child only through cgroup events ("Supervising
+ * process N which is not our child"), and where those are unreliable
+ * (the legacy hierarchy, in a container) it does not even wait for it
+ * to end at stop: it sends SIGKILL right after SIGTERM.
+ */
+static void __attribute__((noreturn))
+child_orphan(const struct spawn *sp)
+{
+	char msg[32];
+	size_t len;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		child_exec(sp);
+	if (pid < 0)
+		child_fails(sp->report_wr, errno);
+	msg[0] = 'P';
+	put_pid(msg + 1, pid);
+	len = strlen(msg);
+	msg[len++] = '\n';
+	if (write(sp->report_wr, msg, len) < 0) {
+		/* The old daemon finds no pid, and says so. */
+	}
+	_exit(0);
+}
+
+/*
+ * The intermediate process of child_orphan() has exited (reaped here):
+ * its "P<pid>" message is in the pipe, or why its fork failed.  The pid
+ * it names is the new process, which we watch from now on.
+ */
+static int
+orphan_pid(struct dctx *ctx)
+{
+	struct dctx__upgrade *u = ctx->upgrade;
+	pid_t mid = u->child;
+	char *nl;
+	ssize_t n;
+	int err;
+
+	while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+		;
+	u->child = 0;
+	fcntl(u->report_rd, F_SETFL, O_NONBLOCK);
+	while ((n = read(u->report_rd, u->rbuf, sizeof(u->rbuf) - 1)) < 0 &&
+	    errno == EINTR)
+		;
+	u->rgot = n > 0 ? (size_t)n : 0;
+	if (u->rgot > 0 && u->rbuf[0] == 'P' &&
+	    (nl = memchr(u->rbuf, '\n', u->rgot)) != NULL) {
+		*nl = '\0';
+		u->child = (pid_t)atol(u->rbuf + 1);
+		u->rgot -= (size_t)(nl + 1 - u->rbuf);
+		memmove(u->rbuf, nl + 1, u->rgot);
+	}
+	if (u->child > 0)
+		return 0;
+	err = ECHILD;
+	if (u->rgot >= 1 + sizeof(int) && u->rbuf[0] == DCTX__UP_EXEC_FAILED)
+		memcpy(&err, u->rbuf + 1, sizeof(int));
+	return dctx__fail(ctx, -err, "upgrade: fork");
 }
 
 /* Release what the attempt holds; the child is gone or handed over. */
@@ -913,6 +999,44 @@ arm_timer(struct dctx__upgrade *u, int ms)
 }
 
 /*
+ * Signal the new process: through its pidfd where there is one, since
+ * under systemd it is not our child (see dctx_upgrade()), and its pid
+ * could be another process's once it is reaped.
+ */
+static void
+signal_child(struct dctx__upgrade *u, int signo)
+{
+#ifdef SYS_pidfd_send_signal
+	if (u->pidfd >= 0 &&
+	    syscall(SYS_pidfd_send_signal, u->pidfd, signo, NULL, 0) == 0)
+		return;
+#endif
+	kill(u->child, signo);
+}
+
+/*
+ * Whether the new process ended: reaped, with *known set when its status
+ * is in *status.  Our child is reaped here; one the service manager
+ * adopted (dctx_upgrade()) is reaped there, its status unknown to us.
+ */
+static int
+child_ended(struct dctx__upgrade *u, int *status, int *known)
+{
+	struct pollfd p = { u->pidfd, POLLIN, 0 };
+	pid_t r;
+
+	*known = 0;
+	if (!u->own_child)
+		return u->pidfd >= 0 ? poll(&p, 1, 0) == 1 :
+		    !dctx__pid_is_live(u->child);
+	while ((r = waitpid(u->child, status, WNOHANG)) < 0 && errno == EINTR)
+		;
+	*known = r == u->child;
+	/* ECHILD: a waitpid(-1) of the program's took it. */
+	return r == u->child || r < 0;
+}
+
+/*
  * The attempt failed (why in u->msg): stop the new process, SIGTERM now
  * (or after a grace, when it said it failed and should exit by itself),
  * SIGKILL after another.  It ends when the child is reaped.
@@ -924,7 +1048,7 @@ stop_child(struct dctx *ctx, int term_now)
 
 	u->state = DCTX__UP_STOPPING;
 	if (term_now && !u->term_sent) {
-		kill(u->child, SIGTERM);
+		signal_child(u, SIGTERM);
 		u->term_sent = 1;
 	}
 	arm_timer(u, DCTX__UP_GRACE_MS);
@@ -1050,8 +1174,7 @@ describe_end(struct dctx__upgrade *u, int status, int known)
 	char said[sizeof(u->msg)], how[96];
 
 	if (!known)
-		snprintf(how, sizeof(how), "ended (its status was taken by "
-		    "another waitpid())");
+		snprintf(how, sizeof(how), "ended");
 	else if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "was killed by signal %d (%s)",
 		    WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -1098,16 +1221,13 @@ on_exit_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct dctx *ctx = arg;
 	struct dctx__upgrade *u = ctx->upgrade;
-	int status = 0;
-	pid_t r;
+	int status = 0, known;
 
 	(void)fd;
 	(void)what;
-	while ((r = waitpid(u->child, &status, WNOHANG)) < 0 && errno == EINTR)
-		;
-	if (r == 0)
+	if (!child_ended(u, &status, &known))
 		return; /* polled, and still there */
-	child_gone(ctx, status, r == u->child);
+	child_gone(ctx, status, known);
 }
 
 /* The deadline, or the end of a grace given to a process we stop. */
@@ -1133,11 +1253,11 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	if (u->state != DCTX__UP_STOPPING)
 		return;
 	if (!u->term_sent) {
-		kill(u->child, SIGTERM);
+		signal_child(u, SIGTERM);
 		u->term_sent = 1;
 		arm_timer(u, DCTX__UP_GRACE_MS);
 	} else if (!u->kill_sent) {
-		kill(u->child, SIGKILL);
+		signal_child(u, SIGKILL);
 		u->kill_sent = 1;
 		arm_timer(u, DCTX__UP_GRACE_MS);
 	} else
@@ -1202,11 +1322,10 @@ static int
 wait_child(struct dctx__upgrade *u, int ms)
 {
 	long long end = dctx__now_ms() + ms;
-	pid_t r;
+	int status, known;
 
 	for (;;) {
-		r = waitpid(u->child, NULL, WNOHANG);
-		if (r == u->child || (r < 0 && errno == ECHILD))
+		if (child_ended(u, &status, &known))
 			return 1;
 		if (dctx__now_ms() >= end)
 			return 0;
@@ -1253,11 +1372,15 @@ dctx_upgrade(struct dctx *ctx)
 			return rc;
 		u->step_added = 1;
 	}
+	/* Under systemd, the new process is to be its child (see below). */
+	u->own_child = ctx->notify_fd < 0;
 	if ((rc = spawn_prepare(ctx, &sp, pipes)) == 0) {
 		/* Held until exec (see child_exec()), and here for the fork. */
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
 		pid = fork();
+		if (pid == 0 && !u->own_child)
+			child_orphan(&sp);
 		if (pid == 0)
 			child_exec(&sp);
 		err = errno;
@@ -1286,17 +1409,22 @@ dctx_upgrade(struct dctx *ctx)
 	u->msg[0] = '\0';
 	u->term_sent = u->kill_sent = u->got_word = 0;
 	u->report_eof = u->capture_eof = 0;
+	if (!u->own_child && (rc = orphan_pid(ctx)) < 0) {
+		attempt_end(u);
+		return rc;
+	}
 	u->seq++;
 	u->state = DCTX__UP_STARTING;
 	if (watch(ctx) < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		signal_child(u, SIGKILL);
+		if (u->own_child)
+			waitpid(u->child, NULL, 0);
 		attempt_end(u);
 		return dctx__fail(ctx, -ENOMEM, "upgrade: events");
 	}
 	status_write(ctx, DCTX__UP_STARTING);
 	fprintf(stderr, "%s: upgrade: started pid %ld (%s)\n",
-	    program_invocation_short_name, (long)pid, u->path);
+	    program_invocation_short_name, (long)u->child, u->path);
 	return 0;
 }
 
@@ -1318,9 +1446,9 @@ dctx__upgrade_close(struct dctx *ctx)
 			snprintf(u->msg, sizeof(u->msg), "the daemon stopped "
 			    "while pid %ld started", (long)u->child);
 		if (!u->term_sent)
-			kill(u->child, SIGTERM);
+			signal_child(u, SIGTERM);
 		if (!wait_child(u, DCTX__UP_GRACE_MS)) {
-			kill(u->child, SIGKILL);
+			signal_child(u, SIGKILL);
 			wait_child(u, DCTX__UP_GRACE_MS);
 		}
 		rolled_back(ctx);
