@@ -13,7 +13,9 @@
 #   floor      fork, setsid, fork, report on a pipe: nothing is faster
 # and, for the shutdown figure, examples/echod, libdctx's echo server,
 # built from the same copy of the tree, which watchdog.sh then uses for
-# the watchdog's ping jitter (section 8).
+# the watchdog's ping jitter (section 8).  Last, upgrade.sh measures an
+# upgrade of echod against a restart under load, and adds its section
+# (9) to RESULTS.md and upgrade.png (its variables are in its own header).
 #
 # Missing Debian packages are installed with apt-get (root only).  The
 # hard RLIMIT_NOFILE is raised to fs.nr_open where we may.  Everything
@@ -134,6 +136,9 @@ $CC $BCFLAGS d_floor.c -o "$BIN/d_floor"
 $CC $BCFLAGS startlat.c benchutil.c -o "$BIN/startlat"
 $CC $BCFLAGS sigrt.c benchutil.c -o "$BIN/sigrt"
 $CC $BCFLAGS shutlat.c benchutil.c -o "$BIN/shutlat"
+# upgrade.sh's: the load generator, and the harness that switches echod.
+$CC $BCFLAGS loadgen.c $(pkg-config --cflags --libs libevent_core) -o "$BIN/loadgen"
+$CC $BCFLAGS upswitch.c benchutil.c -o "$BIN/upswitch"
 # echod from the same copy of the tree, linked as d_dctx is: the static
 # libdctx, so that no libtool wrapper script stands between us and it.
 $CC $BCFLAGS -I"$src/include" "$src/examples/echod.c" \
@@ -431,4 +436,10 @@ gnuplot -e "datafile='$OUT/close-all.dat'; outfile='$here/close-all.png'" \
 # 8. The watchdog's ping jitter: a script of its own, which appends its
 # section to RESULTS.md.
 BENCH_OUT=$OUT BENCH_WD_BUILT=1 bash "$here/watchdog.sh"
+
+# ---------------------------------------------------------------------
+# 9. Upgrade against restart, under load: its own script, which adds its
+# section to RESULTS.md.
+# ---------------------------------------------------------------------
+BENCH_BIN=$BIN BENCH_OUT=$OUT bash "$here/upgrade.sh"
 say "done in $(( $(date +%s) - started )) s: $here/RESULTS.md"

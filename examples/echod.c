@@ -9,6 +9,8 @@
  * Under socket activation (systemd's .socket units,
  * systemd-socket-activate) it binds nothing: it serves on the passed
  * sockets, which dctx_prepare() has read, and the library keeps open.
+ * Under systemd it gives the socket it bound to the unit's fd store
+ * (FileDescriptorStoreMax=), so that `systemctl restart` passes it back.
  * SIGTERM (or SIGINT) runs the shutdown chain: stop accepting, let every
  * connection get back what it sent, close, then stop and join the worker
  * thread; a second signal or --shutdown-timeout cuts it short.  SIGHUP
@@ -123,7 +125,9 @@ usage(FILE *out)
 	    "  --allow-core        do not set RLIMIT_CORE to 0\n"
 	    "  --listen ADDR:PORT  echo on this address (default 127.0.0.1:7777)\n"
 	    "  --listen-fdname NAME  under socket activation, serve only the\n"
-	    "                      passed sockets named NAME (default: all)\n"
+	    "                      passed sockets named NAME (default: all);\n"
+	    "                      under systemd, the name of the socket echod\n"
+	    "                      binds in the fd store (default: echod)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
 	    "  --worker            run the worker-thread demo\n"
 	    "  --notification-fd N tell s6 readiness on descriptor N\n"
@@ -269,6 +273,26 @@ activated_sockets(struct server *srv)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * Under systemd, give the socket we bound to the unit's fd store (the
+ * unit says FileDescriptorStoreMax=1 or more): systemd keeps it open
+ * through `systemctl restart`, and the next echod gets it back as a
+ * socket-activated one, under --listen-fdname's name or "echod", so
+ * that the clients who come meanwhile wait in its queue rather than
+ * being refused.  Only the socket we bound: a passed one is held by
+ * whoever passed it.  Without a service manager this does nothing; a
+ * failure costs only the gap at the next restart, so it is said and
+ * the start goes on.
+ */
+static void
+store_socket(struct server *srv)
+{
+	if (srv->lfd >= 0 && dctx_fdstore(srv->ctx, srv->lfd,
+	    srv->listen_fdname != NULL ? srv->listen_fdname : "echod") < 0)
+		fprintf(stderr, "echod: %s; a restart will bind anew\n",
+		    dctx_errmsg(srv->ctx));
 }
 
 /* Refuse an option's value, quoting what the operator typed. */
@@ -937,6 +961,7 @@ main(int argc, char **argv)
 		dctx_free(srv.ctx);
 		return rc;
 	}
+	store_socket(&srv);
 	if (serve(&srv) < 0) {
 		dctx_notify_failure(srv.ctx, 1, "cannot serve");
 		rc = 1;

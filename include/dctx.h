@@ -1020,6 +1020,60 @@ DCTX_EXPORT int dctx_notify_ready(struct dctx *ctx);
 DCTX_EXPORT int dctx_notify_failure(struct dctx *ctx, int status, const char *msg);
 
 /**
+ * Give a descriptor to systemd's file descriptor store: "FDSTORE=1" and
+ * "FDNAME=name", with the descriptor attached (SCM_RIGHTS), on the
+ * socket $NOTIFY_SOCKET named at dctx_open().  systemd keeps its copy
+ * open while the service restarts, and passes it to the next process as
+ * a socket-activated descriptor named name (dctx_listen_fd_named()).
+ * Meant for a listening socket the daemon bound itself: through a
+ * restart it stays open and keeps queueing connections, so none is
+ * refused while the old process drains and the new one starts.  The
+ * caller's descriptor stays open and its own.
+ *
+ * What systemd does with it is not answered, so this call cannot tell:
+ *  - The unit must give the store room: FileDescriptorStoreMax= above 0
+ *    (the default is 0: systemd closes the descriptor).
+ *  - systemd takes it from the main process only (NotifyAccess=main, the
+ *    default of Type=notify); others' are closed.
+ *  - A descriptor already stored (the same open file, as one received
+ *    back through socket activation) is not stored twice: a daemon may
+ *    store its socket at every start.
+ *  - The store lives as long as the unit is neither stopped nor failed
+ *    for good: it is kept through "systemctl restart" (a job is pending
+ *    while the unit is down) and through an automatic restart
+ *    (Restart=), and emptied by "systemctl stop" or a failure with no
+ *    restart to come (systemd 252, Debian 12, as tested in tests/sdbox;
+ *    systemd 254's FileDescriptorStorePreserve=yes keeps it past a stop).
+ *    So a daemon that binds another address after a restart must first
+ *    take the old socket out (dctx_fdstore_remove()), or be stopped and
+ *    started.
+ *
+ * @param ctx an open context
+ * @param fd the descriptor
+ * @param name 1 to 255 bytes of printable ASCII but ':' (systemd's rule
+ *        for names in $LISTEN_FDNAMES)
+ * @return 1 when the descriptor was sent; 0 when nobody listens: no
+ *         reachable $NOTIFY_SOCKET at dctx_open(), or a process forked
+ *         from the daemon; -EINVAL when the context is not open or for a
+ *         bad name, -EBADF when fd is not open, or -errno from sendmsg()
+ */
+DCTX_EXPORT int dctx_fdstore(struct dctx *ctx, int fd, const char *name);
+
+/**
+ * Take the descriptors stored under name out of systemd's file
+ * descriptor store ("FDSTOREREMOVE=1" and "FDNAME=name", see
+ * dctx_fdstore()): systemd closes its copies, and the next process of the
+ * service does not get them.
+ *
+ * @param ctx an open context
+ * @param name the name they were stored under
+ * @return 1 when the request was sent, 0 when nobody listens (as for
+ *         dctx_fdstore()), -EINVAL when the context is not open or for a
+ *         bad name, or -errno from send()
+ */
+DCTX_EXPORT int dctx_fdstore_remove(struct dctx *ctx, const char *name);
+
+/**
  * Add a step to the graceful shutdown chain.  On dctx_terminate() the steps
  * run one after the other in the reverse order of registration (the last
  * thing set up is the first torn down), each starting when the one before

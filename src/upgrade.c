@@ -736,12 +736,29 @@ child_exec(const struct spawn *sp)
 static void __attribute__((noreturn))
 child_orphan(const struct spawn *sp)
 {
-	char msg[32];
+	char msg[32], c;
 	size_t len;
-	pid_t pid = fork();
+	int gate[2];
+	pid_t pid;
 
-	if (pid == 0)
+	/*
+	 * The new process waits at a gate until we have written its pid and
+	 * exited (end of file): the old daemon reads "P<pid>" first, before
+	 * anything the new process says on the same channel.  Two writers
+	 * are otherwise ordered by the scheduler alone, and on a busy machine
+	 * the new process's readiness came first (seen under load: the
+	 * upgrade taken for a failed fork, the new process left running).
+	 */
+	if (pipe2(gate, O_CLOEXEC) < 0)
+		child_fails(sp->report_wr, errno);
+	pid = fork();
+	if (pid == 0) {
+		close(gate[1]);
+		while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(gate[0]);
 		child_exec(sp);
+	}
 	if (pid < 0)
 		child_fails(sp->report_wr, errno);
 	msg[0] = 'P';

@@ -355,6 +355,8 @@ START_TEST(echod_says_what_it_does)
 	pid = tu_start_fg("--listen", "127.0.0.1:7310", "--pidfile",
 	    tu_path("d.pid"), NULL);
 	tu_program = saved;
+	/* echod gives systemd's fd store its socket first (dctx_fdstore()). */
+	ck_assert_str_eq(receive(fd, 5000, &from), "FDSTORE=1\nFDNAME=echod");
 	ck_assert_str_eq(receive(fd, 5000, &from),
 	    "STATUS=listening on 127.0.0.1:7310, 0 connections");
 	ck_assert_int_eq(from, pid);
