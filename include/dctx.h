@@ -1967,8 +1967,12 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    systemd before it is ready.  Its readiness (dctx_notify_ready(), or
  *    the end of dctx_open()) waits for the old daemon's answer, which
  *    comes once the hand-over is done (5 s at most), so that what it
- *    tells systemd next comes from the main process.  Its stderr is the
- *    configured one once dctx_open() succeeded.
+ *    tells systemd next comes from the main process.  An old daemon
+ *    that ends without answering (killed), then or later, leaves it the
+ *    pidfile: it writes its own pid there, and logs "upgrade: the old
+ *    daemon (pid OLD) ended before it handed over: pid NEW takes its
+ *    pidfile".  Its stderr is the configured one once dctx_open()
+ *    succeeded.
  *  - Meanwhile the old daemon serves on.  When the new process is ready,
  *    the old one writes the new pid into the pidfile (the lock is never
  *    released: both processes share it), lets go of the pidfile without

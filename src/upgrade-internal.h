@@ -108,11 +108,17 @@ struct dctx__upgrade {
 	int pidfile_fd;     /* the inherited pidfile, until taken */
 	dev_t capture_dev;  /* what fd 2 was at the start: the pipe */
 	ino_t capture_ino;
+	int answer_fd;      /* ready, the old daemon's answer not heard yet */
+	struct event *answer_ev;
+	pid_t old_pid;      /* the old daemon, gone silent: watched */
+	int old_pidfd;
+	struct event *old_ev;
 };
 
 struct dctx__upgrade *dctx__upgrade_get(struct dctx *ctx);
 int dctx__upgrade_parse_status(const char *buf, size_t len,
     struct dctx__upgrade_status *st);
 unsigned long long dctx__upgrade_start_time(pid_t pid);
+void dctx__upgrade_answer_close(struct dctx *ctx);
 
 #endif /* DCTX_UPGRADE_INTERNAL_H */

@@ -70,7 +70,7 @@ dctx__upgrade_get(struct dctx *ctx)
 		return NULL;
 	u->timeout_ms = DCTX_UPGRADE_TIMEOUT_DEFAULT;
 	u->pidfd = u->report_rd = u->capture_rd = -1;
-	u->stderr_fd = u->pidfile_fd = -1;
+	u->stderr_fd = u->pidfile_fd = u->answer_fd = u->old_pidfd = -1;
 	ctx->upgrade = u;
 	return u;
 }
@@ -1511,6 +1511,7 @@ dctx__upgrade_close(struct dctx *ctx)
 
 	if (u == NULL || ctx->pid != getpid())
 		return;
+	dctx__upgrade_answer_close(ctx);
 	if (u->state == DCTX__UP_STARTING || u->state == DCTX__UP_STOPPING) {
 		if (u->state == DCTX__UP_STARTING)
 			snprintf(u->msg, sizeof(u->msg), "the daemon stopped "
@@ -1537,6 +1538,7 @@ dctx__upgrade_free(struct dctx *ctx)
 		return;
 	if (u->state != DCTX__UP_IDLE)
 		attempt_end(u);
+	dctx__upgrade_answer_close(ctx);
 	for (i = 0; i < u->nmarks; i++)
 		free(u->marks[i].name);
 	free(u->marks);

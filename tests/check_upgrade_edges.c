@@ -1,0 +1,381 @@
+/*
+ * The upgrade's edges, from outside (a hostile review of issue 10): what
+ * happens when the old daemon dies at the worst moment, what a failed new
+ * binary leaves behind, what a requester may believe, and against what.
+ * echod runs from a copy of its binary in the test's directory; the new
+ * binaries are small scripts put at that path, as in check_upgrade.c.
+ * Ports 7900-7949 are this file's.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dctx.h"
+#include "testutil.h"
+
+static in_port_t port;
+static char listen_on[32];
+static char binary[512];
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A port of 7900-7949 free now (echod may still lose it: callers retry). */
+static void
+pick_port(void)
+{
+	static unsigned turn;
+	struct sockaddr_in sin;
+	int s, i, ok;
+
+	for (i = 0; i < 50; i++) {
+		port = (in_port_t)(7900 + (getpid() + turn++) % 50);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ok = bind(s, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(s);
+		if (ok) {
+			snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%u",
+			    (unsigned)port);
+			return;
+		}
+	}
+	ck_abort_msg("no free port in 7900-7949");
+}
+
+/*
+ * The echod binary itself, not libtool's wrapper script (see
+ * check_upgrade.c); its library through LD_LIBRARY_PATH.
+ */
+static void
+echod_binary(char *out, size_t len)
+{
+	char head[4] = "", dir[1024], top[512];
+	int fd = open(ECHOD_PATH, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, head, 4), 4);
+	close(fd);
+	snprintf(dir, sizeof(dir), "%s", ECHOD_PATH);
+	snprintf(top, sizeof(top), "%s", dirname(dir));
+	if (memcmp(head, "\177ELF", 4) == 0)
+		snprintf(out, len, "%s", ECHOD_PATH);
+	else
+		snprintf(out, len, "%.480s/.libs/echod", top);
+	snprintf(dir, sizeof(dir), "%s/../.libs", top);
+	setenv("LD_LIBRARY_PATH", dir, 1);
+}
+
+/* Copy a file, then rename it over to, as install(1) does. */
+static void
+install_file(const char *from, const char *to)
+{
+	char tmp[600], buf[65536];
+	ssize_t n;
+	int in, out;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ck_assert(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	close(in);
+	ck_assert_int_eq(close(out), 0);
+	ck_assert_int_eq(rename(tmp, to), 0);
+}
+
+/* Put a shell script at path, replacing what is there. */
+static void
+install_script(const char *path, const char *fmt, ...)
+{
+	char tmp[600];
+	va_list ap;
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	ck_assert_ptr_nonnull(f = fopen(tmp, "we"));
+	fprintf(f, "#!/bin/sh\n");
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(tmp, 0755), 0);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+/* Run prog (args NULL-terminated), stdout and stderr into out; its pid. */
+static pid_t
+spawn_to(const char *out, const char *prog, va_list ap)
+{
+	char *argv[16], path[512];
+	int n = 0, fd;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s", prog);
+	argv[n++] = path;
+	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	argv[n] = NULL;
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(open("/dev/null", O_RDONLY), 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(path, argv);
+		_exit(127);
+	}
+	close(fd);
+	return pid;
+}
+
+static pid_t
+start_to(const char *out, const char *prog, ...)
+{
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, prog);
+	pid = spawn_to(out, prog, ap);
+	va_end(ap);
+	return pid;
+}
+
+/* Its exit status (or 128 + signal), within 60 s. */
+static int
+finish(pid_t pid)
+{
+	int st = tu_wait_gone(pid, 60000);
+
+	ck_assert_msg(st >= 0, "pid %ld still runs after 60 s", (long)pid);
+	return st;
+}
+
+/* Run to the end; its output in a static buffer; its status. */
+static int
+run(const char **output, const char *prog, ...)
+{
+	va_list ap;
+	pid_t pid;
+	int st;
+
+	va_start(ap, prog);
+	pid = spawn_to(tu_path("run.out"), prog, ap);
+	va_end(ap);
+	st = finish(pid);
+	*output = tu_slurp(tu_path("run.out"));
+	return st;
+}
+
+/* echod at tu_path("echod"), and the same binary at tu_path("real/echod"). */
+static void
+install_echod(void)
+{
+	echod_binary(binary, sizeof(binary));
+	install_file(binary, tu_path("echod"));
+	ck_assert_int_eq(mkdir(tu_path("real"), 0755), 0);
+	install_file(binary, tu_path("real/echod"));
+}
+
+/* Start echod with its pidfile at pidfile, its log in tu_path("log"). */
+static pid_t
+launch_echod_at(const char *pidfile, const char *timeout)
+{
+	const char *out;
+	int tries, st = -1;
+	pid_t pid;
+
+	for (tries = 0; tries < 10; tries++) {
+		pick_port();
+		st = run(&out, tu_path("echod"), "--pidfile", pidfile,
+		    "--listen", listen_on, "--stdout", tu_path("log"),
+		    "--stderr", tu_path("log"), "--upgrade-timeout", timeout,
+		    "--shutdown-timeout", "20000", (char *)NULL);
+		if (st == 0 || strstr(out, "in use") == NULL)
+			break;
+	}
+	ck_assert_msg(st == 0, "echod: %d %s", st, out);
+	pid = tu_read_pidfile(pidfile);
+	ck_assert(tu_alive(pid));
+	tu_track(pid);
+	return pid;
+}
+
+static pid_t
+start_echod(const char *timeout)
+{
+	install_echod();
+	return launch_echod_at(tu_path("echod.pid"), timeout);
+}
+
+/* One exchange with the daemon: connect, send, read the echo back. */
+static void
+assert_serves(void)
+{
+	struct sockaddr_in sin;
+	struct timeval tv = { 10, 0 };
+	char buf[16];
+	ssize_t n;
+	size_t got = 0;
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_msg(connect(s, (struct sockaddr *)&sin, sizeof(sin)) == 0,
+	    "connect: %s", strerror(errno));
+	ck_assert_int_eq(write(s, "ping", 4), 4);
+	shutdown(s, SHUT_WR);
+	while ((n = read(s, buf + got, sizeof(buf) - got)) > 0)
+		got += (size_t)n;
+	close(s);
+	ck_assert_msg(got == 4 && memcmp(buf, "ping", 4) == 0, "echo: %zu "
+	    "bytes", got);
+}
+
+/* Wait until path's content contains needle, or fail. */
+static void
+await_file(const char *path, const char *needle, int ms)
+{
+	ck_assert_msg(tu_wait_file_contains(path, needle, ms),
+	    "no '%s' in %s within %d ms:\n%s", needle, path, ms,
+	    tu_slurp(path));
+}
+
+/* The new process of the attempt the status file shows starting. */
+static pid_t
+starting_pid(void)
+{
+	const char *status;
+
+	await_file(tu_path("echod.pid.upgrade"), " starting ", 5000);
+	status = tu_slurp(tu_path("echod.pid.upgrade"));
+	return (pid_t)atol(strstr(status, " starting ") + 10);
+}
+
+/* The pidfile's live holder within ms, or 0. */
+static pid_t
+holder_within(int ms)
+{
+	pid_t pid = 0;
+	int waited;
+
+	for (waited = 0; waited <= ms; waited += 20) {
+		if (dctx_pidfile_holder(tu_path("echod.pid"), &pid) == 0 &&
+		    pid > 0)
+			return pid;
+		sleep_ms(20);
+	}
+	return 0;
+}
+
+/*
+ * The old daemon is killed once the new one is ready, before it answers:
+ * it is stopped (SIGSTOP) so that it does not answer, and killed after
+ * kill_ms.  Nobody will write the new pid into the pidfile, whose lock
+ * the new process holds: it must write it itself, or the daemon that
+ * serves is one no tool can find ("locked, but it names no live
+ * process"), nor stop.
+ */
+static void
+old_killed_before_its_answer(int kill_ms)
+{
+	const char *out;
+	char want[64];
+	pid_t old = start_echod("30000"), req, new;
+	int st;
+
+	install_script(tu_path("echod"), "sleep 1\nexec '%s' \"$@\"\n",
+	    tu_path("real/echod"));
+	req = start_to(tu_path("req.out"), ECHOD_PATH, "--upgrade",
+	    "--pidfile", tu_path("echod.pid"), (char *)NULL);
+	new = starting_pid();
+	tu_track(new);
+	ck_assert_int_eq(kill(old, SIGSTOP), 0);
+	/* Ready: it says so in its log, then tells the old one. */
+	snprintf(want, sizeof(want), "as pid %ld", (long)new);
+	await_file(tu_path("log"), want, 10000);
+	sleep_ms(kill_ms);
+	ck_assert_int_eq(kill(old, SIGKILL), 0);
+	ck_assert_int_eq(tu_wait_gone(old, 5000), 128 + SIGKILL);
+	/* The requester knows the old one ended without an outcome. */
+	st = finish(req);
+	out = tu_slurp(tu_path("req.out"));
+	ck_assert_msg(st == 1 && strstr(out, "ended during the upgrade") !=
+	    NULL, "%d %s", st, out);
+	/* The new one serves, and the pidfile names it. */
+	ck_assert_msg(holder_within(5000) == new, "pidfile holder: %ld, not "
+	    "%ld; pidfile: '%s'; log: %s", (long)holder_within(0), (long)new,
+	    tu_slurp(tu_path("echod.pid")), tu_slurp(tu_path("log")));
+	ck_assert_int_eq(tu_read_pidfile(tu_path("echod.pid")), new);
+	assert_serves();
+	ck_assert(strstr(tu_slurp(tu_path("log")), "ended before it handed "
+	    "over") != NULL);
+	/* An operator stops it by its pidfile, which goes with it. */
+	st = run(&out, ECHOD_PATH, "--stop", "--pidfile", tu_path("echod.pid"),
+	    (char *)NULL);
+	ck_assert_msg(st == 0, "%d %s", st, out);
+	ck_assert_int_eq(tu_wait_gone(new, 10000), 0);
+	ck_assert_int_eq(access(tu_path("echod.pid"), F_OK), -1);
+	ck_assert_int_eq(access(tu_path("echod.pid.upgrade"), F_OK), -1);
+	ck_assert(tu_no_children(5000));
+}
+
+START_TEST(an_old_daemon_killed_before_it_answers_gives_its_pidfile_over)
+{
+	/* The new one still waits for the answer (5 s at most). */
+	old_killed_before_its_answer(300);
+}
+END_TEST
+
+START_TEST(an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over)
+{
+	/* The new one stopped waiting and serves; the old one dies later. */
+	old_killed_before_its_answer(6500);
+}
+END_TEST
+
+static Suite *
+upgrade_edges_suite(void)
+{
+	Suite *s = suite_create("upgrade_edges");
+	TCase *tc = tu_tcase("upgrade_edges");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    an_old_daemon_killed_before_it_answers_gives_its_pidfile_over);
+	tcase_add_test(tc,
+	    an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(upgrade_edges_suite)
