@@ -1984,7 +1984,10 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    with no STOPPING=1): the program's step closes its listeners (their
  *    sockets stay open in the new process, so no connection is refused)
  *    and drains its connections; the old daemon then exits with
- *    dctx_exit_status(), 0.
+ *    dctx_exit_status(), 0.  A reload it had under way (dctx_reload(),
+ *    a step still working) is not finished there: the new process runs
+ *    one in its place, once it is the main process, so that systemd,
+ *    told RELOADING=1, hears READY=1.
  *  - When the new process reports a failure, dies before it is ready, or
  *    is not ready within the upgrade timeout (dctx_set_upgrade_timeout()),
  *    it is stopped (SIGTERM, then SIGKILL 5 s later) and reaped, the old

@@ -28,11 +28,15 @@ struct event;
  * readiness, 'E' with the errno of a failed execve (4 bytes, host order),
  * which only the forked child writes, and "P<pid>\n" first when an
  * intermediate process forked the new one (under systemd).  The old
- * daemon answers a readiness with one byte once it handed over.
+ * daemon answers a readiness with one byte once it handed over: 'A', or
+ * 'L' when a reload of its own was under way, which the new process
+ * then runs in its place.
  */
 #define DCTX__UP_READY_ADOPTED 'R'
 #define DCTX__UP_READY_OWN     'r'
 #define DCTX__UP_EXEC_FAILED   'E'
+#define DCTX__UP_ANSWER        'A'
+#define DCTX__UP_ANSWER_RELOAD 'L'
 
 /* The status file beside the pidfile: PIDFILE plus this. */
 #define DCTX__UP_STATUS_SUFFIX ".upgrade"

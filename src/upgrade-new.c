@@ -260,9 +260,37 @@ no_answer(struct dctx *ctx)
 		answer_done(u);
 }
 
+/* The reload the old daemon had under way, run by us (see hand_over()). */
+static void
+reload_in_place(evutil_socket_t fd, short what, void *arg)
+{
+	struct dctx *ctx = arg;
+
+	(void)fd;
+	(void)what;
+	dctx__log(ctx, LOG_INFO, "upgrade: the old daemon was reloading when "
+	    "it handed over: pid %ld reloads", (long)getpid());
+	if (dctx_reload(ctx) < 0)
+		dctx__log(ctx, LOG_WARNING, "upgrade: %s", dctx_errmsg(ctx));
+}
+
+/* The old daemon's answer came: it handed over. */
+static void
+answered(struct dctx *ctx, char answer)
+{
+	struct timeval now = { 0, 0 };
+
+	/* From the loop: the program's reload steps run where they
+	 * always do, not inside dctx_open() or dctx_notify_ready(). */
+	if (answer == DCTX__UP_ANSWER_RELOAD && ctx->base != NULL &&
+	    event_base_once(ctx->base, -1, EV_TIMEOUT, reload_in_place, ctx,
+	    &now) < 0)
+		reload_in_place(-1, 0, ctx);
+}
+
 /*
- * The answer, once it comes: the byte (nothing to do), or the end of
- * the channel (no_answer()).
+ * The answer, once it comes: the byte (answered()), or the end of the
+ * channel (no_answer()).
  */
 static void
 on_answer(evutil_socket_t fd, short what, void *arg)
@@ -279,6 +307,8 @@ on_answer(evutil_socket_t fd, short what, void *arg)
 	answer_done(ctx->upgrade);
 	if (n <= 0)
 		no_answer(ctx);
+	else
+		answered(ctx, answer);
 }
 
 /*
@@ -331,6 +361,8 @@ dctx__upgrade_ready(struct dctx *ctx)
 	ctx->report_fd = -1;
 	if (rc == -EPIPE || (rc == 0 && n == 0))
 		no_answer(ctx);
+	else if (rc == 0 && n == 1)
+		answered(ctx, answer);
 	return rc == -EPIPE ? 0 : rc;
 }
 

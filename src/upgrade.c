@@ -1132,7 +1132,7 @@ static void
 hand_over(struct dctx *ctx, int adopted)
 {
 	struct dctx__upgrade *u = ctx->upgrade;
-	char msg[64];
+	char msg[64], answer;
 	int rc;
 
 	if (adopted && ctx->pidfile != NULL &&
@@ -1160,9 +1160,14 @@ hand_over(struct dctx *ctx, int adopted)
 	/*
 	 * Tell it that systemd knows it now, and that the pidfile is its
 	 * own: it waits for this before it says anything more to systemd,
-	 * which would refuse a message from it before MAINPID=.
+	 * which would refuse a message from it before MAINPID=.  A reload
+	 * of ours under way (a step still working, or one more asked for)
+	 * ends with our shutdown chain: systemd, told RELOADING=1, would
+	 * wait for its READY=1 for ever, and whoever asked for it would
+	 * not get it.  The new process runs it instead.
 	 */
-	if (dctx__write_nosigpipe(u->report_rd, "A", 1) < 0) {
+	answer = ctx->reloading ? DCTX__UP_ANSWER_RELOAD : DCTX__UP_ANSWER;
+	if (dctx__write_nosigpipe(u->report_rd, &answer, 1) < 0) {
 		/* Gone already: child_gone() says so. */
 	}
 	/* It reports nothing more; it is watched only to be reaped. */

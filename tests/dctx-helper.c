@@ -860,6 +860,8 @@ main(int argc, char **argv)
 		{ "reload-on", required_argument, NULL, 1008 },
 		{ "reload-by-call", required_argument, NULL, 1009 },
 		{ "serve-after-failure", no_argument, NULL, 1010 },
+		/* dctx_upgrade_on_signal(): the signal starts an upgrade. */
+		{ "upgrade-on", required_argument, NULL, 1011 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -1015,6 +1017,10 @@ main(int argc, char **argv)
 			break;
 		case 'X': exit_after_open = 1; break;
 		case 1010: serve_after_failure = 1; break;
+		case 1011:
+			rc = dctx_upgrade_on_signal(ctx, (int)number("upgrade-on",
+			    optarg, 10, INT_MIN, INT_MAX));
+			break;
 		case 'S':
 			if (add_step(optarg) < 0) {
 				fprintf(stderr, "dctx-helper: --step %s\n", optarg);
