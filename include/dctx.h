@@ -1958,11 +1958,12 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    its new version without them (its sockets come from the old one,
  *    but a privileged hook or a root-only file at its start fails).
  *  - Its dctx_prepare() or dctx_open() sees it was started by an upgrade:
- *    it does not detach (it is a daemon already, in the old one's session
- *    and process group; when the old one exits it is reparented to init,
- *    or to the nearest subreaper), it takes the pidfile through the
- *    inherited descriptor when the pidfile it is given is the same file
- *    (another path is opened as usual), and it reports ready or its
+ *    it does not detach (it is a daemon already, in the old one's
+ *    session, in a process group of its own; when the old one exits it
+ *    is reparented to init, or to the nearest subreaper), it takes the
+ *    pidfile through the inherited descriptor when the pidfile it is
+ *    given is the same file (another path is opened as usual), and it
+ *    reports ready or its
  *    failure to the old daemon, not to systemd, and says nothing to
  *    systemd before it is ready.  Its readiness (dctx_notify_ready(), or
  *    the end of dctx_open()) waits for the old daemon's answer, which
@@ -1990,7 +1991,9 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    told RELOADING=1, hears READY=1.
  *  - When the new process reports a failure, dies before it is ready, or
  *    is not ready within the upgrade timeout (dctx_set_upgrade_timeout()),
- *    it is stopped (SIGTERM, then SIGKILL 5 s later) and reaped, the old
+ *    it is stopped (SIGTERM, then SIGKILL 5 s later) and reaped, what it
+ *    left in its process group (processes it started, which hold the
+ *    sockets and the pidfile's lock) is killed, the old
  *    daemon logs "upgrade to pid NEW failed: MESSAGE; pid OLD serves on",
  *    and nothing else changes: the pidfile still names the old daemon,
  *    its sockets still accept.  MESSAGE is the new process's own: its

@@ -711,6 +711,14 @@ child_exec(const struct spawn *sp)
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/*
+	 * A process group of its own: what it starts before it is ready
+	 * (a script's commands, a program's workers) inherits our sockets
+	 * and the pidfile's lock, and must go with it if it fails
+	 * (group_gone()); and a signal the old daemon sends its own group
+	 * (kill(0, ...) to its workers) does not reach it.
+	 */
+	setpgid(0, 0);
 	if (sp->slot_listen != NULL)
 		put_pid(sp->slot_listen, getpid());
 	put_pid(sp->slot_upgrade, getpid());
@@ -1065,6 +1073,22 @@ signal_child(struct dctx__upgrade *u, int signo)
 }
 
 /*
+ * The new process of a failed attempt ended: what it started in its
+ * process group (child_exec()) and left behind holds our listening
+ * sockets, which a later start could not bind, and the pidfile's lock.
+ * Killed, before its leader is reaped where we can: a zombie keeps the
+ * group's id from being reused.  Not once handed over: the group is the
+ * new daemon's then.
+ */
+static void
+group_gone(struct dctx__upgrade *u)
+{
+	if (u->child > 1 && u->state != DCTX__UP_HANDED &&
+	    u->state != DCTX__UP_IDLE)
+		kill(-u->child, SIGKILL);
+}
+
+/*
  * Whether the new process ended: reaped, with *known set when its status
  * is in *status.  Our child is reaped here; one the service manager
  * adopted (dctx_upgrade()) is reaped there, its status unknown to us.
@@ -1073,16 +1097,30 @@ static int
 child_ended(struct dctx__upgrade *u, int *status, int *known)
 {
 	struct pollfd p = { u->pidfd, POLLIN, 0 };
+	siginfo_t si;
 	pid_t r;
+	int ended;
 
 	*known = 0;
-	if (!u->own_child)
-		return u->pidfd >= 0 ? poll(&p, 1, 0) == 1 :
+	if (!u->own_child) {
+		ended = u->pidfd >= 0 ? poll(&p, 1, 0) == 1 :
 		    !dctx__pid_is_live(u->child);
+		if (ended)
+			group_gone(u);
+		return ended;
+	}
+	memset(&si, 0, sizeof(si));
+	while ((r = waitid(P_PID, (id_t)u->child, &si, WEXITED | WNOHANG |
+	    WNOWAIT)) < 0 && errno == EINTR)
+		;
+	if (r == 0 && si.si_pid == u->child)
+		group_gone(u);
 	while ((r = waitpid(u->child, status, WNOHANG)) < 0 && errno == EINTR)
 		;
 	*known = r == u->child;
 	/* ECHILD: a waitpid(-1) of the program's took it. */
+	if (r < 0)
+		group_gone(u);
 	return r == u->child || r < 0;
 }
 

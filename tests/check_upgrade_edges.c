@@ -193,6 +193,20 @@ run(const char **output, const char *prog, ...)
 	return st;
 }
 
+/* `echod --upgrade --pidfile P`: its status, and what it said. */
+static int
+upgrade(const char **output)
+{
+	pid_t now = 0;
+	int st;
+
+	st = run(output, ECHOD_PATH, "--upgrade", "--pidfile",
+	    tu_path("echod.pid"), (char *)NULL);
+	if (dctx_pidfile_holder(tu_path("echod.pid"), &now) == 0 && now > 0)
+		tu_track(now);
+	return st;
+}
+
 /* echod at tu_path("echod"), and the same binary at tu_path("real/echod"). */
 static void
 install_echod(void)
@@ -297,6 +311,16 @@ holder_within(int ms)
 	return 0;
 }
 
+/* The end of a test: SIGTERM, exit 0, nothing left behind. */
+static void
+stop_daemon(pid_t pid)
+{
+	tu_stop_cleanly(pid);
+	ck_assert_int_eq(access(tu_path("echod.pid"), F_OK), -1);
+	ck_assert_int_eq(access(tu_path("echod.pid.upgrade"), F_OK), -1);
+	ck_assert(tu_no_children(5000));
+}
+
 /*
  * The old daemon is killed once the new one is ready, before it answers:
  * it is stopped (SIGSTOP) so that it does not answer, and killed after
@@ -363,6 +387,69 @@ START_TEST(an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over)
 }
 END_TEST
 
+/* The pid a script wrote into name, tracked: killed at teardown. */
+static pid_t
+written_pid(const char *name)
+{
+	pid_t pid;
+
+	ck_assert(tu_wait_file_contains(tu_path(name), "\n", 5000));
+	pid = (pid_t)atol(tu_slurp(tu_path(name)));
+	ck_assert_int_gt(pid, 0);
+	tu_track(pid);
+	return pid;
+}
+
+/*
+ * A new binary that fails after it started a process of its own (a
+ * script's command in the background; a program's worker): that process
+ * has the listening socket and the pidfile's lock, inherited.  Left
+ * running, it keeps the port bound after the daemon stopped (a new start
+ * fails: "Address already in use") and never ends.  It goes with the new
+ * process, however that one fails: at the deadline, by a crash, or with
+ * its own message.
+ */
+START_TEST(what_a_failed_new_binary_started_goes_with_it)
+{
+	const char *out;
+	pid_t old = start_echod("1000"), bg;
+	int st;
+
+	/* Hangs (stopped at the deadline). */
+	install_script(tu_path("echod"), "sleep 60 &\necho $! >'%s'\n"
+	    "exec sleep 600\n", tu_path("bg1"));
+	st = upgrade(&out);
+	ck_assert_msg(st == 1 && strstr(out, "was not ready within 1000 ms")
+	    != NULL, "%d %s", st, out);
+	bg = written_pid("bg1");
+	ck_assert_msg(tu_wait_gone(bg, 5000) >= 0, "pid %ld, started by the "
+	    "new process stopped at the deadline, lives on", (long)bg);
+	/* Crashes. */
+	install_script(tu_path("echod"), "sleep 60 &\necho $! >'%s'\n"
+	    "kill -SEGV $$\n", tu_path("bg2"));
+	st = upgrade(&out);
+	ck_assert_msg(st == 1 && strstr(out, "killed by signal 11") != NULL,
+	    "%d %s", st, out);
+	bg = written_pid("bg2");
+	ck_assert_msg(tu_wait_gone(bg, 5000) >= 0, "pid %ld, started by the "
+	    "new process that crashed, lives on", (long)bg);
+	/* Fails, and says why. */
+	install_script(tu_path("echod"), "sleep 60 &\necho $! >'%s'\n"
+	    "exec '%s' \"$@\" --user dctx-no-such-user\n", tu_path("bg3"),
+	    tu_path("real/echod"));
+	st = upgrade(&out);
+	ck_assert_msg(st == 1 && strstr(out, "user 'dctx-no-such-user'") !=
+	    NULL, "%d %s", st, out);
+	bg = written_pid("bg3");
+	ck_assert_msg(tu_wait_gone(bg, 5000) >= 0, "pid %ld, started by the "
+	    "new process that failed, lives on", (long)bg);
+	/* The old one serves on, and leaves nothing behind when it stops. */
+	ck_assert_int_eq(tu_read_pidfile(tu_path("echod.pid")), old);
+	assert_serves();
+	stop_daemon(old);
+}
+END_TEST
+
 static Suite *
 upgrade_edges_suite(void)
 {
@@ -374,6 +461,7 @@ upgrade_edges_suite(void)
 	    an_old_daemon_killed_before_it_answers_gives_its_pidfile_over);
 	tcase_add_test(tc,
 	    an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over);
+	tcase_add_test(tc, what_a_failed_new_binary_started_goes_with_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
