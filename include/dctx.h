@@ -2044,10 +2044,15 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
  * and sent signo through a pidfd (a reused pid is never signalled), only
  * if it catches signo (/proc/PID/status): a daemon that does not map it
  * could die of it.  The outcome is read from PIDFILE.upgrade (see
- * dctx_upgrade()), which it first makes the daemon's own when it is
- * missing and the daemon runs as another user (a daemon that dropped
- * privileges may not create files beside a pidfile in root's /run).  The wait is as long as the daemon's upgrade timeout
- * and its grace, plus 5 s for the daemon to start the upgrade at all.
+ * dctx_upgrade()), believed only from a regular file of the daemon's
+ * user or of root (a pidfile in a directory others may write, as /tmp,
+ * must not be answered by them).  It first makes that file the daemon's
+ * own when it is missing and the daemon runs as another user that
+ * cannot create it (a daemon that dropped privileges, beside a pidfile
+ * in root's /run): only in a directory that its owner alone may write,
+ * not the daemon's user, and that holds the pidfile the daemon locked.
+ * The wait is as long as the daemon's upgrade timeout and its grace,
+ * plus 5 s for the daemon to start the upgrade at all.
  *
  * @param pidfile the daemon's pidfile
  * @param signo the signal its program maps with dctx_upgrade_on_signal()

@@ -853,7 +853,7 @@ status_in_place(int dirfd, const char *name, const char *rec, int n)
 	int fd, ok;
 
 	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
+	    O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&

@@ -219,7 +219,7 @@ install_echod(void)
 
 /* Start echod with its pidfile at pidfile, its log in tu_path("log"). */
 static pid_t
-launch_echod_at(const char *pidfile, const char *timeout)
+launch_echod_at(const char *pidfile, const char *timeout, const char *extra)
 {
 	const char *out;
 	int tries, st = -1;
@@ -230,7 +230,7 @@ launch_echod_at(const char *pidfile, const char *timeout)
 		st = run(&out, tu_path("echod"), "--pidfile", pidfile,
 		    "--listen", listen_on, "--stdout", tu_path("log"),
 		    "--stderr", tu_path("log"), "--upgrade-timeout", timeout,
-		    "--shutdown-timeout", "20000", (char *)NULL);
+		    "--shutdown-timeout", "20000", extra, (char *)NULL);
 		if (st == 0 || strstr(out, "in use") == NULL)
 			break;
 	}
@@ -245,7 +245,7 @@ static pid_t
 start_echod(const char *timeout)
 {
 	install_echod();
-	return launch_echod_at(tu_path("echod.pid"), timeout);
+	return launch_echod_at(tu_path("echod.pid"), timeout, NULL);
 }
 
 /* One exchange with the daemon: connect, send, read the echo back. */
@@ -295,20 +295,26 @@ starting_pid(void)
 	return (pid_t)atol(strstr(status, " starting ") + 10);
 }
 
-/* The pidfile's live holder within ms, or 0. */
+/* The live holder of pidfile within ms, or 0. */
 static pid_t
-holder_within(int ms)
+holder_of_within(const char *pidfile, int ms)
 {
 	pid_t pid = 0;
 	int waited;
 
 	for (waited = 0; waited <= ms; waited += 20) {
-		if (dctx_pidfile_holder(tu_path("echod.pid"), &pid) == 0 &&
-		    pid > 0)
+		if (dctx_pidfile_holder(pidfile, &pid) == 0 && pid > 0)
 			return pid;
 		sleep_ms(20);
 	}
 	return 0;
+}
+
+/* The live holder of tu_path("echod.pid") within ms, or 0. */
+static pid_t
+holder_within(int ms)
+{
+	return holder_of_within(tu_path("echod.pid"), ms);
 }
 
 /* The end of a test: SIGTERM, exit 0, nothing left behind. */
@@ -450,6 +456,122 @@ START_TEST(what_a_failed_new_binary_started_goes_with_it)
 }
 END_TEST
 
+/* A process's start time in clock ticks (/proc/PID/stat, field 22). */
+static unsigned long long
+start_time(pid_t pid)
+{
+	char path[64];
+	const char *p;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	p = strrchr(tu_slurp(path), ')');
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	ck_assert_ptr_nonnull(p);
+	return strtoull(p + 1, NULL, 10);
+}
+
+/*
+ * The library where a daemon that dropped privileges can read it (the
+ * sanitizer pass builds under a 0700 directory), as check_upgrade.c
+ * does.
+ */
+static void
+library_for_all(void)
+{
+	char lib[600], top[512], *slash;
+
+	snprintf(top, sizeof(top), "%s", binary);
+	*strrchr(top, '/') = '\0';
+	if ((slash = strrchr(top, '/')) != NULL && strcmp(slash, "/.libs") == 0)
+		*slash = '\0';
+	snprintf(lib, sizeof(lib), "%s/../.libs/libdctx.so.0", top);
+	ck_assert_int_eq(mkdir(tu_path("lib"), 0755), 0);
+	install_file(lib, tu_path("lib/libdctx.so.0"));
+	/* LeakSanitizer cannot follow a process that changed its uid. */
+	tu_asan_option("detect_leaks=0");
+	setenv("LD_LIBRARY_PATH", tu_path("lib"), 1);
+}
+
+/*
+ * The pidfile in a directory everyone may write (sticky, as /tmp), the
+ * daemon running as user daemon: another user (nobody) puts a file at
+ * the status file's name first, which stays theirs (the daemon may not
+ * replace it, nor write into it), and writes records in it, well formed,
+ * with the daemon's pid and start time (both public).  The requester
+ * must not take their word for the outcome: not a failure in their words
+ * (nor a "ready" with a pid of their choosing, nor "starting" for ever).
+ */
+START_TEST(a_status_file_another_user_wrote_is_not_believed)
+{
+	struct passwd *pw;
+	char status[600], rec[256];
+	unsigned long long start;
+	unsigned long seq;
+	const char *out;
+	uid_t forger_uid;
+	gid_t forger_gid;
+	pid_t old, forger, new;
+	int st, fd, n;
+
+	/* getpwnam() answers in one static buffer: copied at once. */
+	ck_assert_ptr_nonnull(pw = getpwnam("nobody"));
+	forger_uid = pw->pw_uid;
+	forger_gid = pw->pw_gid;
+	ck_assert_ptr_nonnull(pw = getpwnam("daemon"));
+	ck_assert_uint_ne(pw->pw_uid, forger_uid);
+	install_echod();
+	library_for_all();
+	fd = open(tu_path("log"), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	ck_assert_int_eq(fchown(fd, pw->pw_uid, pw->pw_gid), 0);
+	close(fd);
+	ck_assert_int_eq(mkdir(tu_path("shared"), 0755), 0);
+	ck_assert_int_eq(chmod(tu_path("shared"), 01777), 0);
+	old = launch_echod_at(tu_path("shared/echod.pid"), "30000",
+	    "--user=daemon");
+	start = start_time(old);
+	snprintf(status, sizeof(status), "%s",
+	    tu_path("shared/echod.pid.upgrade"));
+	forger = fork();
+	ck_assert_int_ge(forger, 0);
+	if (forger == 0) {
+		if (setgid(forger_gid) < 0 || setuid(forger_uid) < 0)
+			_exit(1);
+		for (seq = 1; seq < 100000; seq++) {
+			fd = open(status, O_WRONLY | O_CREAT | O_TRUNC |
+			    O_CLOEXEC, 0644);
+			n = snprintf(rec, sizeof(rec), "%ld %llu %lu failed 0\n"
+			    "FORGED by another user\n", (long)old, start, seq);
+			if (fd < 0 || write(fd, rec, (size_t)n) != n)
+				_exit(1);
+			close(fd);
+			usleep(2000);
+		}
+		_exit(0);
+	}
+	tu_track(forger);
+	ck_assert(tu_wait_file_contains(status, "FORGED", 5000));
+	st = run(&out, ECHOD_PATH, "--upgrade", "--pidfile",
+	    tu_path("shared/echod.pid"), (char *)NULL);
+	new = holder_of_within(tu_path("shared/echod.pid"), 5000);
+	if (new > 0)
+		tu_track(new);
+	ck_assert_msg(strstr(out, "FORGED") == NULL, "status %d: %s", st, out);
+	/*
+	 * The upgrade itself took place; its outcome could not be written
+	 * where the requester looks, which it says (exit 1).
+	 */
+	ck_assert_msg(st == 1, "status %d: %s", st, out);
+	ck_assert_int_gt(new, 0);
+	ck_assert_int_ne(new, old);
+	ck_assert_int_eq(tu_wait_gone(old, 20000), 0);
+	ck_assert_int_eq(kill(forger, SIGKILL), 0);
+	tu_wait_gone(forger, 5000);
+	tu_stop_cleanly(new);
+}
+END_TEST
+
 static Suite *
 upgrade_edges_suite(void)
 {
@@ -462,6 +584,16 @@ upgrade_edges_suite(void)
 	tcase_add_test(tc,
 	    an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over);
 	tcase_add_test(tc, what_a_failed_new_binary_started_goes_with_it);
+	if (geteuid() != 0)
+		printf("upgrade_edges: a_status_file_another_user_wrote_is_not_"
+		    "believed: skipped, it needs root\n");
+	else if (getpwnam("nobody") == NULL || getpwnam("daemon") == NULL)
+		printf("upgrade_edges: a_status_file_another_user_wrote_is_not_"
+		    "believed: skipped, there is no user 'nobody' or "
+		    "'daemon'\n");
+	else
+		tcase_add_test(tc,
+		    a_status_file_another_user_wrote_is_not_believed);
 	suite_add_tcase(s, tc);
 	return s;
 }
