@@ -2066,7 +2066,9 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
  *         that daemon is in progress already (this one is refused);
  *         -ESRCH when no daemon holds the pidfile, DCTX_ERUNNING when
  *         the lock is held but no live pid is written, -EAGAIN when the
- *         holder changed while it was read; -ENOTSUP when the daemon
+ *         holder changed while it was read, or when the daemon is
+ *         stopped (SIGSTOP, a debugger: nothing is sent, it would
+ *         upgrade only once continued); -ENOTSUP when the daemon
  *         does not catch signo (nothing is sent); -ETIMEDOUT when it
  *         began no upgrade within 5 s (signo is not mapped to one, or the
  *         daemon cannot write the status file); DCTX_EDAEMON when the old

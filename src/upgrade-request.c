@@ -190,6 +190,32 @@ catches(pid_t pid, int signo)
 	return found;
 }
 
+/*
+ * Whether pid is stopped (/proc/PID/stat: T, by SIGSTOP or a job
+ * control signal; t, by a debugger).  A stopped daemon keeps our signal
+ * pending: it would begin the upgrade whenever it continues, long after
+ * we gave up waiting and said it was not done.
+ */
+static int
+stopped(pid_t pid)
+{
+	char path[32], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return paren != NULL && paren[1] == ' ' &&
+	    (paren[2] == 'T' || paren[2] == 't');
+}
+
 /* The effective uid of pid (/proc/PID/status), or -1. */
 static long
 uid_of(pid_t pid)
@@ -337,6 +363,11 @@ request(const char *pidfile, const char *status, int signo, pid_t old,
 		return say(msg, len, -ENOTSUP, "pid %ld does not catch signal "
 		    "%d (%s): not sent, it would not upgrade and might die of "
 		    "it", (long)old, signo, strsignal(signo));
+	if (stopped(old))
+		return say(msg, len, -EAGAIN, "pid %ld is stopped (SIGSTOP, or "
+		    "a debugger): not signalled, since it would upgrade only "
+		    "once continued, unheard; continue it (kill -CONT %ld) "
+		    "and ask again", (long)old, (long)old);
 	status_make(pidfile, old, uid);
 	if ((rc = send_signal(old, pidfd, signo)) < 0)
 		return say(msg, len, rc, "signal %d to pid %ld: %s", signo,

@@ -473,6 +473,40 @@ start_time(pid_t pid)
 }
 
 /*
+ * A daemon stopped (kill -STOP, a debugger) cannot begin an upgrade: the
+ * requester must not leave a signal pending in it, which would upgrade
+ * the daemon whenever it continues, long after the requester said "not
+ * done" and exited.  It says why instead, at once.
+ */
+START_TEST(a_stopped_daemon_is_not_left_an_upgrade_for_later)
+{
+	const char *out;
+	pid_t old = start_echod("30000");
+	int st;
+
+	ck_assert_int_eq(kill(old, SIGSTOP), 0);
+	st = upgrade(&out);
+	ck_assert_int_eq(kill(old, SIGCONT), 0);
+	/* Continued, it serves on as it was: no upgrade comes later. */
+	sleep_ms(1500);
+	if (holder_within(0) > 0)
+		tu_track(holder_within(0));
+	ck_assert_msg(st == 1 && strstr(out, "is stopped") != NULL, "%d %s",
+	    st, out);
+	ck_assert_int_eq(holder_within(0), old);
+	ck_assert_msg(strstr(tu_slurp(tu_path("log")), "upgrade") == NULL,
+	    "%s", tu_slurp(tu_path("log")));
+	assert_serves();
+	/* And upgrades when asked again. */
+	st = upgrade(&out);
+	ck_assert_msg(st == 0, "%d %s", st, out);
+	ck_assert_int_ne(holder_within(0), old);
+	ck_assert_int_eq(tu_wait_gone(old, 20000), 0);
+	stop_daemon(holder_within(0));
+}
+END_TEST
+
+/*
  * The library where a daemon that dropped privileges can read it (the
  * sanitizer pass builds under a 0700 directory), as check_upgrade.c
  * does.
@@ -584,6 +618,7 @@ upgrade_edges_suite(void)
 	tcase_add_test(tc,
 	    an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over);
 	tcase_add_test(tc, what_a_failed_new_binary_started_goes_with_it);
+	tcase_add_test(tc, a_stopped_daemon_is_not_left_an_upgrade_for_later);
 	if (geteuid() != 0)
 		printf("upgrade_edges: a_status_file_another_user_wrote_is_not_"
 		    "believed: skipped, it needs root\n");
