@@ -2040,10 +2040,11 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
 /**
  * Ask the daemon holding pidfile for an upgrade, and wait for its
  * outcome: what a command such as `echod --upgrade --pidfile P` runs.
- * The daemon is found through the pidfile's lock (dctx_pidfile_holder())
- * and sent signo through a pidfd (a reused pid is never signalled), only
- * if it catches signo (/proc/PID/status): a daemon that does not map it
- * could die of it.  The outcome is read from PIDFILE.upgrade (see
+ * The daemon is found as dctx_pidfile_kill() finds it (the pid the
+ * locked pidfile names must hold the lock itself: a file anyone locked,
+ * naming any process, is not enough) and sent signo through a pidfd (a
+ * reused pid is never signalled), only if it catches signo
+ * (/proc/PID/status): a daemon that does not map it could die of it.  The outcome is read from PIDFILE.upgrade (see
  * dctx_upgrade()), believed only from a regular file of the daemon's
  * user or of root (a pidfile in a directory others may write, as /tmp,
  * must not be answered by them).  It first makes that file the daemon's
@@ -2065,8 +2066,10 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
  *         failed and the old one serves on; -EALREADY when an upgrade of
  *         that daemon is in progress already (this one is refused);
  *         -ESRCH when no daemon holds the pidfile, DCTX_ERUNNING when
- *         the lock is held but no live pid is written, -EAGAIN when the
- *         holder changed while it was read, or when the daemon is
+ *         the lock is held but the pid written is no live process that
+ *         holds it, -EPERM when /proc hides that process's descriptors
+ *         from us, -EAGAIN when the holder changed while it was read,
+ *         or when the daemon is
  *         stopped (SIGSTOP, a debugger: nothing is sent, it would
  *         upgrade only once continued); -ENOTSUP when the daemon
  *         does not catch signo (nothing is sent); -ETIMEDOUT when it

@@ -191,6 +191,8 @@ int dctx__detach(struct dctx *ctx);
 int dctx__report(struct dctx *ctx, int status, const char *msg);
 int dctx__write_nosigpipe(int fd, const void *buf, size_t len);
 int dctx__pidfd_open(pid_t pid);
+/* control.c: the daemon holding a pidfile's lock, for upgrade-request.c */
+int dctx__pidfile_find(const char *path, pid_t *pid, int *pidfd);
 
 /* readiness.c */
 struct sockaddr_un;

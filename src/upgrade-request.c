@@ -408,7 +408,7 @@ dctx_upgrade_request(const char *pidfile, int signo, pid_t *new_pid,
     char *msg, size_t len)
 {
 	char status[PATH_MAX + sizeof(DCTX__UP_STATUS_SUFFIX)], none[1];
-	pid_t old, again;
+	pid_t old;
 	int rc, pidfd;
 
 	if (msg == NULL || len == 0) {
@@ -427,25 +427,34 @@ dctx_upgrade_request(const char *pidfile, int signo, pid_t *new_pid,
 	    DCTX__UP_STATUS_SUFFIX) >= sizeof(status))
 		return say(msg, len, -ENAMETOOLONG, "pidfile %s: %s", pidfile,
 		    strerror(ENAMETOOLONG));
-	rc = dctx_pidfile_holder(pidfile, &old);
-	if (rc == DCTX_ERUNNING)
-		return say(msg, len, rc, "pidfile %s: locked, but it names "
-		    "no live process", pidfile);
-	if (rc < 0)
-		return say(msg, len, rc, "pidfile %s: %s", pidfile,
-		    dctx_strerror(rc));
-	if (old == 0)
+	/*
+	 * The daemon as dctx_pidfile_kill() finds it: the pid the locked
+	 * file names must hold the lock itself, and is signalled through a
+	 * pidfd opened before that was checked.  A pid that merely lives is
+	 * not enough: the pidfile may lie where others can write (/tmp), and
+	 * anyone may lock a file naming any process that catches signo; or a
+	 * child of a dead daemon keeps the lock under its reused pid.
+	 */
+	rc = dctx__pidfile_find(pidfile, &old, &pidfd);
+	if (rc == DCTX_PIDFILE_DEAD || rc == DCTX_PIDFILE_NOT_RUNNING ||
+	    rc == -ENOENT)
 		return say(msg, len, -ESRCH, "pidfile %s: no daemon holds it",
 		    pidfile);
-	/* The pidfd names the process itself; the lock says it is ours. */
-	pidfd = dctx__pidfd_open(old);
-	if (dctx_pidfile_holder(pidfile, &again) != 0 || again != old)
-		rc = say(msg, len, -EAGAIN, "pidfile %s changed hands while "
-		    "it was read (pid %ld, then %ld): ask again", pidfile,
-		    (long)old, (long)again);
-	else
-		rc = request(pidfile, status, signo, old, pidfd, new_pid, msg,
-		    len);
+	if (rc == -ESRCH)
+		return say(msg, len, DCTX_ERUNNING, "pidfile %s: locked, but it "
+		    "names no live process that holds the lock: nothing is "
+		    "signalled", pidfile);
+	if (rc == -EPERM)
+		return say(msg, len, rc, "pidfile %s: the process it names "
+		    "hides its descriptors from us, so that it cannot be told "
+		    "to hold the lock: nothing is signalled", pidfile);
+	if (rc == -EAGAIN)
+		return say(msg, len, rc, "pidfile %s changed hands while it "
+		    "was read: ask again", pidfile);
+	if (rc != 0)
+		return say(msg, len, rc < 0 ? rc : -EIO, "pidfile %s: %s",
+		    pidfile, rc < 0 ? dctx_strerror(rc) : "unreadable");
+	rc = request(pidfile, status, signo, old, pidfd, new_pid, msg, len);
 	if (pidfd >= 0)
 		close(pidfd);
 	return rc;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -606,6 +607,87 @@ START_TEST(a_status_file_another_user_wrote_is_not_believed)
 }
 END_TEST
 
+/* --victim: a bystander that catches SIGUSR2, and exits 42 on it. */
+static void
+on_usr2(int signo)
+{
+	(void)signo;
+	_exit(42);
+}
+
+/*
+ * A pidfile where others may write (sticky, as /tmp), and no daemon:
+ * another user (nobody) makes the file, names in it a process of root's
+ * that catches SIGUSR2 (a bystander: a database that dumps its state on
+ * it, another daemon that upgrades on it), and holds a lock on it.  The
+ * root requester must not signal that process: it does not hold the
+ * lock, the user's process does.  (echod --stop refuses the same file.)
+ */
+START_TEST(a_pidfile_another_user_locked_gets_no_process_signalled)
+{
+	struct passwd *pw;
+	struct sigaction sa;
+	char pidfile[600], num[32];
+	const char *out;
+	uid_t uid;
+	gid_t gid;
+	pid_t victim, locker;
+	int st, fd, gate[2];
+	char c;
+
+	ck_assert_ptr_nonnull(pw = getpwnam("nobody"));
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	install_echod();
+	ck_assert_int_eq(mkdir(tu_path("shared"), 0755), 0);
+	ck_assert_int_eq(chmod(tu_path("shared"), 01777), 0);
+	snprintf(pidfile, sizeof(pidfile), "%s", tu_path("shared/echod.pid"));
+	victim = fork();
+	ck_assert_int_ge(victim, 0);
+	if (victim == 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_usr2;
+		sigaction(SIGUSR2, &sa, NULL);
+		for (;;)
+			pause();
+	}
+	tu_track(victim);
+	ck_assert_int_eq(pipe(gate), 0);
+	locker = fork();
+	ck_assert_int_ge(locker, 0);
+	if (locker == 0) {
+		close(gate[0]);
+		if (setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(1);
+		fd = open(pidfile, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		snprintf(num, sizeof(num), "%ld\n", (long)victim);
+		if (fd < 0 || write(fd, num, strlen(num)) < 0 ||
+		    flock(fd, LOCK_EX) < 0)
+			_exit(1);
+		close(gate[1]);
+		for (;;)
+			pause();
+	}
+	tu_track(locker);
+	close(gate[1]);
+	ck_assert_int_eq(read(gate[0], &c, 1), 0);
+	close(gate[0]);
+	ck_assert(tu_alive(locker));
+	/* What echod --stop makes of it: no daemon to stop. */
+	st = run(&out, ECHOD_PATH, "--stop", "--pidfile", pidfile,
+	    (char *)NULL);
+	ck_assert_msg(st != 0 && tu_alive(victim), "%d %s", st, out);
+	st = run(&out, ECHOD_PATH, "--upgrade", "--pidfile", pidfile,
+	    (char *)NULL);
+	sleep_ms(200);
+	ck_assert_msg(tu_alive(victim), "pid %ld, named in a pidfile another "
+	    "user locked, got the signal (echod --upgrade said %d: %s)",
+	    (long)victim, st, out);
+	ck_assert_msg(st == 1 && strstr(out, "no live process that holds "
+	    "the lock") != NULL, "%d %s", st, out);
+}
+END_TEST
+
 static Suite *
 upgrade_edges_suite(void)
 {
@@ -621,14 +703,19 @@ upgrade_edges_suite(void)
 	tcase_add_test(tc, a_stopped_daemon_is_not_left_an_upgrade_for_later);
 	if (geteuid() != 0)
 		printf("upgrade_edges: a_status_file_another_user_wrote_is_not_"
-		    "believed: skipped, it needs root\n");
+		    "believed, a_pidfile_another_user_locked_gets_no_process_"
+		    "signalled: skipped, they need root\n");
 	else if (getpwnam("nobody") == NULL || getpwnam("daemon") == NULL)
 		printf("upgrade_edges: a_status_file_another_user_wrote_is_not_"
-		    "believed: skipped, there is no user 'nobody' or "
+		    "believed, a_pidfile_another_user_locked_gets_no_process_"
+		    "signalled: skipped, there is no user 'nobody' or "
 		    "'daemon'\n");
-	else
+	else {
 		tcase_add_test(tc,
 		    a_status_file_another_user_wrote_is_not_believed);
+		tcase_add_test(tc,
+		    a_pidfile_another_user_locked_gets_no_process_signalled);
+	}
 	suite_add_tcase(s, tc);
 	return s;
 }
