@@ -1866,9 +1866,10 @@ DCTX_EXPORT uint64_t dctx_watchdog_usec(const struct dctx *ctx);
  * already, with their names, as long as they are open.  Before
  * dctx_open() this also preserves fd (dctx_preserve_fd()).  Marking a
  * descriptor again changes its name; a NULL name unmarks it, which a
- * program must do before it closes one, since the number may then be
- * reused for anything (a marked descriptor found closed at an upgrade
- * fails it with -EBADF).
+ * program must do when it closes one (before, or after: a closed
+ * descriptor is unmarked too), since the number may then be reused for
+ * anything (a marked descriptor found closed at an upgrade fails it
+ * with -EBADF).
  *
  * The new process receives, in systemd's socket-activation convention
  * (sd_listen_fds(3)), the socket-activated descriptors first, in their
@@ -1883,8 +1884,8 @@ DCTX_EXPORT uint64_t dctx_watchdog_usec(const struct dctx *ctx);
  * @param fd an open descriptor above 2
  * @param name 1 to 255 printable ASCII characters without ':' (systemd's
  *        rule for FileDescriptorName=), or NULL to unmark
- * @return 0, -EBADF when fd is not open or is 0-2, -EINVAL for a bad
- *         name, -ENOMEM
+ * @return 0 (always, to unmark), -EBADF when fd is not open or is 0-2,
+ *         -EINVAL for a bad name, -ENOMEM
  */
 DCTX_EXPORT int dctx_upgrade_fd(struct dctx *ctx, int fd, const char *name);
 

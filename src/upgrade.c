@@ -103,20 +103,26 @@ dctx_upgrade_fd(struct dctx *ctx, int fd, const char *name)
 	if (name != NULL && !name_valid(name))
 		return dctx__fail(ctx, -EINVAL, "upgrade fd %d: name '%.64s': "
 		    "not 1 to 255 printable characters without ':'", fd, name);
+	/*
+	 * Unmarked: the number may be reused for anything.  A descriptor
+	 * closed already is unmarked too: a mark left on it would fail
+	 * every upgrade, whose message says to do just this.
+	 */
+	if (name == NULL) {
+		for (i = 0; (u = ctx->upgrade) != NULL && i < u->nmarks; i++)
+			if (u->marks[i].fd == fd) {
+				free(u->marks[i].name);
+				u->marks[i] = u->marks[--u->nmarks];
+				break;
+			}
+		return 0;
+	}
 	if (fd <= 2 || fcntl(fd, F_GETFD) < 0)
 		return dctx__fail(ctx, -EBADF, "upgrade fd %d", fd);
 	if ((u = dctx__upgrade_get(ctx)) == NULL)
 		return dctx__fail(ctx, -ENOMEM, "upgrade fd %d", fd);
 	for (i = 0; i < u->nmarks && u->marks[i].fd != fd; i++)
 		;
-	if (name == NULL) {
-		/* Unmarked: the number may be reused for anything. */
-		if (i < u->nmarks) {
-			free(u->marks[i].name);
-			u->marks[i] = u->marks[--u->nmarks];
-		}
-		return 0;
-	}
 	/* Before dctx_open() it must survive the close step too. */
 	if (!ctx->is_open && (rc = dctx_preserve_fd(ctx, fd)) < 0)
 		return rc;

@@ -688,6 +688,32 @@ START_TEST(a_pidfile_another_user_locked_gets_no_process_signalled)
 }
 END_TEST
 
+/*
+ * A program closes a socket it marked for upgrades, then unmarks it: the
+ * order is the natural one (stop listening, then forget), and the only
+ * way out once an upgrade has said "fd N: marked, then closed (unmark it
+ * with a NULL name)".  Refused with -EBADF, the mark stayed, and every
+ * later upgrade failed.  No daemon here: the calls' answers are what a
+ * program sees.
+ */
+START_TEST(a_closed_descriptor_can_be_unmarked)
+{
+	struct dctx *ctx = dctx_new();
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_gt(fd, 2);
+	ck_assert_int_eq(dctx_upgrade_fd(ctx, fd, "web"), 0);
+	close(fd);
+	ck_assert_int_eq(dctx_upgrade_fd(ctx, fd, NULL), 0);
+	/* Closed and never marked: nothing to do, and no error either. */
+	ck_assert_int_eq(dctx_upgrade_fd(ctx, fd, NULL), 0);
+	/* Marking still wants an open descriptor. */
+	ck_assert_int_eq(dctx_upgrade_fd(ctx, fd, "web"), -EBADF);
+	dctx_free(ctx);
+}
+END_TEST
+
 static Suite *
 upgrade_edges_suite(void)
 {
@@ -701,6 +727,7 @@ upgrade_edges_suite(void)
 	    an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over);
 	tcase_add_test(tc, what_a_failed_new_binary_started_goes_with_it);
 	tcase_add_test(tc, a_stopped_daemon_is_not_left_an_upgrade_for_later);
+	tcase_add_test(tc, a_closed_descriptor_can_be_unmarked);
 	if (geteuid() != 0)
 		printf("upgrade_edges: a_status_file_another_user_wrote_is_not_"
 		    "believed, a_pidfile_another_user_locked_gets_no_process_"
