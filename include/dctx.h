@@ -1863,7 +1863,9 @@ DCTX_EXPORT uint64_t dctx_watchdog_usec(const struct dctx *ctx);
  * Mark a descriptor to pass to the new process at an upgrade
  * (dctx_upgrade()), under a name: a listening socket the program bound
  * itself.  Socket-activated descriptors (dctx_listen_fds()) are marked
- * already, with their names, as long as they are open.  Before
+ * already, with their names, as long as they are open (and still the
+ * files they were when passed: a number the program closed, and that
+ * names another file since, is not passed on).  Before
  * dctx_open() this also preserves fd (dctx_preserve_fd()).  Marking a
  * descriptor again changes its name; a NULL name unmarks it, which a
  * program must do when it closes one (before, or after: a closed

@@ -482,10 +482,13 @@ collect_fds(struct dctx *ctx, struct spawn *sp, char **names)
 	sp->high = malloc(((size_t)n + u->nmarks + 3) * sizeof(int));
 	if (sp->src == NULL || sp->high == NULL)
 		return dctx__fail(ctx, -ENOMEM, "upgrade");
-	/* The program may have closed activated sockets it does not use. */
+	/*
+	 * The program may have closed activated sockets it does not use,
+	 * and the number may name something else since.
+	 */
 	for (i = 0; i < n; i++) {
 		fd = dctx_listen_fd(ctx, i);
-		if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		if (fd < 0 || !dctx__listen_still(ctx, i))
 			continue;
 		if ((rc = add_listen(sp, names, &nlen, fd,
 		    dctx_listen_fd_name(ctx, i))) < 0)

@@ -714,6 +714,54 @@ START_TEST(a_closed_descriptor_can_be_unmarked)
 }
 END_TEST
 
+/*
+ * A socket-activated daemon closes a passed descriptor it does not use,
+ * and the number is taken by another file (here /dev/null; an accepted
+ * connection, a log, in a real one).  An upgrade passes the activated
+ * descriptors "as long as they are open": the number is open, but it is
+ * no longer what was passed, and the new process must not get it, under
+ * the passed socket's name.
+ */
+START_TEST(an_activated_descriptor_closed_and_reused_is_not_passed_on)
+{
+	char script[2048], msg[600];
+	const char *out = tu_path("out");
+	struct launch l;
+	pid_t old, new = 0;
+	int rc, fd;
+
+	fd = open(tu_path("keep"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	close(fd);
+	fd = open(tu_path("gone"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	close(fd);
+	tu_program = "/bin/sh";
+	snprintf(script, sizeof(script), "LISTEN_PID=$$ LISTEN_FDS=2 "
+	    "LISTEN_FDNAMES=keep:gone exec %s --pidfile %s --upgrade-on %d "
+	    "--listen-report --replace-listen-fd 1 --stdout %s 3<%s 4<%s",
+	    HELPER_PATH, tu_path("d.pid"), SIGUSR2, out, tu_path("keep"),
+	    tu_path("gone"));
+	tu_launch(&l, "-c", script, NULL);
+	ck_assert_msg(l.status == 0, "%d %s", l.status, l.err);
+	old = tu_read_pidfile(tu_path("d.pid"));
+	ck_assert(tu_wait_file_contains(out, "replaced listen fd 4: 4\n",
+	    5000));
+	rc = dctx_upgrade_request(tu_path("d.pid"), SIGUSR2, &new, msg,
+	    sizeof(msg));
+	if (new > 0)
+		tu_track(new);
+	ck_assert_msg(rc == 0, "%d %s; report: %s", rc, msg, tu_slurp(out));
+	ck_assert_int_ne(new, old);
+	ck_assert_int_eq(tu_wait_gone(old, 10000), 0);
+	/* The new process got the one socket still passed, and no more. */
+	snprintf(script, sizeof(script), "open pid %ld\n", (long)new);
+	ck_assert_ptr_nonnull(strstr(tu_slurp(out), script));
+	ck_assert_msg(strstr(strstr(tu_slurp(out), script), "listen_fds 1\n"
+	    "listen_fd 0 3 keep\n") != NULL, "%s", tu_slurp(out));
+	ck_assert_str_eq(tu_proc_link(new, "fd/3"), tu_path("keep"));
+	tu_stop_cleanly(new);
+}
+END_TEST
+
 static Suite *
 upgrade_edges_suite(void)
 {
@@ -728,6 +776,8 @@ upgrade_edges_suite(void)
 	tcase_add_test(tc, what_a_failed_new_binary_started_goes_with_it);
 	tcase_add_test(tc, a_stopped_daemon_is_not_left_an_upgrade_for_later);
 	tcase_add_test(tc, a_closed_descriptor_can_be_unmarked);
+	tcase_add_test(tc,
+	    an_activated_descriptor_closed_and_reused_is_not_passed_on);
 	if (geteuid() != 0)
 		printf("upgrade_edges: a_status_file_another_user_wrote_is_not_"
 		    "believed, a_pidfile_another_user_locked_gets_no_process_"
