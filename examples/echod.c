@@ -886,7 +886,8 @@ request_upgrade(const char *pidfile)
 		return 0;
 	}
 	fprintf(stderr, "echod: upgrade %s: %s\n", rc == DCTX_EUPGRADE ?
-	    "failed" : rc == -EALREADY ? "refused" : "not done", msg);
+	    "failed" : rc == -EALREADY || rc == -ECANCELED ? "refused" :
+	    "not done", msg);
 	return 1;
 }
 

@@ -2007,7 +2007,11 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  * in place when it is a regular file of its own, which
  * dctx_upgrade_request() makes for it when it may (as root); it is then
  * left behind at the stop, like the pidfile.  Where neither is possible
- * the daemon keeps none and says so once in its log.
+ * the daemon keeps none and says so once in its log.  A call that begins
+ * no attempt (the errors below but -EALREADY and -EINVAL) writes a failed
+ * record too, with no new process (0) and dctx_errmsg() as its message,
+ * so that dctx_upgrade_request() hears the reason at once; not from a
+ * chroot whose pidfile lies outside it (its directory is out of reach).
  *
  * Only one upgrade runs at a time.  An upgrade needs a daemon the service
  * manager can follow to its new pid: a detached daemon found through its
@@ -2047,14 +2051,18 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
  *        own message (see dctx_upgrade())
  * @param len the size of msg
  * @return 0 when the new process is the daemon; DCTX_EUPGRADE when it
- *         failed and the old one serves on; -EALREADY when an upgrade of
+ *         failed and the old one serves on; -ECANCELED when the daemon
+ *         refused to begin one (msg: "pid N: " and its reason: not ready
+ *         yet, its binary gone, a chroot, pid 1, stopping; see the errors
+ *         of dctx_upgrade()); -EALREADY when an upgrade of
  *         that daemon is in progress already (this one is refused);
  *         -ESRCH when no daemon holds the pidfile, DCTX_ERUNNING when
  *         the lock is held but no live pid is written, -EAGAIN when the
  *         holder changed while it was read; -ENOTSUP when the daemon
  *         does not catch signo (nothing is sent); -ETIMEDOUT when it
- *         began no upgrade within 5 s (signo is not mapped to one, or the
- *         daemon cannot write the status file); DCTX_EDAEMON when the old
+ *         wrote no record within 5 s (signo is not mapped to an upgrade,
+ *         or the daemon cannot write the status file: its log says why);
+ *         DCTX_EDAEMON when the old
  *         daemon ended with no outcome written; -EINVAL, -ENAMETOOLONG,
  *         or -errno
  */

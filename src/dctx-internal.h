@@ -281,6 +281,7 @@ void dctx__privileged_hook_undo(struct dctx *ctx);
 
 /* upgrade.c: the old daemon's side */
 int dctx__upgrade_prepare(struct dctx *ctx);
+void dctx__upgrade_started(struct dctx *ctx);
 void dctx__upgrade_close(struct dctx *ctx);
 void dctx__upgrade_free(struct dctx *ctx);
 
