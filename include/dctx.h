@@ -1038,6 +1038,10 @@ DCTX_EXPORT int dctx_notify_failure(struct dctx *ctx, int status, const char *ms
  *  - A descriptor already stored (the same open file, as one received
  *    back through socket activation) is not stored twice: a daemon may
  *    store its socket at every start.
+ *  - The new process of an upgrade (dctx_upgrade()) is not the main
+ *    process until it is ready and the old one handed over: a copy of
+ *    the descriptor is held and sent then (1 is returned now); if the
+ *    upgrade fails, it is closed with the new process.
  *  - The store lives as long as the unit is neither stopped nor failed
  *    for good: it is kept through "systemctl restart" (a job is pending
  *    while the unit is down) and through an automatic restart
@@ -1762,7 +1766,10 @@ DCTX_EXPORT int dctx_set_errmsg(struct dctx *ctx, int code, const char *fmt,
  * a socket nobody listens on, as dctx_open() says), so a program calls it
  * without asking where it runs.  A call before dctx_prepare() or
  * dctx_open() while $NOTIFY_SOCKET is set fails with -ENOTCONN rather
- * than lose the text: the socket is not connected yet.
+ * than lose the text: the socket is not connected yet.  The new process
+ * of an upgrade (dctx_upgrade()) is not systemd's main process until it
+ * is ready and the old one handed over: its last text until then is
+ * held, and sent at that moment.
  *
  * Each call is one datagram that systemd, pid 1, reads and stores: say
  * what changed when it changed, or at most a few times a second, not once
@@ -1967,8 +1974,10 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    systemd before it is ready.  Its readiness (dctx_notify_ready(), or
  *    the end of dctx_open()) waits for the old daemon's answer, which
  *    comes once the hand-over is done (5 s at most), so that what it
- *    tells systemd next comes from the main process.  Its stderr is the
- *    configured one once dctx_open() succeeded.
+ *    tells systemd next comes from the main process; its last status
+ *    line (dctx_status()) and its fd store requests (dctx_fdstore(),
+ *    dctx_fdstore_remove()) of before are held and sent then.  Its
+ *    stderr is the configured one once dctx_open() succeeded.
  *  - Meanwhile the old daemon serves on.  When the new process is ready,
  *    the old one writes the new pid into the pidfile (the lock is never
  *    released: both processes share it), lets go of the pidfile without

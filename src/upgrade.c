@@ -1598,6 +1598,12 @@ dctx__upgrade_free(struct dctx *ctx)
 		close(u->stderr_fd);
 	if (u->pidfile_fd >= 0)
 		close(u->pidfile_fd);
+	for (i = 0; i < u->nheld; i++) {
+		if (u->held[i].fd >= 0)
+			close(u->held[i].fd);
+		free(u->held[i].msg);
+	}
+	free(u->held);
 	free(u);
 	ctx->upgrade = NULL;
 }
