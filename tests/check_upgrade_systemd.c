@@ -354,6 +354,116 @@ START_TEST(the_new_process_status_and_fd_store_reach_systemd)
 }
 END_TEST
 
+/*
+ * `echod --upgrade --pidfile P` run in the box, as an operator runs it
+ * (the units' comments say so): exit 0, "upgraded: pid OLD handed over
+ * to pid NEW"; returns NEW.
+ */
+static long
+upgrade_by_request(const char *unit, const char *pidfile, long old)
+{
+	char out[4096], want[96];
+	long pid;
+
+	ck_assert_msg(tu_sdbox_run(out, sizeof(out), "%s --upgrade --pidfile %s",
+	    ECHOD_PATH, pidfile) == 0, "echod --upgrade: %s", out);
+	snprintf(want, sizeof(want), "echod: upgraded: pid %ld handed over to "
+	    "pid ", old);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	pid = strtol(strstr(out, want) + strlen(want), NULL, 10);
+	ck_assert_str_eq(await_show(unit, "ActiveState", "active", 0),
+	    "active");
+	ck_assert_int_eq(main_pid(unit), pid);
+	for (int i = 0; i < 100 && alive_in_box(old); i++)
+		usleep(50000);
+	ck_assert_msg(!alive_in_box(old), "the old pid %ld lingers", old);
+	ck_assert_str_eq(tu_sdbox_show(unit, "NRestarts"), "0");
+	return pid;
+}
+
+/*
+ * examples/systemd/echod.service as it is (sed changes only echod's
+ * path, its files and its port): upgraded as its comment says, it stays
+ * active with the new MainPID; its FileDescriptorStoreMax= keeps echod's
+ * socket, which a restart then passes to the next echod; it stops with
+ * success.
+ */
+START_TEST(the_example_unit_upgrades_and_keeps_its_socket)
+{
+	const char *u = "t-up-example.service";
+	char out[4096], want[96];
+	long first, second, third;
+
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out), "sed "
+	    "-e \"s|/usr/local/bin/echod|%s|\" "
+	    "-e \"s|/var/log/echod.log|/run/%s.log|g\" "
+	    "-e \"s|/run/echod/|/run/%s/|g\" "
+	    "-e \"s|RuntimeDirectory=echod|RuntimeDirectory=%s|\" "
+	    "-e \"s|127.0.0.1:7777|127.0.0.1:%d|\" "
+	    "%s/examples/systemd/echod.service >/run/systemd/system/%s && "
+	    "systemctl daemon-reload", ECHOD_PATH, u, u, u, PORT_EXAMPLE,
+	    getenv("abs_top_srcdir"), u), 0);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl start %s", u), 0);
+	first = main_pid(u);
+	ck_assert_int_gt(first, 1);
+	ck_assert_str_eq(tu_sdbox_show(u, "NFileDescriptorStore"), "1");
+	snprintf(want, sizeof(want), "/run/%s/echod.pid", u);
+	second = upgrade_by_request(u, want, first);
+	echo_once(PORT_EXAMPLE);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl restart %s", u), 0);
+	third = main_pid(u);
+	ck_assert_int_ne(third, second);
+	snprintf(want, sizeof(want), "listening on fd 3 (echod) as pid %ld",
+	    third);
+	ck_assert_msg(tu_wait_file_contains(tu_sdbox_path(
+	    "/run/t-up-example.service.log"), want, 5000), "log: %s",
+	    tu_slurp(tu_sdbox_path("/run/t-up-example.service.log")));
+	echo_once(PORT_EXAMPLE);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl stop %s", u), 0);
+	ck_assert_str_eq(tu_sdbox_show(u, "Result"), "success");
+}
+END_TEST
+
+/*
+ * examples/systemd/echod-forking.service: systemd reads PIDFile= again
+ * when its main process exits, and finds the new pid the old echod wrote
+ * there before it exited: the unit follows the upgrade, and stops the
+ * new echod with success.
+ */
+START_TEST(the_forking_example_unit_follows_an_upgrade)
+{
+	const char *u = "t-up-forking.service";
+	char out[4096], pidfile[64];
+	long first, second;
+
+	snprintf(pidfile, sizeof(pidfile), "/run/%s.pid", u);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out), "sed "
+	    "-e \"s|/usr/local/bin/echod|%s|\" "
+	    "-e \"s|/run/echod.pid|%s|g\" "
+	    "-e \"s|127.0.0.1:7777|127.0.0.1:%d|\" "
+	    "%s/examples/systemd/echod-forking.service "
+	    ">/run/systemd/system/%s && systemctl daemon-reload", ECHOD_PATH,
+	    pidfile, PORT_FORKING, getenv("abs_top_srcdir"), u), 0);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl start %s", u), 0);
+	first = main_pid(u);
+	ck_assert_int_gt(first, 1);
+	second = upgrade_by_request(u, pidfile, first);
+	echo_once(PORT_FORKING);
+	second = upgrade_by_request(u, pidfile, second);
+	echo_once(PORT_FORKING);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl stop %s", u), 0);
+	ck_assert_str_eq(tu_sdbox_show(u, "Result"), "success");
+	ck_assert_str_eq(tu_sdbox_show(u, "ActiveState"), "inactive");
+	ck_assert(!alive_in_box(second));
+	ck_assert_int_eq(access(tu_sdbox_path(pidfile), F_OK), -1);
+}
+END_TEST
+
 static Suite *
 upgrade_systemd_suite(void)
 {
@@ -369,6 +479,8 @@ upgrade_systemd_suite(void)
 	tcase_add_test(tc, usr2_upgrade_keeps_the_unit_active_and_its_fd_store);
 	tcase_add_test(tc, usr2_upgrades_under_load_refuse_and_lose_nothing);
 	tcase_add_test(tc, the_new_process_status_and_fd_store_reach_systemd);
+	tcase_add_test(tc, the_example_unit_upgrades_and_keeps_its_socket);
+	tcase_add_test(tc, the_forking_example_unit_follows_an_upgrade);
 	suite_add_tcase(s, tc);
 	return s;
 }
