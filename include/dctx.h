@@ -1958,7 +1958,11 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    pair), stdin and stdout as the old daemon's, and as stderr a pipe
  *    to the old daemon, which
  *    copies what comes to its own stderr; nothing else (the old daemon's
- *    connections stay in the old daemon).  Under systemd it gets
+ *    connections stay in the old daemon).  No signal is blocked; the
+ *    upgrade signal (dctx_upgrade_on_signal()) and those the old daemon
+ *    ignores (the default map's SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU) are
+ *    ignored, the others at their default action, until its dctx_open()
+ *    resets them; its umask and resource limits are the old daemon's.  Under systemd it gets
  *    NOTIFY_SOCKET too, and, when systemd's watchdog pinged the old one
  *    (WatchdogSec=), WATCHDOG_USEC with WATCHDOG_PID its own pid.  It
  *    runs with the old daemon's ids: one that dropped privileges starts
