@@ -1931,8 +1931,8 @@ DCTX_EXPORT int dctx_set_upgrade_timeout(struct dctx *ctx, int ms);
 /**
  * Map signo to an upgrade (dctx_upgrade()), as nginx maps SIGUSR2: the
  * signal map's entry becomes a callback (dctx_set_signal()) that starts
- * one, and logs "PROGRAM: upgrade on signal N (NAME) refused: REASON" on
- * stderr when it cannot.  Call it before dctx_prepare(): the library then
+ * one, and logs "upgrade on signal N (NAME) refused: REASON" (dctx_log())
+ * when it cannot.  Call it before dctx_prepare(): the library then
  * notes the path the program was started as and its working directory
  * (see dctx_set_upgrade_exec() and dctx_upgrade()).  The new process of
  * an upgrade starts with signo ignored, until its own dctx_open() maps
@@ -2028,7 +2028,9 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *
  * Only one upgrade runs at a time.  An upgrade needs a daemon the service
  * manager can follow to its new pid: a detached daemon found through its
- * pidfile, or a systemd Type=notify service (MAINPID=).  A supervisor
+ * pidfile, a systemd Type=notify service (MAINPID=), or a Type=forking
+ * one with PIDFile= (systemd reads it again when its main process
+ * exits, and the old daemon wrote the new pid there).  A supervisor
  * that watches the very process it started (s6, runit, systemd
  * Type=simple) takes the old one's exit for the service's end.
  *
