@@ -69,6 +69,16 @@ struct dctx__upgrade_mark {
 	char *name;
 };
 
+/*
+ * A message for systemd that the new process sent before it was ready
+ * (its status line, a descriptor for the fd store), with the descriptor
+ * (a copy of ours) or -1.
+ */
+struct dctx__upgrade_held {
+	char *msg;
+	int fd;
+};
+
 struct dctx__upgrade {
 	/* The settings. */
 	struct dctx__upgrade_mark *marks;
@@ -108,6 +118,8 @@ struct dctx__upgrade {
 	int pidfile_fd;     /* the inherited pidfile, until taken */
 	dev_t capture_dev;  /* what fd 2 was at the start: the pipe */
 	ino_t capture_ino;
+	struct dctx__upgrade_held *held; /* for systemd, once we are ready */
+	size_t nheld;
 };
 
 struct dctx__upgrade *dctx__upgrade_get(struct dctx *ctx);
