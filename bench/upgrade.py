@@ -252,15 +252,19 @@ def section(raw, plotdata):
             "SIGTERM) until the new one has bound it (request to ready: "
             "{:.0f} ms at the median), every connection attempt is "
             "refused ({:,.0f} per "
-            "restart here, with {} clients retrying every {} ms), and the "
-            "connections still waiting in the old socket's accept queue "
-            "when it closes are reset ({:,.1f} per restart; {:,} bytes "
-            "sent on them never came back).{}".format(
+            "restart here, with {} clients retrying every {} ms){}.{}".format(
                 statistics.median([r.ms("ready", s) for s in r.switches]
                                   or [float("nan")]),
                 int(r.sum["refused"]) / n, conns,
-                env.get("backoff_ms", "?"), resets / n,
-                int(r.sum["bytes_lost"]),
+                env.get("backoff_ms", "?"),
+                # Resets happen only when connections wait in the old
+                # socket's queue as it closes: say so only when some did.
+                ", and the connections still waiting in the old socket's "
+                "accept queue when it closes are reset ({:,.1f} per "
+                "restart; {:,} bytes sent on them never came back)".format(
+                    resets / n, int(r.sum["bytes_lost"])) if resets else
+                "; a connection still waiting in the old socket's accept "
+                "queue when it closes would be reset (none was, this run)",
                 "" if "upgrade" not in runs else
                 " An upgrade never closes it: the new process is handed "
                 "the same listening socket, the old one accepts from it "

@@ -129,6 +129,9 @@ usage(FILE *out)
 	    "                      under systemd, the name of the socket echod\n"
 	    "                      binds in the fd store (default: echod)\n"
 	    "  --shutdown-timeout MS  bound the graceful stop (default 30000)\n"
+	    "  --upgrade-timeout MS  on SIGUSR2 (--upgrade), how long this echod\n"
+	    "                      waits for the new one to be ready before it\n"
+	    "                      stops it and serves on (default 30000)\n"
 	    "  --worker            run the worker-thread demo\n"
 	    "  --notification-fd N tell s6 readiness on descriptor N\n"
 	    "  --ready-delay MS    report ready MS ms after serving starts\n"
@@ -138,10 +141,9 @@ usage(FILE *out)
 	    "  --stop              stop it: SIGTERM, SIGKILL after --stop-timeout\n"
 	    "  --stop-timeout MS   (default 10000)\n"
 	    "  --reload            send it SIGHUP\n"
-	    "  --upgrade-timeout MS  how long an upgrade waits for the new\n"
-	    "                      echod to be ready (default 30000)\n"
-	    "  --upgrade           ask the echod of --pidfile to upgrade\n"
-	    "                      (SIGUSR2) and say how it went\n"
+	    "  --upgrade           ask the echod of --pidfile to upgrade to\n"
+	    "                      the binary on disk (SIGUSR2), and say how\n"
+	    "                      it went (exit 0 upgraded, 1 not)\n"
 	    "  --help              this text\n");
 }
 
@@ -886,7 +888,8 @@ request_upgrade(const char *pidfile)
 		return 0;
 	}
 	fprintf(stderr, "echod: upgrade %s: %s\n", rc == DCTX_EUPGRADE ?
-	    "failed" : rc == -EALREADY ? "refused" : "not done", msg);
+	    "failed" : rc == -EALREADY || rc == -ECANCELED ? "refused" :
+	    "not done", msg);
 	return 1;
 }
 

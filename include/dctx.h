@@ -1038,6 +1038,10 @@ DCTX_EXPORT int dctx_notify_failure(struct dctx *ctx, int status, const char *ms
  *  - A descriptor already stored (the same open file, as one received
  *    back through socket activation) is not stored twice: a daemon may
  *    store its socket at every start.
+ *  - The new process of an upgrade (dctx_upgrade()) is not the main
+ *    process until it is ready and the old one handed over: a copy of
+ *    the descriptor is held and sent then (1 is returned now); if the
+ *    upgrade fails, it is closed with the new process.
  *  - The store lives as long as the unit is neither stopped nor failed
  *    for good: it is kept through "systemctl restart" (a job is pending
  *    while the unit is down) and through an automatic restart
@@ -1762,7 +1766,10 @@ DCTX_EXPORT int dctx_set_errmsg(struct dctx *ctx, int code, const char *fmt,
  * a socket nobody listens on, as dctx_open() says), so a program calls it
  * without asking where it runs.  A call before dctx_prepare() or
  * dctx_open() while $NOTIFY_SOCKET is set fails with -ENOTCONN rather
- * than lose the text: the socket is not connected yet.
+ * than lose the text: the socket is not connected yet.  The new process
+ * of an upgrade (dctx_upgrade()) is not systemd's main process until it
+ * is ready and the old one handed over: its last text until then is
+ * held, and sent at that moment.
  *
  * Each call is one datagram that systemd, pid 1, reads and stores: say
  * what changed when it changed, or at most a few times a second, not once
@@ -1927,8 +1934,8 @@ DCTX_EXPORT int dctx_set_upgrade_timeout(struct dctx *ctx, int ms);
 /**
  * Map signo to an upgrade (dctx_upgrade()), as nginx maps SIGUSR2: the
  * signal map's entry becomes a callback (dctx_set_signal()) that starts
- * one, and logs "PROGRAM: upgrade on signal N (NAME) refused: REASON" on
- * stderr when it cannot.  Call it before dctx_prepare(): the library then
+ * one, and logs "upgrade on signal N (NAME) refused: REASON" (dctx_log())
+ * when it cannot.  Call it before dctx_prepare(): the library then
  * notes the path the program was started as and its working directory
  * (see dctx_set_upgrade_exec() and dctx_upgrade()).  The new process of
  * an upgrade starts with signo ignored, until its own dctx_open() maps
@@ -1954,7 +1961,11 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    pair), stdin and stdout as the old daemon's, and as stderr a pipe
  *    to the old daemon, which
  *    copies what comes to its own stderr; nothing else (the old daemon's
- *    connections stay in the old daemon).  Under systemd it gets
+ *    connections stay in the old daemon).  No signal is blocked; the
+ *    upgrade signal (dctx_upgrade_on_signal()) and those the old daemon
+ *    ignores (the default map's SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU) are
+ *    ignored, the others at their default action, until its dctx_open()
+ *    resets them; its umask and resource limits are the old daemon's.  Under systemd it gets
  *    NOTIFY_SOCKET too, and, when systemd's watchdog pinged the old one
  *    (WatchdogSec=), WATCHDOG_USEC with WATCHDOG_PID its own pid.  It
  *    runs with the old daemon's ids: one that dropped privileges starts
@@ -1971,10 +1982,12 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    systemd before it is ready.  Its readiness (dctx_notify_ready(), or
  *    the end of dctx_open()) waits for the old daemon's answer, which
  *    comes once the hand-over is done (5 s at most), so that what it
- *    tells systemd next comes from the main process.  An old daemon
- *    that ends without answering (killed), then or later, leaves it the
- *    pidfile: it writes its own pid there, and logs "upgrade: the old
- *    daemon (pid OLD) ended before it handed over: pid NEW takes its
+ *    tells systemd next comes from the main process; its last status
+ *    line (dctx_status()) and its fd store requests (dctx_fdstore(),
+ *    dctx_fdstore_remove()) of before are held and sent then.  An old
+ *    daemon that ends without answering (killed), then or later, leaves
+ *    it the pidfile: it writes its own pid there, and logs "upgrade: the
+ *    old daemon (pid OLD) ended before it handed over: pid NEW takes its
  *    pidfile".  Its stderr is the configured one once dctx_open()
  *    succeeded.
  *  - Meanwhile the old daemon serves on.  When the new process is ready,
@@ -2020,11 +2033,17 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  * in place when it is a regular file of its own, which
  * dctx_upgrade_request() makes for it when it may (as root); it is then
  * left behind at the stop, like the pidfile.  Where neither is possible
- * the daemon keeps none and says so once in its log.
+ * the daemon keeps none and says so once in its log.  A call that begins
+ * no attempt (the errors below but -EALREADY and -EINVAL) writes a failed
+ * record too, with no new process (0) and dctx_errmsg() as its message,
+ * so that dctx_upgrade_request() hears the reason at once; not from a
+ * chroot whose pidfile lies outside it (its directory is out of reach).
  *
  * Only one upgrade runs at a time.  An upgrade needs a daemon the service
  * manager can follow to its new pid: a detached daemon found through its
- * pidfile, or a systemd Type=notify service (MAINPID=).  A supervisor
+ * pidfile, a systemd Type=notify service (MAINPID=), or a Type=forking
+ * one with PIDFile= (systemd reads it again when its main process
+ * exits, and the old daemon wrote the new pid there).  A supervisor
  * that watches the very process it started (s6, runit, systemd
  * Type=simple) takes the old one's exit for the service's end.
  *
@@ -2066,7 +2085,10 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
  *        own message (see dctx_upgrade())
  * @param len the size of msg
  * @return 0 when the new process is the daemon; DCTX_EUPGRADE when it
- *         failed and the old one serves on; -EALREADY when an upgrade of
+ *         failed and the old one serves on; -ECANCELED when the daemon
+ *         refused to begin one (msg: "pid N: " and its reason: not ready
+ *         yet, its binary gone, a chroot, pid 1, stopping; see the errors
+ *         of dctx_upgrade()); -EALREADY when an upgrade of
  *         that daemon is in progress already (this one is refused);
  *         -ESRCH when no daemon holds the pidfile, DCTX_ERUNNING when
  *         the lock is held but the pid written is no live process that
@@ -2076,8 +2098,9 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
  *         stopped (SIGSTOP, a debugger: nothing is sent, it would
  *         upgrade only once continued); -ENOTSUP when the daemon
  *         does not catch signo (nothing is sent); -ETIMEDOUT when it
- *         began no upgrade within 5 s (signo is not mapped to one, or the
- *         daemon cannot write the status file); DCTX_EDAEMON when the old
+ *         wrote no record within 5 s (signo is not mapped to an upgrade,
+ *         or the daemon cannot write the status file: its log says why);
+ *         DCTX_EDAEMON when the old
  *         daemon ended with no outcome written; -EINVAL, -ENAMETOOLONG,
  *         or -errno
  */

@@ -291,6 +291,7 @@ void dctx__privileged_hook_undo(struct dctx *ctx);
 
 /* upgrade.c: the old daemon's side */
 int dctx__upgrade_prepare(struct dctx *ctx);
+void dctx__upgrade_started(struct dctx *ctx);
 void dctx__upgrade_close(struct dctx *ctx);
 void dctx__upgrade_free(struct dctx *ctx);
 
@@ -300,5 +301,9 @@ int dctx__upgrade_pidfile(struct dctx *ctx);
 int dctx__upgrade_keep_fd(const struct dctx *ctx);
 void dctx__upgrade_opened(struct dctx *ctx);
 int dctx__upgrade_ready(struct dctx *ctx);
+int dctx__upgrade_hold(struct dctx *ctx, const char *msg, int fd);
+
+/* fdstore.c */
+int dctx__notify_with_fd(struct dctx *ctx, const char *msg, int fd);
 
 #endif /* DCTX_INTERNAL_H */

@@ -63,29 +63,28 @@ can_tell(struct dctx *ctx, const char *what)
 	return ctx->notify_fd >= 0 && ctx->pid == getpid();
 }
 
-DCTX_EXPORT int
-dctx_fdstore(struct dctx *ctx, int fd, const char *name)
+/*
+ * msg with fd attached, on the notify socket.  The new process of an
+ * upgrade is not systemd's main process before it is ready, and systemd
+ * would close the descriptor: it is held until then (upgrade-new.c).
+ */
+int
+dctx__notify_with_fd(struct dctx *ctx, const char *msg, int fd)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} control;
-	char msg[32 + FDNAME_MAX];
+	char buf[32 + FDNAME_MAX];
 	struct msghdr mh;
 	struct cmsghdr *cm;
 	struct iovec iov;
-	int rc;
 
-	if ((rc = can_tell(ctx, "fdstore")) < 0 ||
-	    (rc = check_name(ctx, "fdstore", name)) < 0)
-		return rc;
-	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-		return dctx__fail(ctx, -EBADF, "fdstore fd %d", fd);
-	if (!can_tell(ctx, "fdstore"))
-		return 0;
-	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
-	iov.iov_base = msg;
-	iov.iov_len = strlen(msg);
+	if (ctx->up_child)
+		return dctx__upgrade_hold(ctx, msg, fd);
+	snprintf(buf, sizeof(buf), "%s", msg);
+	iov.iov_base = buf;
+	iov.iov_len = strlen(buf);
 	memset(&control, 0, sizeof(control));
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
@@ -97,8 +96,25 @@ dctx_fdstore(struct dctx *ctx, int fd, const char *name)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(ctx->notify_fd, &mh, MSG_NOSIGNAL) < 0)
-		return dctx__fail(ctx, -errno, "fdstore %s: FDSTORE=1 on "
+	return sendmsg(ctx->notify_fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+DCTX_EXPORT int
+dctx_fdstore(struct dctx *ctx, int fd, const char *name)
+{
+	char msg[32 + FDNAME_MAX];
+	int rc;
+
+	if ((rc = can_tell(ctx, "fdstore")) < 0 ||
+	    (rc = check_name(ctx, "fdstore", name)) < 0)
+		return rc;
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return dctx__fail(ctx, -EBADF, "fdstore fd %d", fd);
+	if (!can_tell(ctx, "fdstore"))
+		return 0;
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	if ((rc = dctx__notify_with_fd(ctx, msg, fd)) < 0)
+		return dctx__fail(ctx, rc, "fdstore %s: FDSTORE=1 on "
 		    "NOTIFY_SOCKET", name);
 	return 1;
 }

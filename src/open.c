@@ -141,8 +141,9 @@ become_daemon(struct dctx *ctx)
 	int rc;
 
 	dctx__signals_reset();
-	/* Before the chroot hides /dev/log (log.c). */
+	/* Before the chroot hides /dev/log (log.c), and /proc (upgrade.c). */
 	dctx__log_open(ctx);
+	dctx__upgrade_started(ctx);
 	/* After the fork, before the chroot and the drop (hook.c). */
 	if ((rc = dctx__run_privileged_hook(ctx)) < 0 ||
 	    (rc = dctx__setup_process(ctx)) < 0 ||

@@ -139,10 +139,13 @@ dctx__notify(struct dctx *ctx, const char *msg)
 	pid_t speaker = ctx->is_open ? ctx->pid :
 	    ctx->prepared ? ctx->prepared_pid : 0;
 
-	/* The new process of an upgrade is not the main one before it is
-	 * ready: systemd would refuse it (upgrade.c). */
-	if (ctx->notify_fd < 0 || speaker != getpid() || ctx->up_child)
+	if (ctx->notify_fd < 0 || speaker != getpid())
 		return 0;
+	/* The new process of an upgrade is not the main one before it is
+	 * ready: systemd would refuse it (upgrade.c).  Its status line is
+	 * held until then (upgrade-new.c). */
+	if (ctx->up_child)
+		return dctx__upgrade_hold(ctx, msg, -1);
 	if (send(ctx->notify_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
 		return -errno;
 	return 0;

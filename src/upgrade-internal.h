@@ -73,6 +73,16 @@ struct dctx__upgrade_mark {
 	char *name;
 };
 
+/*
+ * A message for systemd that the new process sent before it was ready
+ * (its status line, a descriptor for the fd store), with the descriptor
+ * (a copy of ours) or -1.
+ */
+struct dctx__upgrade_held {
+	char *msg;
+	int fd;
+};
+
 struct dctx__upgrade {
 	/* The settings. */
 	struct dctx__upgrade_mark *marks;
@@ -112,6 +122,8 @@ struct dctx__upgrade {
 	int pidfile_fd;     /* the inherited pidfile, until taken */
 	dev_t capture_dev;  /* what fd 2 was at the start: the pipe */
 	ino_t capture_ino;
+	struct dctx__upgrade_held *held; /* for systemd, once we are ready */
+	size_t nheld;
 	int answer_fd;      /* ready, the old daemon's answer not heard yet */
 	struct event *answer_ev;
 	pid_t old_pid;      /* the old daemon, gone silent: watched */

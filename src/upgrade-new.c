@@ -13,7 +13,9 @@
  *    old daemon when it hands over: until then it is not ours to remove;
  *  - readiness, or the failure, goes to the old daemon on the report
  *    channel, as to a launcher; systemd hears nothing from us until the
- *    old daemon, its main process, told it MAINPID= and answered us;
+ *    old daemon, its main process, told it MAINPID= and answered us:
+ *    our status line and the descriptors for its fd store are held, and
+ *    sent then;
  *  - fd 2 is a pipe to the old daemon, so that what the program says on
  *    stderr before the library can report reaches whoever asked for the
  *    upgrade; the daemon's real stderr goes back on 2 once we are open.
@@ -157,6 +159,78 @@ dctx__upgrade_opened(struct dctx *ctx)
 	u->stderr_fd = -1;
 }
 
+/*
+ * A message for systemd while we are not its main process yet
+ * (dctx__notify(), dctx__notify_with_fd()): systemd would refuse it, and
+ * close a descriptor sent with it.  What still matters once we are ready
+ * is held until then: the last status line, and the fd store's requests
+ * in their order (with a copy of the descriptor).  The rest (a watchdog
+ * ping, more time for the start) is for the moment only, and dropped.
+ */
+int
+dctx__upgrade_hold(struct dctx *ctx, const char *msg, int fd)
+{
+	struct dctx__upgrade *u = ctx->upgrade;
+	struct dctx__upgrade_held *grown, *h = NULL;
+	int status = strncmp(msg, "STATUS=", 7) == 0;
+	size_t i;
+	char *copy;
+	int dup = -1;
+
+	if (u == NULL || (!status && strncmp(msg, "FDSTORE=1", 9) != 0 &&
+	    strncmp(msg, "FDSTOREREMOVE=1", 15) != 0))
+		return 0;
+	for (i = 0; status && i < u->nheld; i++)
+		if (strncmp(u->held[i].msg, "STATUS=", 7) == 0)
+			h = &u->held[i];
+	if ((copy = strdup(msg)) == NULL)
+		return -ENOMEM;
+	if (fd >= 0 && (dup = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		free(copy);
+		return -errno;
+	}
+	if (h != NULL) {
+		free(h->msg);
+		h->msg = copy;
+		return 0;
+	}
+	grown = realloc(u->held, (u->nheld + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		free(copy);
+		if (dup >= 0)
+			close(dup);
+		return -ENOMEM;
+	}
+	u->held = grown;
+	u->held[u->nheld].msg = copy;
+	u->held[u->nheld++].fd = dup;
+	return 0;
+}
+
+/* Send what was held (told: we are the main process now), or drop it. */
+static void
+send_held(struct dctx *ctx, int told)
+{
+	struct dctx__upgrade *u = ctx->upgrade;
+	size_t i;
+
+	for (i = 0; u != NULL && i < u->nheld; i++) {
+		if (told && u->held[i].fd >= 0)
+			(void)dctx__notify_with_fd(ctx, u->held[i].msg,
+			    u->held[i].fd);
+		else if (told)
+			(void)dctx__notify(ctx, u->held[i].msg);
+		if (u->held[i].fd >= 0)
+			close(u->held[i].fd);
+		free(u->held[i].msg);
+	}
+	if (u != NULL) {
+		free(u->held);
+		u->held = NULL;
+		u->nheld = 0;
+	}
+}
+
 /* Nothing more to hear from the old daemon, nor to watch. */
 static void
 answer_done(struct dctx__upgrade *u)
@@ -242,6 +316,8 @@ no_answer(struct dctx *ctx)
 	struct timeval tick = { 0, 50 * 1000 };
 	pid_t named = named_other(ctx);
 
+	/* Nobody told systemd about us: what we held is for nobody. */
+	send_held(ctx, 0);
 	if (named == 0)
 		return;
 	if (named < 0 || !dctx__pid_is_live(named)) {
@@ -274,12 +350,17 @@ reload_in_place(evutil_socket_t fd, short what, void *arg)
 		dctx__log(ctx, LOG_WARNING, "upgrade: %s", dctx_errmsg(ctx));
 }
 
-/* The old daemon's answer came: it handed over. */
+/*
+ * The old daemon's answer came: it handed over, and systemd names us its
+ * main process and takes our words (send_held()).
+ */
 static void
 answered(struct dctx *ctx, char answer)
 {
 	struct timeval now = { 0, 0 };
 
+	send_held(ctx, answer == DCTX__UP_ANSWER ||
+	    answer == DCTX__UP_ANSWER_RELOAD);
 	/* From the loop: the program's reload steps run where they
 	 * always do, not inside dctx_open() or dctx_notify_ready(). */
 	if (answer == DCTX__UP_ANSWER_RELOAD && ctx->base != NULL &&
@@ -332,13 +413,15 @@ dctx__upgrade_ready(struct dctx *ctx)
 	char word = adopted ? DCTX__UP_READY_ADOPTED : DCTX__UP_READY_OWN;
 	struct pollfd p = { ctx->report_fd, POLLIN, 0 };
 	struct dctx__upgrade *u = ctx->upgrade;
-	char answer;
+	char answer = 0;
 	ssize_t n = -1;
 	int rc;
 
 	ctx->up_child = 0;
-	if (ctx->report_fd < 0 || ctx->report_pid != getpid())
+	if (ctx->report_fd < 0 || ctx->report_pid != getpid()) {
+		send_held(ctx, 0);
 		return 0;
+	}
 	rc = dctx__write_nosigpipe(ctx->report_fd, &word, 1);
 	if (rc == 0 && poll(&p, 1, DCTX__UP_ANSWER_MS) == 1)
 		while ((n = read(ctx->report_fd, &answer, 1)) < 0 &&
@@ -363,6 +446,8 @@ dctx__upgrade_ready(struct dctx *ctx)
 		no_answer(ctx);
 	else if (rc == 0 && n == 1)
 		answered(ctx, answer);
+	else
+		send_held(ctx, 0);
 	return rc == -EPIPE ? 0 : rc;
 }
 

@@ -12,7 +12,8 @@
  * PID the daemon, START its start time (/proc/PID/stat, field 22: a pid
  * reused by another daemon never passes for it), SEQ its attempt, counted
  * from 1, STATE "starting", "ready" or "failed", NEW the new process, and
- * MESSAGE, for a failure, the new process's own words.  An attempt newer
+ * MESSAGE, for a failure, the new process's own words (NEW 0: none was
+ * started, and MESSAGE says why the daemon refused).  An attempt newer
  * than the one the file showed before the signal is ours: it began after
  * we read, so it runs the binary on disk when we asked.
  */
@@ -383,6 +384,10 @@ request(const char *pidfile, const char *status, int signo, pid_t old,
 				return say(msg, len, 0, "pid %ld handed over "
 				    "to pid %ld", (long)old, (long)st.new_pid);
 			}
+			/* No new process: the daemon refused to begin. */
+			if (st.state == DCTX__UP_FAILED && st.new_pid == 0)
+				return say(msg, len, -ECANCELED, "pid %ld: %s",
+				    (long)old, st.msg);
 			if (st.state == DCTX__UP_FAILED)
 				return say(msg, len, DCTX_EUPGRADE, "%s",
 				    st.msg);
@@ -393,11 +398,12 @@ request(const char *pidfile, const char *status, int signo, pid_t old,
 			    "the upgrade, before its outcome", (long)old);
 		ended = gone(old, pidfd);
 		if (!seen && !ended && dctx__now_ms() - sent > START_SEEN_MS)
-			return say(msg, len, -ETIMEDOUT, "pid %ld began no "
-			    "upgrade within %d ms of signal %d (%s): is the "
-			    "signal mapped to dctx_upgrade(), and may the "
-			    "daemon's user write %s?", (long)old, START_SEEN_MS,
-			    signo, strsignal(signo), status);
+			return say(msg, len, -ETIMEDOUT, "pid %ld wrote no "
+			    "upgrade in %s within %d ms of signal %d (%s); "
+			    "its log says why (the signal not mapped to "
+			    "dctx_upgrade(), a chroot, no right to write "
+			    "there)", (long)old, status, START_SEEN_MS, signo,
+			    strsignal(signo));
 		if (!ended)
 			tick(pidfd);
 	}

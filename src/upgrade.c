@@ -1455,8 +1455,8 @@ wait_child(struct dctx__upgrade *u, int ms)
 	}
 }
 
-DCTX_EXPORT int
-dctx_upgrade(struct dctx *ctx)
+static int
+upgrade_start(struct dctx *ctx)
 {
 	struct dctx__upgrade *u;
 	struct spawn sp;
@@ -1551,6 +1551,55 @@ dctx_upgrade(struct dctx *ctx)
 }
 
 /*
+ * No attempt began: the reason goes to the status file too, as a failed
+ * record with no new process, so that a requester (echod --upgrade)
+ * hears it at once instead of waiting for an attempt that never comes
+ * and guessing why (a daemon not ready yet, a binary gone from its path,
+ * a chroot, pid 1).  Not while an attempt runs or after a hand-over: the
+ * record there is that attempt's.  Only by the daemon the pidfile names:
+ * the new process of an upgrade, before it is ready, does not own it.
+ */
+static void
+refused(struct dctx *ctx)
+{
+	struct dctx__upgrade *u = ctx->upgrade;
+	const char *why = dctx_errmsg(ctx);
+
+	if (u == NULL || u->state != DCTX__UP_IDLE || ctx->up_child ||
+	    !ctx->is_open || ctx->pid != getpid() || ctx->pidfile == NULL ||
+	    dctx__pidfile_pid(dctx__pidfile_fd(ctx->pidfile), 0) != getpid())
+		return;
+	if (strncmp(why, "upgrade: ", 9) == 0)
+		why += 9;
+	u->seq++;
+	u->child = 0;
+	dctx__shorten(u->msg, sizeof(u->msg), why);
+	status_write(ctx, DCTX__UP_FAILED);
+}
+
+DCTX_EXPORT int
+dctx_upgrade(struct dctx *ctx)
+{
+	int rc = upgrade_start(ctx);
+
+	if (rc < 0)
+		refused(ctx);
+	return rc;
+}
+
+/*
+ * Step 5, in the daemon process, before the chroot: its start time (from
+ * /proc, which a jail may lack), which the status file's records carry
+ * so that a requester never takes a reused pid's for ours.
+ */
+void
+dctx__upgrade_started(struct dctx *ctx)
+{
+	if (ctx->upgrade != NULL)
+		ctx->upgrade->start = dctx__upgrade_start_time(getpid());
+}
+
+/*
  * dctx_close(), before the pidfile is released.  A new process still
  * starting is stopped and reaped (the daemon stops, so does its
  * upgrade); one we handed over to lives on.  The status file goes with
@@ -1603,6 +1652,12 @@ dctx__upgrade_free(struct dctx *ctx)
 		close(u->stderr_fd);
 	if (u->pidfile_fd >= 0)
 		close(u->pidfile_fd);
+	for (i = 0; i < u->nheld; i++) {
+		if (u->held[i].fd >= 0)
+			close(u->held[i].fd);
+		free(u->held[i].msg);
+	}
+	free(u->held);
 	free(u);
 	ctx->upgrade = NULL;
 }

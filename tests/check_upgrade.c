@@ -1126,6 +1126,133 @@ START_TEST(a_daemon_that_dropped_privileges_upgrades_and_is_heard)
 }
 END_TEST
 
+/*
+ * The daemon refuses to begin an upgrade: the requester hears why at
+ * once, from the daemon's own record, instead of waiting 5 s for an
+ * attempt that never comes and then guessing ("is the signal mapped?").
+ * Before the daemon reported ready (its launcher still waits), and with
+ * its binary gone from the path it was started as.
+ */
+START_TEST(a_refused_upgrade_says_why_at_once)
+{
+	const char *out;
+	char want[700];
+	pid_t launcher, old;
+	long long t0;
+	int st;
+
+	install_echod();
+	pick_port();
+	launcher = start_to(tu_path("launcher.out"), tu_path("echod"),
+	    "--pidfile", tu_path("echod.pid"), "--listen", listen_on,
+	    "--stdout", tu_path("log"), "--stderr", tu_path("log"),
+	    "--ready-delay", "4000", (char *)NULL);
+	/* It serves, and holds the pidfile, but has not said ready. */
+	await_file(tu_path("log"), "listening on", 10000);
+	old = holder();
+	tu_track(old);
+	t0 = now_ms();
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	snprintf(want, sizeof(want), "echod: upgrade refused: pid %ld: the "
+	    "daemon has not reported ready yet", (long)old);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	ck_assert_msg(now_ms() - t0 < 3000, "the refusal took %lld ms",
+	    now_ms() - t0);
+	ck_assert_int_eq(finish(launcher), 0);
+	ck_assert_int_eq(holder(), old);
+
+	/* The binary is gone from its path (a package half removed). */
+	ck_assert_int_eq(unlink(tu_path("echod")), 0);
+	t0 = now_ms();
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	snprintf(want, sizeof(want), "echod: upgrade refused: pid %ld: %s: "
+	    "No such file or directory", (long)old, tu_path("echod"));
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	ck_assert_msg(now_ms() - t0 < 3000, "the refusal took %lld ms",
+	    now_ms() - t0);
+	ck_assert_int_eq(holder(), old);
+	assert_serves();
+	ck_assert_str_eq(children_of(old), "");
+	assert_upgrades_after(old);
+}
+END_TEST
+
+/*
+ * In a chroot the new binary is out of reach: refused, and said so.  The
+ * jail is the test's directory, so that the pidfile lies inside it and
+ * its directory stays reachable: the refusal is recorded beside it.
+ */
+START_TEST(an_upgrade_in_a_chroot_is_refused_with_the_reason)
+{
+	const char *out;
+	char jail[600], opt[620], want[900];
+	pid_t old;
+	int st;
+
+	snprintf(jail, sizeof(jail), "%s", tu_path("echod.pid"));
+	*strrchr(jail, '/') = '\0';
+	snprintf(opt, sizeof(opt), "--chroot=%s", jail);
+	/* LeakSanitizer needs /proc, which the jail lacks; without a
+	 * sanitizer the variable is ignored. */
+	tu_asan_option("detect_leaks=0");
+	old = start_echod("30000", opt);
+	st = upgrade(&out);
+	ck_assert_int_eq(st, 1);
+	snprintf(want, sizeof(want), "echod: upgrade refused: pid %ld: "
+	    "upgrade in a chroot (%s): the new binary and its files are "
+	    "outside it", (long)old, jail);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	ck_assert_int_eq(holder(), old);
+	assert_serves();
+	ck_assert_str_eq(children_of(old), "");
+	stop_daemon(old);
+}
+END_TEST
+
+/*
+ * As pid 1 (a container's entry point) the new process could not take
+ * its place: refused, and said so to the requester run inside the
+ * container (nsenter), which is where its pidfile's pid means it.
+ */
+START_TEST(an_upgrade_of_pid_1_is_refused_with_the_reason)
+{
+	const char *out;
+	char path[64];
+	pid_t unshare, pid1 = 0;
+	int st, waited;
+
+	install_echod();
+	pick_port();
+	tu_program = "/usr/bin/unshare";
+	unshare = tu_start_fg("--pid", "--fork", "--kill-child",
+	    "--mount-proc", tu_path("echod"), "--pidfile", tu_path("echod.pid"),
+	    "--listen", listen_on, "--stderr", tu_path("log"), NULL);
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children",
+	    (long)unshare, (long)unshare);
+	for (waited = 0; waited < 5000 && pid1 <= 0; waited += 10) {
+		pid1 = (pid_t)strtol(tu_slurp(path), NULL, 10);
+		if (pid1 <= 0)
+			sleep_ms(10);
+	}
+	ck_assert_msg(pid1 > 0, "unshare started no child");
+	tu_track(pid1);
+	await_file(tu_path("log"), "as pid 1\n", 10000);
+	snprintf(path, sizeof(path), "%ld", (long)pid1);
+	st = run(&out, "/usr/bin/nsenter", "-t", path, "-p", "-m", ECHOD_PATH,
+	    "--upgrade", "--pidfile", tu_path("echod.pid"), (char *)NULL);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "echod: upgrade refused: pid 1: upgrade of "
+	    "pid 1: the new process could not be pid 1") != NULL, "%s", out);
+	assert_serves();
+	tu_stop_cleanly(pid1);
+	ck_assert_int_eq(tu_wait_gone(unshare, 5000), 0);
+	ck_assert_int_eq(access(tu_path("echod.pid"), F_OK), -1);
+	ck_assert_int_eq(access(tu_path("echod.pid.upgrade"), F_OK), -1);
+}
+END_TEST
+
 static Suite *
 upgrade_suite(void)
 {
@@ -1144,6 +1271,24 @@ upgrade_suite(void)
 	tcase_add_test(tc, the_new_process_gets_the_sockets_and_pidfile_and_nothing_else);
 	tcase_add_test(tc, under_a_service_manager_the_old_one_names_the_new_main_pid);
 	tcase_add_test(tc, requests_to_nobody_or_to_a_daemon_without_upgrades_are_refused);
+	tcase_add_test(tc, a_refused_upgrade_says_why_at_once);
+	if (geteuid() != 0) {
+		printf("upgrade: an_upgrade_in_a_chroot_is_refused_with_the_"
+		    "reason: skipped, it needs root\n");
+		printf("upgrade: an_upgrade_of_pid_1_is_refused_with_the_"
+		    "reason: skipped, it needs root\n");
+	} else {
+		tcase_add_test(tc,
+		    an_upgrade_in_a_chroot_is_refused_with_the_reason);
+		if (access("/usr/bin/unshare", X_OK) < 0 ||
+		    access("/usr/bin/nsenter", X_OK) < 0)
+			printf("upgrade: an_upgrade_of_pid_1_is_refused_with_"
+			    "the_reason: skipped, no /usr/bin/unshare or "
+			    "/usr/bin/nsenter\n");
+		else
+			tcase_add_test(tc,
+			    an_upgrade_of_pid_1_is_refused_with_the_reason);
+	}
 	if (geteuid() != 0)
 		printf("upgrade: a_daemon_that_dropped_privileges_upgrades_and_"
 		    "is_heard: skipped, it needs root\n");

@@ -22,9 +22,13 @@
 
 #include "testutil.h"
 
-/* This file's ports: 7720-7739 (the range is 7680-7799). */
+/* This file's ports: 7720-7739 (the range is 7680-7799), and 7960-7969. */
 #define PORT_ONE 7720
 #define PORT_LOAD 7721
+#define PORT_HELD 7960
+#define PORT_HELD_NEW 7961
+#define PORT_EXAMPLE 7962
+#define PORT_FORKING 7963
 
 /*
  * An echod unit of Type=notify on port, with its fd store; no start
@@ -299,6 +303,234 @@ START_TEST(usr2_upgrades_under_load_refuse_and_lose_nothing)
 }
 END_TEST
 
+/*
+ * The echod binary itself, not libtool's wrapper script, and the
+ * directory of its library: a unit that runs a copy of it sets
+ * LD_LIBRARY_PATH there, as the wrapper would.
+ */
+static void
+echod_binary(char *bin, size_t blen, char *lib, size_t llen)
+{
+	char head[4] = "", top[512];
+	int fd = open(ECHOD_PATH, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, head, 4), 4);
+	close(fd);
+	snprintf(top, sizeof(top), "%s", ECHOD_PATH);
+	*strrchr(top, '/') = '\0';
+	if (memcmp(head, "\177ELF", 4) == 0)
+		snprintf(bin, blen, "%s", ECHOD_PATH);
+	else
+		snprintf(bin, blen, "%.480s/.libs/echod", top);
+	snprintf(lib, llen, "%.480s/../.libs", top);
+}
+
+/* Copy a file to the box's path inside, by a rename: replaced whole. */
+static void
+box_install(const char *from, const char *inside, const char *text)
+{
+	char to[600], tmp[620], buf[65536];
+	ssize_t n;
+	int in, out;
+
+	snprintf(to, sizeof(to), "%s", tu_sdbox_path(inside));
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ck_assert_int_ge(out, 0);
+	if (text != NULL)
+		ck_assert_int_eq(write(out, text, strlen(text)),
+		    (ssize_t)strlen(text));
+	else {
+		in = open(from, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(in, 0);
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			ck_assert_int_eq(write(out, buf, (size_t)n), n);
+		close(in);
+	}
+	ck_assert_int_eq(close(out), 0);
+	ck_assert_int_eq(rename(tmp, to), 0);
+}
+
+/* Wait up to ms for a property of unit to read want; its last value. */
+static const char *
+await_show(const char *unit, const char *prop, const char *want, int ms)
+{
+	const char *v = tu_sdbox_show(unit, prop);
+	int waited;
+
+	for (waited = 0; waited < ms && strcmp(v, want) != 0; waited += 50) {
+		usleep(50000);
+		v = tu_sdbox_show(unit, prop);
+	}
+	return v;
+}
+
+/*
+ * What the new process tells systemd while it starts, before it is the
+ * main process, reaches systemd once it is: its status line (echod's
+ * "listening on ...", said before it reports ready) and a socket it gives
+ * the fd store.  The new binary here is echod told to bind another port
+ * rather than take the passed socket, so that it has one of its own to
+ * store.  Before, both were dropped: the unit kept showing the old
+ * process's status, and the new socket never reached the store.
+ */
+START_TEST(the_new_process_status_and_fd_store_reach_systemd)
+{
+	const char *u = "t-up-held.service", *v;
+	char out[4096], bin[600], lib[600], script[1024], want[128];
+	long first, second;
+
+	echod_binary(bin, sizeof(bin), lib, sizeof(lib));
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out), "mkdir -p "
+	    "/run/t-up-held"), 0);
+	box_install(bin, "/run/t-up-held/echod", NULL);
+	box_install(bin, "/run/t-up-held/real", NULL);
+	tu_sdbox_unit(u, "[Unit]\nStartLimitIntervalSec=0\n"
+	    "[Service]\nType=notify\nFileDescriptorStoreMax=4\n"
+	    "Environment=LD_LIBRARY_PATH=%s\n"
+	    "ExecStart=/run/t-up-held/echod --listen 127.0.0.1:%d "
+	    "--stdout /run/%s.log --stderr /run/%s.log\n", lib, PORT_HELD, u,
+	    u);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl start %s", u), 0);
+	first = main_pid(u);
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d, 0 "
+	    "connections", PORT_HELD);
+	v = await_show(u, "StatusText", want, 5000);
+	ck_assert_str_eq(v, want);
+	ck_assert_str_eq(tu_sdbox_show(u, "NFileDescriptorStore"), "1");
+
+	snprintf(script, sizeof(script), "#!/bin/sh\nexec env -u LISTEN_FDS "
+	    "-u LISTEN_PID -u LISTEN_FDNAMES /run/t-up-held/real \"$@\" "
+	    "--listen 127.0.0.1:%d --listen-fdname second\n", PORT_HELD_NEW);
+	box_install(NULL, "/run/t-up-held/echod", script);
+	second = upgrade(u, first);
+	ck_assert_int_ne(second, first);
+	snprintf(want, sizeof(want), "listening on 127.0.0.1:%d, 0 "
+	    "connections", PORT_HELD_NEW);
+	v = await_show(u, "StatusText", want, 5000);
+	ck_assert_msg(strcmp(v, want) == 0, "StatusText=%s; log: %s", v,
+	    tu_slurp(tu_sdbox_path("/run/t-up-held.service.log")));
+	v = await_show(u, "NFileDescriptorStore", "2", 5000);
+	ck_assert_str_eq(v, "2");
+	echo_once(PORT_HELD_NEW);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl stop %s", u), 0);
+	ck_assert_str_eq(tu_sdbox_show(u, "Result"), "success");
+}
+END_TEST
+
+/*
+ * `echod --upgrade --pidfile P` run in the box, as an operator runs it
+ * (the units' comments say so): exit 0, "upgraded: pid OLD handed over
+ * to pid NEW"; returns NEW.
+ */
+static long
+upgrade_by_request(const char *unit, const char *pidfile, long old)
+{
+	char out[4096], want[96];
+	long pid;
+
+	ck_assert_msg(tu_sdbox_run(out, sizeof(out), "%s --upgrade --pidfile %s",
+	    ECHOD_PATH, pidfile) == 0, "echod --upgrade: %s", out);
+	snprintf(want, sizeof(want), "echod: upgraded: pid %ld handed over to "
+	    "pid ", old);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	pid = strtol(strstr(out, want) + strlen(want), NULL, 10);
+	ck_assert_str_eq(await_show(unit, "ActiveState", "active", 0),
+	    "active");
+	ck_assert_int_eq(main_pid(unit), pid);
+	for (int i = 0; i < 100 && alive_in_box(old); i++)
+		usleep(50000);
+	ck_assert_msg(!alive_in_box(old), "the old pid %ld lingers", old);
+	ck_assert_str_eq(tu_sdbox_show(unit, "NRestarts"), "0");
+	return pid;
+}
+
+/*
+ * examples/systemd/echod.service as it is (sed changes only echod's
+ * path, its files and its port): upgraded as its comment says, it stays
+ * active with the new MainPID; its FileDescriptorStoreMax= keeps echod's
+ * socket, which a restart then passes to the next echod; it stops with
+ * success.
+ */
+START_TEST(the_example_unit_upgrades_and_keeps_its_socket)
+{
+	const char *u = "t-up-example.service";
+	char out[4096], want[96];
+	long first, second, third;
+
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out), "sed "
+	    "-e \"s|/usr/local/bin/echod|%s|\" "
+	    "-e \"s|/var/log/echod.log|/run/%s.log|g\" "
+	    "-e \"s|/run/echod/|/run/%s/|g\" "
+	    "-e \"s|RuntimeDirectory=echod|RuntimeDirectory=%s|\" "
+	    "-e \"s|127.0.0.1:7777|127.0.0.1:%d|\" "
+	    "%s/examples/systemd/echod.service >/run/systemd/system/%s && "
+	    "systemctl daemon-reload", ECHOD_PATH, u, u, u, PORT_EXAMPLE,
+	    getenv("abs_top_srcdir"), u), 0);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl start %s", u), 0);
+	first = main_pid(u);
+	ck_assert_int_gt(first, 1);
+	ck_assert_str_eq(tu_sdbox_show(u, "NFileDescriptorStore"), "1");
+	snprintf(want, sizeof(want), "/run/%s/echod.pid", u);
+	second = upgrade_by_request(u, want, first);
+	echo_once(PORT_EXAMPLE);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl restart %s", u), 0);
+	third = main_pid(u);
+	ck_assert_int_ne(third, second);
+	snprintf(want, sizeof(want), "listening on fd 3 (echod) as pid %ld",
+	    third);
+	ck_assert_msg(tu_wait_file_contains(tu_sdbox_path(
+	    "/run/t-up-example.service.log"), want, 5000), "log: %s",
+	    tu_slurp(tu_sdbox_path("/run/t-up-example.service.log")));
+	echo_once(PORT_EXAMPLE);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl stop %s", u), 0);
+	ck_assert_str_eq(tu_sdbox_show(u, "Result"), "success");
+}
+END_TEST
+
+/*
+ * examples/systemd/echod-forking.service: systemd reads PIDFile= again
+ * when its main process exits, and finds the new pid the old echod wrote
+ * there before it exited: the unit follows the upgrade, and stops the
+ * new echod with success.
+ */
+START_TEST(the_forking_example_unit_follows_an_upgrade)
+{
+	const char *u = "t-up-forking.service";
+	char out[4096], pidfile[64];
+	long first, second;
+
+	snprintf(pidfile, sizeof(pidfile), "/run/%s.pid", u);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out), "sed "
+	    "-e \"s|/usr/local/bin/echod|%s|\" "
+	    "-e \"s|/run/echod.pid|%s|g\" "
+	    "-e \"s|127.0.0.1:7777|127.0.0.1:%d|\" "
+	    "%s/examples/systemd/echod-forking.service "
+	    ">/run/systemd/system/%s && systemctl daemon-reload", ECHOD_PATH,
+	    pidfile, PORT_FORKING, getenv("abs_top_srcdir"), u), 0);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl start %s", u), 0);
+	first = main_pid(u);
+	ck_assert_int_gt(first, 1);
+	second = upgrade_by_request(u, pidfile, first);
+	echo_once(PORT_FORKING);
+	second = upgrade_by_request(u, pidfile, second);
+	echo_once(PORT_FORKING);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl stop %s", u), 0);
+	ck_assert_str_eq(tu_sdbox_show(u, "Result"), "success");
+	ck_assert_str_eq(tu_sdbox_show(u, "ActiveState"), "inactive");
+	ck_assert(!alive_in_box(second));
+	ck_assert_int_eq(access(tu_sdbox_path(pidfile), F_OK), -1);
+}
+END_TEST
+
 static Suite *
 upgrade_systemd_suite(void)
 {
@@ -313,6 +545,9 @@ upgrade_systemd_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, usr2_upgrade_keeps_the_unit_active_and_its_fd_store);
 	tcase_add_test(tc, usr2_upgrades_under_load_refuse_and_lose_nothing);
+	tcase_add_test(tc, the_new_process_status_and_fd_store_reach_systemd);
+	tcase_add_test(tc, the_example_unit_upgrades_and_keeps_its_socket);
+	tcase_add_test(tc, the_forking_example_unit_follows_an_upgrade);
 	tcase_add_test(tc,
 	    a_reload_under_way_at_the_hand_over_is_finished_by_the_new_one);
 	suite_add_tcase(s, tc);
