@@ -2005,7 +2005,9 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    a step still working) is not finished there: the new process runs
  *    one in its place, once it is the main process, so that systemd,
  *    told RELOADING=1, hears READY=1.
- *  - When the new process reports a failure, dies before it is ready, or
+ *  - When the new process reports a failure, dies before it is ready (or
+ *    before the old daemon read its readiness: "... right after it said
+ *    it was ready"), or
  *    is not ready within the upgrade timeout (dctx_set_upgrade_timeout()),
  *    it is stopped (SIGTERM, then SIGKILL 5 s later) and reaped, what it
  *    left in its process group (processes it started, which hold the

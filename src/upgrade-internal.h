@@ -107,6 +107,7 @@ struct dctx__upgrade {
 	int term_sent;      /* SIGTERM sent (deadline, abort) */
 	int kill_sent;      /* SIGKILL sent */
 	int got_word;       /* 'F' or 'E' read: the message is its own */
+	int said_ready;     /* it ended after its readiness was read */
 	int report_eof, capture_eof;
 	int status_warned;  /* said once that the status file cannot be made */
 	unsigned long long start; /* our start time, for the status file */

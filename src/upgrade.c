@@ -1229,15 +1229,29 @@ hand_over(struct dctx *ctx, int adopted)
 	dctx_terminate(ctx, 0);
 }
 
+static void child_gone(struct dctx *ctx, int status, int known);
+
 /* A word came while the new process was starting. */
 static void
 heard(struct dctx *ctx, int word)
 {
 	struct dctx__upgrade *u = ctx->upgrade;
+	int status = 0, known;
 
 	if (u->state != DCTX__UP_STARTING || word == 0)
 		return;
 	if (word == DCTX__UP_READY_ADOPTED || word == DCTX__UP_READY_OWN) {
+		/*
+		 * Gone already (it exited, or crashed, after its word and
+		 * before we read it): no hand-over to a dead process, which
+		 * would leave the service to nobody and tell the requester
+		 * it was upgraded.
+		 */
+		if (child_ended(u, &status, &known)) {
+			u->said_ready = 1;
+			child_gone(ctx, status, known);
+			return;
+		}
 		if (ctx->chain == DCTX__CHAIN_IDLE) {
 			hand_over(ctx, word == DCTX__UP_READY_ADOPTED);
 			return;
@@ -1297,10 +1311,12 @@ describe_end(struct dctx__upgrade *u, int status, int known)
 	captured_text(u, said, sizeof(said));
 	if (said[0] != '\0')
 		dctx__errfmt(u->msg, sizeof(u->msg), said, "the new process "
-		    "(pid %ld) %s before it was ready", (long)u->child, how);
+		    "(pid %ld) %s %s", (long)u->child, how, u->said_ready ?
+		    "right after it said it was ready" : "before it was ready");
 	else
 		snprintf(u->msg, sizeof(u->msg), "the new process (pid %ld) %s "
-		    "before it was ready", (long)u->child, how);
+		    "%s", (long)u->child, how, u->said_ready ? "right after it "
+		    "said it was ready" : "before it was ready");
 }
 
 /* The child is gone and reaped (known: with its status). */
@@ -1529,7 +1545,7 @@ upgrade_start(struct dctx *ctx)
 	u->capture_rd = pipes[2];
 	u->rgot = u->capgot = 0;
 	u->msg[0] = '\0';
-	u->term_sent = u->kill_sent = u->got_word = 0;
+	u->term_sent = u->kill_sent = u->got_word = u->said_ready = 0;
 	u->report_eof = u->capture_eof = 0;
 	if (!u->own_child && (rc = orphan_pid(ctx)) < 0) {
 		attempt_end(u);

@@ -394,6 +394,49 @@ START_TEST(an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over)
 }
 END_TEST
 
+/*
+ * The new process says it is ready, then exits (or crashes) before the
+ * old daemon has read its word: the old one is stopped meanwhile
+ * (SIGSTOP), as a busy loop would be.  It must not hand over to a dead
+ * process: the pidfile would name it, the old daemon would drain and
+ * exit, nothing would serve any more, and the requester would be told
+ * "handed over to pid NEW".  It rolls back instead.
+ */
+START_TEST(a_new_process_gone_before_its_word_is_read_gets_no_hand_over)
+{
+	const char *out;
+	char want[64];
+	pid_t old = start_echod("30000"), req, new;
+	int st;
+
+	install_script(tu_path("echod"), "sleep 1\nexec '%s' --pidfile '%s' "
+	    "--exit-after-open --stdout '%s'\n", HELPER_PATH,
+	    tu_path("echod.pid"), tu_path("helper.out"));
+	req = start_to(tu_path("req.out"), ECHOD_PATH, "--upgrade",
+	    "--pidfile", tu_path("echod.pid"), (char *)NULL);
+	new = starting_pid();
+	tu_track(new);
+	ck_assert_int_eq(kill(old, SIGSTOP), 0);
+	/* Its readiness went unanswered (5 s), and it exited. */
+	snprintf(want, sizeof(want), "open pid %ld\n", (long)new);
+	await_file(tu_path("helper.out"), want, 15000);
+	await_file(tu_path("helper.out"), "stopped", 5000);
+	sleep_ms(300);
+	ck_assert_int_eq(kill(old, SIGCONT), 0);
+	st = finish(req);
+	out = tu_slurp(tu_path("req.out"));
+	if (holder_within(0) > 0)
+		tu_track(holder_within(0));
+	ck_assert_msg(st == 1 && strstr(out, "right after it said it was "
+	    "ready") != NULL, "%d %s", st, out);
+	/* The old one serves on, and its pidfile names it. */
+	ck_assert_int_eq(holder_within(1000), old);
+	ck_assert_int_eq(tu_read_pidfile(tu_path("echod.pid")), old);
+	assert_serves();
+	stop_daemon(old);
+}
+END_TEST
+
 /* The pid a script wrote into name, tracked: killed at teardown. */
 static pid_t
 written_pid(const char *name)
@@ -774,6 +817,8 @@ upgrade_edges_suite(void)
 	tcase_add_test(tc,
 	    an_old_daemon_killed_after_the_answer_wait_gives_its_pidfile_over);
 	tcase_add_test(tc, what_a_failed_new_binary_started_goes_with_it);
+	tcase_add_test(tc,
+	    a_new_process_gone_before_its_word_is_read_gets_no_hand_over);
 	tcase_add_test(tc, a_stopped_daemon_is_not_left_an_upgrade_for_later);
 	tcase_add_test(tc, a_closed_descriptor_can_be_unmarked);
 	tcase_add_test(tc,
