@@ -1870,12 +1870,15 @@ DCTX_EXPORT uint64_t dctx_watchdog_usec(const struct dctx *ctx);
  * Mark a descriptor to pass to the new process at an upgrade
  * (dctx_upgrade()), under a name: a listening socket the program bound
  * itself.  Socket-activated descriptors (dctx_listen_fds()) are marked
- * already, with their names, as long as they are open.  Before
+ * already, with their names, as long as they are open (and still the
+ * files they were when passed: a number the program closed, and that
+ * names another file since, is not passed on).  Before
  * dctx_open() this also preserves fd (dctx_preserve_fd()).  Marking a
  * descriptor again changes its name; a NULL name unmarks it, which a
- * program must do before it closes one, since the number may then be
- * reused for anything (a marked descriptor found closed at an upgrade
- * fails it with -EBADF).
+ * program must do when it closes one (before, or after: a closed
+ * descriptor is unmarked too), since the number may then be reused for
+ * anything (a marked descriptor found closed at an upgrade fails it
+ * with -EBADF).
  *
  * The new process receives, in systemd's socket-activation convention
  * (sd_listen_fds(3)), the socket-activated descriptors first, in their
@@ -1890,8 +1893,8 @@ DCTX_EXPORT uint64_t dctx_watchdog_usec(const struct dctx *ctx);
  * @param fd an open descriptor above 2
  * @param name 1 to 255 printable ASCII characters without ':' (systemd's
  *        rule for FileDescriptorName=), or NULL to unmark
- * @return 0, -EBADF when fd is not open or is 0-2, -EINVAL for a bad
- *         name, -ENOMEM
+ * @return 0 (always, to unmark), -EBADF when fd is not open or is 0-2,
+ *         -EINVAL for a bad name, -ENOMEM
  */
 DCTX_EXPORT int dctx_upgrade_fd(struct dctx *ctx, int fd, const char *name);
 
@@ -1969,19 +1972,24 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    its new version without them (its sockets come from the old one,
  *    but a privileged hook or a root-only file at its start fails).
  *  - Its dctx_prepare() or dctx_open() sees it was started by an upgrade:
- *    it does not detach (it is a daemon already, in the old one's session
- *    and process group; when the old one exits it is reparented to init,
- *    or to the nearest subreaper), it takes the pidfile through the
- *    inherited descriptor when the pidfile it is given is the same file
- *    (another path is opened as usual), and it reports ready or its
+ *    it does not detach (it is a daemon already, in the old one's
+ *    session, in a process group of its own; when the old one exits it
+ *    is reparented to init, or to the nearest subreaper), it takes the
+ *    pidfile through the inherited descriptor when the pidfile it is
+ *    given is the same file (another path is opened as usual), and it
+ *    reports ready or its
  *    failure to the old daemon, not to systemd, and says nothing to
  *    systemd before it is ready.  Its readiness (dctx_notify_ready(), or
  *    the end of dctx_open()) waits for the old daemon's answer, which
  *    comes once the hand-over is done (5 s at most), so that what it
  *    tells systemd next comes from the main process; its last status
  *    line (dctx_status()) and its fd store requests (dctx_fdstore(),
- *    dctx_fdstore_remove()) of before are held and sent then.  Its
- *    stderr is the configured one once dctx_open() succeeded.
+ *    dctx_fdstore_remove()) of before are held and sent then.  An old
+ *    daemon that ends without answering (killed), then or later, leaves
+ *    it the pidfile: it writes its own pid there, and logs "upgrade: the
+ *    old daemon (pid OLD) ended before it handed over: pid NEW takes its
+ *    pidfile".  Its stderr is the configured one once dctx_open()
+ *    succeeded.
  *  - Meanwhile the old daemon serves on.  When the new process is ready,
  *    the old one writes the new pid into the pidfile (the lock is never
  *    released: both processes share it), lets go of the pidfile without
@@ -1993,10 +2001,17 @@ DCTX_EXPORT int dctx_upgrade_on_signal(struct dctx *ctx, int signo);
  *    with no STOPPING=1): the program's step closes its listeners (their
  *    sockets stay open in the new process, so no connection is refused)
  *    and drains its connections; the old daemon then exits with
- *    dctx_exit_status(), 0.
- *  - When the new process reports a failure, dies before it is ready, or
+ *    dctx_exit_status(), 0.  A reload it had under way (dctx_reload(),
+ *    a step still working) is not finished there: the new process runs
+ *    one in its place, once it is the main process, so that systemd,
+ *    told RELOADING=1, hears READY=1.
+ *  - When the new process reports a failure, dies before it is ready (or
+ *    before the old daemon read its readiness: "... right after it said
+ *    it was ready"), or
  *    is not ready within the upgrade timeout (dctx_set_upgrade_timeout()),
- *    it is stopped (SIGTERM, then SIGKILL 5 s later) and reaped, the old
+ *    it is stopped (SIGTERM, then SIGKILL 5 s later) and reaped, what it
+ *    left in its process group (processes it started, which hold the
+ *    sockets and the pidfile's lock) is killed, the old
  *    daemon logs "upgrade to pid NEW failed: MESSAGE; pid OLD serves on",
  *    and nothing else changes: the pidfile still names the old daemon,
  *    its sockets still accept.  MESSAGE is the new process's own: its
@@ -2049,14 +2064,20 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
 /**
  * Ask the daemon holding pidfile for an upgrade, and wait for its
  * outcome: what a command such as `echod --upgrade --pidfile P` runs.
- * The daemon is found through the pidfile's lock (dctx_pidfile_holder())
- * and sent signo through a pidfd (a reused pid is never signalled), only
- * if it catches signo (/proc/PID/status): a daemon that does not map it
- * could die of it.  The outcome is read from PIDFILE.upgrade (see
- * dctx_upgrade()), which it first makes the daemon's own when it is
- * missing and the daemon runs as another user (a daemon that dropped
- * privileges may not create files beside a pidfile in root's /run).  The wait is as long as the daemon's upgrade timeout
- * and its grace, plus 5 s for the daemon to start the upgrade at all.
+ * The daemon is found as dctx_pidfile_kill() finds it (the pid the
+ * locked pidfile names must hold the lock itself: a file anyone locked,
+ * naming any process, is not enough) and sent signo through a pidfd (a
+ * reused pid is never signalled), only if it catches signo
+ * (/proc/PID/status): a daemon that does not map it could die of it.  The outcome is read from PIDFILE.upgrade (see
+ * dctx_upgrade()), believed only from a regular file of the daemon's
+ * user or of root (a pidfile in a directory others may write, as /tmp,
+ * must not be answered by them).  It first makes that file the daemon's
+ * own when it is missing and the daemon runs as another user that
+ * cannot create it (a daemon that dropped privileges, beside a pidfile
+ * in root's /run): only in a directory that its owner alone may write,
+ * not the daemon's user, and that holds the pidfile the daemon locked.
+ * The wait is as long as the daemon's upgrade timeout and its grace,
+ * plus 5 s for the daemon to start the upgrade at all.
  *
  * @param pidfile the daemon's pidfile
  * @param signo the signal its program maps with dctx_upgrade_on_signal()
@@ -2072,8 +2093,12 @@ DCTX_EXPORT int dctx_upgrade(struct dctx *ctx);
  *         of dctx_upgrade()); -EALREADY when an upgrade of
  *         that daemon is in progress already (this one is refused);
  *         -ESRCH when no daemon holds the pidfile, DCTX_ERUNNING when
- *         the lock is held but no live pid is written, -EAGAIN when the
- *         holder changed while it was read; -ENOTSUP when the daemon
+ *         the lock is held but the pid written is no live process that
+ *         holds it, -EPERM when /proc hides that process's descriptors
+ *         from us, -EAGAIN when the holder changed while it was read,
+ *         or when the daemon is
+ *         stopped (SIGSTOP, a debugger: nothing is sent, it would
+ *         upgrade only once continued); -ENOTSUP when the daemon
  *         does not catch signo (nothing is sent); -ETIMEDOUT when it
  *         wrote no record within 5 s (signo is not mapped to an upgrade,
  *         or the daemon cannot write the status file: its log says why);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dctx-internal.h"
@@ -200,7 +201,8 @@ static void
 listen_read(struct dctx *ctx)
 {
 	const char *names = getenv("LISTEN_FDNAMES");
-	int count, rc;
+	struct stat st;
+	int count, rc, i;
 
 	rc = dctx__listen_parse(getenv("LISTEN_PID"), getenv("LISTEN_FDS"),
 	    names, getpid(), &count, ctx->listen_err, sizeof(ctx->listen_err));
@@ -212,6 +214,18 @@ listen_read(struct dctx *ctx)
 		dctx__errfmt(ctx->listen_err, sizeof(ctx->listen_err),
 		    dctx_strerror(rc), "LISTEN_FDNAMES");
 	}
+	/*
+	 * What each one is: a program may close those it does not use, and
+	 * the number then names anything (an accepted connection, a log);
+	 * an upgrade passes on only the very sockets it was given.
+	 */
+	if (rc == 0 && count > 0 && (ctx->listen_ids = calloc((size_t)count,
+	    sizeof(*ctx->listen_ids))) != NULL)
+		for (i = 0; i < count; i++)
+			if (fstat(LISTEN_FDS_START + i, &st) == 0) {
+				ctx->listen_ids[i].dev = st.st_dev;
+				ctx->listen_ids[i].ino = st.st_ino;
+			}
 	ctx->listen_rc = rc;
 	ctx->nlisten = rc == 0 ? count : 0;
 	ctx->listen_read = 1;
@@ -238,11 +252,31 @@ dctx__listen_has(const struct dctx *ctx, int fd)
 	return fd >= LISTEN_FDS_START && fd - LISTEN_FDS_START < ctx->nlisten;
 }
 
+/*
+ * Whether the passed descriptor at index is still open and the very file
+ * it was when passed (see listen_read()); where that was not noted, open
+ * is enough.
+ */
+int
+dctx__listen_still(const struct dctx *ctx, int index)
+{
+	struct stat st;
+
+	if (index < 0 || index >= ctx->nlisten ||
+	    fstat(LISTEN_FDS_START + index, &st) < 0)
+		return 0;
+	return ctx->listen_ids == NULL ||
+	    (st.st_dev == ctx->listen_ids[index].dev &&
+	    st.st_ino == ctx->listen_ids[index].ino);
+}
+
 void
 dctx__listen_free(struct dctx *ctx)
 {
 	free(ctx->listen_names);
 	ctx->listen_names = NULL;
+	free(ctx->listen_ids);
+	ctx->listen_ids = NULL;
 }
 
 DCTX_EXPORT int

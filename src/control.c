@@ -343,6 +343,26 @@ find_daemon(const char *path, struct target *t)
 	return -EAGAIN;
 }
 
+/*
+ * The daemon behind path, found as the control calls find it (the pid
+ * named holds the lock itself), for upgrade-request.c: 0 with *pid and
+ * *pidfd (-1 where pidfds are missing, or on failure), or what
+ * find_daemon() says.
+ */
+int
+dctx__pidfile_find(const char *path, pid_t *pid, int *pidfd)
+{
+	struct target t;
+	int rc = find_daemon(path, &t);
+
+	*pid = rc == 0 ? t.pid : 0;
+	*pidfd = rc == 0 ? t.pidfd : -1;
+	if (rc == 0)
+		t.pidfd = -1;
+	target_close(&t);
+	return rc;
+}
+
 static int
 send_signal(struct target *t, int signo)
 {

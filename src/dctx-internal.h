@@ -32,6 +32,12 @@ struct dctx__sig {
 	struct event *ev; /* the libevent signal event, once open */
 };
 
+/* Which open file a descriptor was (activation.c). */
+struct dctx__file_id {
+	dev_t dev;
+	ino_t ino;
+};
+
 struct dctx {
 	/* The PEP 3143 attributes. */
 	char *chroot_dir;
@@ -79,6 +85,7 @@ struct dctx {
 	int listen_rc;        /* 0, or why they were refused */
 	int nlisten;          /* passed descriptors: 3 .. 3 + nlisten - 1 */
 	char **listen_names;  /* their names, one block */
+	struct dctx__file_id *listen_ids; /* what each was, for upgrade.c */
 	char listen_err[256]; /* the refusal, said again at every use */
 
 	/* The reload chain (reload.c). */
@@ -191,6 +198,8 @@ int dctx__detach(struct dctx *ctx);
 int dctx__report(struct dctx *ctx, int status, const char *msg);
 int dctx__write_nosigpipe(int fd, const void *buf, size_t len);
 int dctx__pidfd_open(pid_t pid);
+/* control.c: the daemon holding a pidfile's lock, for upgrade-request.c */
+int dctx__pidfile_find(const char *path, pid_t *pid, int *pidfd);
 
 /* readiness.c */
 struct sockaddr_un;
@@ -258,6 +267,7 @@ int dctx__listen_parse(const char *pid, const char *fds, const char *names,
 char **dctx__listen_names(const char *names, int count);
 int dctx__listen_read(struct dctx *ctx);
 int dctx__listen_has(const struct dctx *ctx, int fd);
+int dctx__listen_still(const struct dctx *ctx, int index);
 void dctx__listen_free(struct dctx *ctx);
 
 /* reaper.c */

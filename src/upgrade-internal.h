@@ -28,11 +28,15 @@ struct event;
  * readiness, 'E' with the errno of a failed execve (4 bytes, host order),
  * which only the forked child writes, and "P<pid>\n" first when an
  * intermediate process forked the new one (under systemd).  The old
- * daemon answers a readiness with one byte once it handed over.
+ * daemon answers a readiness with one byte once it handed over: 'A', or
+ * 'L' when a reload of its own was under way, which the new process
+ * then runs in its place.
  */
 #define DCTX__UP_READY_ADOPTED 'R'
 #define DCTX__UP_READY_OWN     'r'
 #define DCTX__UP_EXEC_FAILED   'E'
+#define DCTX__UP_ANSWER        'A'
+#define DCTX__UP_ANSWER_RELOAD 'L'
 
 /* The status file beside the pidfile: PIDFILE plus this. */
 #define DCTX__UP_STATUS_SUFFIX ".upgrade"
@@ -103,6 +107,7 @@ struct dctx__upgrade {
 	int term_sent;      /* SIGTERM sent (deadline, abort) */
 	int kill_sent;      /* SIGKILL sent */
 	int got_word;       /* 'F' or 'E' read: the message is its own */
+	int said_ready;     /* it ended after its readiness was read */
 	int report_eof, capture_eof;
 	int status_warned;  /* said once that the status file cannot be made */
 	unsigned long long start; /* our start time, for the status file */
@@ -120,11 +125,17 @@ struct dctx__upgrade {
 	ino_t capture_ino;
 	struct dctx__upgrade_held *held; /* for systemd, once we are ready */
 	size_t nheld;
+	int answer_fd;      /* ready, the old daemon's answer not heard yet */
+	struct event *answer_ev;
+	pid_t old_pid;      /* the old daemon, gone silent: watched */
+	int old_pidfd;
+	struct event *old_ev;
 };
 
 struct dctx__upgrade *dctx__upgrade_get(struct dctx *ctx);
 int dctx__upgrade_parse_status(const char *buf, size_t len,
     struct dctx__upgrade_status *st);
 unsigned long long dctx__upgrade_start_time(pid_t pid);
+void dctx__upgrade_answer_close(struct dctx *ctx);
 
 #endif /* DCTX_UPGRADE_INTERNAL_H */

@@ -29,7 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "dctx-internal.h"
 #include "upgrade-internal.h"
@@ -228,6 +231,167 @@ send_held(struct dctx *ctx, int told)
 	}
 }
 
+/* Nothing more to hear from the old daemon, nor to watch. */
+static void
+answer_done(struct dctx__upgrade *u)
+{
+	if (u->answer_ev != NULL) {
+		event_free(u->answer_ev);
+		u->answer_ev = NULL;
+	}
+	if (u->answer_fd >= 0) {
+		close(u->answer_fd);
+		u->answer_fd = -1;
+	}
+	if (u->old_ev != NULL) {
+		event_free(u->old_ev);
+		u->old_ev = NULL;
+	}
+	if (u->old_pidfd >= 0) {
+		close(u->old_pidfd);
+		u->old_pidfd = -1;
+	}
+}
+
+/* The old daemon (pid old) is gone, and the pidfile still names it. */
+static void
+take_pidfile(struct dctx *ctx, pid_t old)
+{
+	char err[256];
+
+	if (dctx__pidfile_write(ctx->pidfile, err, sizeof(err)) < 0)
+		dctx__log(ctx, LOG_ERR, "upgrade: the old daemon (pid %ld) "
+		    "ended before it handed over, and its pidfile cannot "
+		    "be ours: %s", (long)old, err);
+	else
+		dctx__log(ctx, LOG_WARNING, "upgrade: the old daemon (pid %ld) "
+		    "ended before it handed over: pid %ld takes its pidfile",
+		    (long)old, (long)getpid());
+}
+
+/* The pid the pidfile we share names, when it is not ours; else 0. */
+static pid_t
+named_other(const struct dctx *ctx)
+{
+	pid_t named;
+
+	if (!dctx__pidfile_inherited(ctx->pidfile))
+		return 0;
+	named = dctx__pidfile_pid(dctx__pidfile_fd(ctx->pidfile), 0);
+	return named == getpid() ? 0 : named > 0 ? named : -1;
+}
+
+/* The old daemon we watch may have ended: then the pidfile is ours. */
+static void
+on_old(evutil_socket_t fd, short what, void *arg)
+{
+	struct dctx *ctx = arg;
+	struct dctx__upgrade *u = ctx->upgrade;
+	pid_t old = u->old_pid;
+
+	(void)fd;
+	(void)what;
+	if (dctx__pid_is_live(old))
+		return;
+	answer_done(u);
+	if (named_other(ctx) == old)
+		take_pidfile(ctx, old);
+}
+
+/*
+ * No answer came, and none will: the old daemon closed the channel (the
+ * end of file) or it is broken.  Either it stops us (it failed the
+ * attempt, or is stopping), and lives on; or it ends before it handed
+ * over (killed), and nobody will ever write our pid into the pidfile we
+ * share with it: it would name a dead process for as long as we serve,
+ * and no tool could find us ("locked, no live pid in it").  Then it is
+ * ours.  The lock never left us, so nothing can have taken the file.
+ * A process closes its files before it is gone: one still there is
+ * watched from the loop (a daemon that stops us lives on, and we stop).
+ */
+static void
+no_answer(struct dctx *ctx)
+{
+	struct dctx__upgrade *u = ctx->upgrade;
+	struct timeval tick = { 0, 50 * 1000 };
+	pid_t named = named_other(ctx);
+
+	/* Nobody told systemd about us: what we held is for nobody. */
+	send_held(ctx, 0);
+	if (named == 0)
+		return;
+	if (named < 0 || !dctx__pid_is_live(named)) {
+		take_pidfile(ctx, named < 0 ? 0 : named);
+		return;
+	}
+	if (ctx->base == NULL || u == NULL)
+		return;
+	u->old_pid = named;
+	u->old_pidfd = dctx__pidfd_open(named);
+	u->old_ev = u->old_pidfd >= 0 ?
+	    event_new(ctx->base, u->old_pidfd, EV_READ | EV_PERSIST, on_old,
+	    ctx) : event_new(ctx->base, -1, EV_PERSIST, on_old, ctx);
+	if (u->old_ev == NULL || event_add(u->old_ev,
+	    u->old_pidfd >= 0 ? NULL : &tick) < 0)
+		answer_done(u);
+}
+
+/* The reload the old daemon had under way, run by us (see hand_over()). */
+static void
+reload_in_place(evutil_socket_t fd, short what, void *arg)
+{
+	struct dctx *ctx = arg;
+
+	(void)fd;
+	(void)what;
+	dctx__log(ctx, LOG_INFO, "upgrade: the old daemon was reloading when "
+	    "it handed over: pid %ld reloads", (long)getpid());
+	if (dctx_reload(ctx) < 0)
+		dctx__log(ctx, LOG_WARNING, "upgrade: %s", dctx_errmsg(ctx));
+}
+
+/*
+ * The old daemon's answer came: it handed over, and systemd names us its
+ * main process and takes our words (send_held()).
+ */
+static void
+answered(struct dctx *ctx, char answer)
+{
+	struct timeval now = { 0, 0 };
+
+	send_held(ctx, answer == DCTX__UP_ANSWER ||
+	    answer == DCTX__UP_ANSWER_RELOAD);
+	/* From the loop: the program's reload steps run where they
+	 * always do, not inside dctx_open() or dctx_notify_ready(). */
+	if (answer == DCTX__UP_ANSWER_RELOAD && ctx->base != NULL &&
+	    event_base_once(ctx->base, -1, EV_TIMEOUT, reload_in_place, ctx,
+	    &now) < 0)
+		reload_in_place(-1, 0, ctx);
+}
+
+/*
+ * The answer, once it comes: the byte (answered()), or the end of the
+ * channel (no_answer()).
+ */
+static void
+on_answer(evutil_socket_t fd, short what, void *arg)
+{
+	struct dctx *ctx = arg;
+	char answer;
+	ssize_t n;
+
+	(void)what;
+	while ((n = read((int)fd, &answer, 1)) < 0 && errno == EINTR)
+		;
+	if (n < 0 && errno == EAGAIN)
+		return;
+	answer_done(ctx->upgrade);
+	if (n <= 0)
+		no_answer(ctx);
+	else
+		answered(ctx, answer);
+}
+
 /*
  * Ready: tell the old daemon, 'R' when we hold its pidfile ('r' when we
  * have none of its), and wait for its answer, a byte once it told
@@ -236,8 +400,11 @@ send_held(struct dctx *ctx, int told)
  * that (our status line, right after this) would come from a process
  * that is not the main one yet, and be refused.  The wait is short: the
  * old daemon answers from its loop at once.  From then on we are an
- * ordinary daemon.  If the old daemon is gone (the channel is broken),
- * nobody will hand the pidfile over: it is ours, and says so.
+ * ordinary daemon.  If the old daemon is gone (the channel is broken,
+ * or closed with no answer), nobody will hand the pidfile over: it is
+ * ours, and says so (no_answer()).  One that does not answer in time
+ * (stopped, busy) is listened to from the loop: it may hand over later,
+ * or end without a word.
  */
 int
 dctx__upgrade_ready(struct dctx *ctx)
@@ -245,7 +412,9 @@ dctx__upgrade_ready(struct dctx *ctx)
 	int adopted = dctx__pidfile_inherited(ctx->pidfile);
 	char word = adopted ? DCTX__UP_READY_ADOPTED : DCTX__UP_READY_OWN;
 	struct pollfd p = { ctx->report_fd, POLLIN, 0 };
-	char err[256], answer = 0;
+	struct dctx__upgrade *u = ctx->upgrade;
+	char answer = 0;
+	ssize_t n = -1;
 	int rc;
 
 	ctx->up_child = 0;
@@ -254,15 +423,38 @@ dctx__upgrade_ready(struct dctx *ctx)
 		return 0;
 	}
 	rc = dctx__write_nosigpipe(ctx->report_fd, &word, 1);
-	if (rc == 0 && poll(&p, 1, DCTX__UP_ANSWER_MS) == 1 &&
-	    read(ctx->report_fd, &answer, 1) < 0) {
-		/* Nothing to do: we carry on either way. */
+	if (rc == 0 && poll(&p, 1, DCTX__UP_ANSWER_MS) == 1)
+		while ((n = read(ctx->report_fd, &answer, 1)) < 0 &&
+		    errno == EINTR)
+			;
+	if (rc == 0 && n < 0 && u != NULL && ctx->base != NULL) {
+		/* No answer yet: it may come later, from the loop. */
+		fcntl(ctx->report_fd, F_SETFL, O_NONBLOCK);
+		u->answer_fd = ctx->report_fd;
+		ctx->report_fd = -1;
+		u->answer_ev = event_new(ctx->base, u->answer_fd, EV_READ |
+		    EV_PERSIST, on_answer, ctx);
+		if (u->answer_ev != NULL && event_add(u->answer_ev, NULL) == 0)
+			return 0;
+		ctx->report_fd = u->answer_fd;
+		u->answer_fd = -1;
+		answer_done(u);
 	}
 	close(ctx->report_fd);
 	ctx->report_fd = -1;
-	/* "A": systemd names us its main process, and takes our words. */
-	send_held(ctx, answer == 'A');
-	if (rc == -EPIPE && adopted)
-		rc = dctx__pidfile_write(ctx->pidfile, err, sizeof(err));
+	if (rc == -EPIPE || (rc == 0 && n == 0))
+		no_answer(ctx);
+	else if (rc == 0 && n == 1)
+		answered(ctx, answer);
+	else
+		send_held(ctx, 0);
 	return rc == -EPIPE ? 0 : rc;
+}
+
+/* dctx_close() and dctx_free(): stop listening for a late answer. */
+void
+dctx__upgrade_answer_close(struct dctx *ctx)
+{
+	if (ctx->upgrade != NULL)
+		answer_done(ctx->upgrade);
 }

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -131,17 +134,33 @@ dctx__upgrade_start_time(pid_t pid)
 	return t;
 }
 
-/* The record in path, if it is one of pid's (started at start). */
+/*
+ * The record in path, if it is one of pid's (started at start), in a
+ * file only the daemon could have written: its own user's (uid, -1 when
+ * unknown: then ours), or root's.  A pidfile may lie in a directory
+ * others can write (/tmp): a file another user put at the name first
+ * stays theirs (the sticky bit keeps the daemon from replacing it), and
+ * would say whatever they like: "ready" with a pid of their choosing, a
+ * failure in words of theirs, "starting" for ever.
+ */
 static int
 read_status(const char *path, pid_t pid, unsigned long long start,
-    struct dctx__upgrade_status *st)
+    long uid, struct dctx__upgrade_status *st)
 {
 	char buf[64 + sizeof(st->msg)];
+	struct stat fst;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY);
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) ||
+	    (fst.st_uid != 0 && (long)fst.st_uid != (uid >= 0 ? uid :
+	    (long)geteuid()))) {
+		close(fd);
+		return -EPERM;
+	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n <= 0 || dctx__upgrade_parse_status(buf, (size_t)n, st) < 0 ||
@@ -172,6 +191,32 @@ catches(pid_t pid, int signo)
 	return found;
 }
 
+/*
+ * Whether pid is stopped (/proc/PID/stat: T, by SIGSTOP or a job
+ * control signal; t, by a debugger).  A stopped daemon keeps our signal
+ * pending: it would begin the upgrade whenever it continues, long after
+ * we gave up waiting and said it was not done.
+ */
+static int
+stopped(pid_t pid)
+{
+	char path[32], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return paren != NULL && paren[1] == ' ' &&
+	    (paren[2] == 'T' || paren[2] == 't');
+}
+
 /* The effective uid of pid (/proc/PID/status), or -1. */
 static long
 uid_of(pid_t pid)
@@ -197,27 +242,52 @@ uid_of(pid_t pid)
 /*
  * A daemon that dropped privileges may not create files beside its
  * pidfile (root's /run): make the status file for it, its own (root
- * may), and it writes it in place.  Nothing where we may not, or where
- * a file is there already.
+ * may), and it writes it in place.  Nothing where we may not, where a
+ * file is there already, or where the daemon needs no help: a directory
+ * its user owns, or one a group or everyone may write, where it makes
+ * the file itself.  A file given to another user is made only through
+ * the very directory that holds the pidfile the daemon has locked, and
+ * only one nobody but its owner (root) can change: a directory of the
+ * path swapped for a link meanwhile (by that user) must not have us
+ * create a file of theirs anywhere else.
  */
 static void
-status_make(const char *path, pid_t pid)
+status_make(const char *pidfile, pid_t pid, long uid)
 {
-	long uid = uid_of(pid);
-	int fd;
+	char *a = NULL, *b = NULL, name[NAME_MAX + 1];
+	struct stat dst, pst;
+	int dirfd = -1, pf = -1, fd;
 
-	if (uid < 0 || uid == (long)geteuid())
-		return;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
+	if (uid < 0 || uid == (long)geteuid() ||
+	    (a = strdup(pidfile)) == NULL || (b = strdup(pidfile)) == NULL)
+		goto out;
+	if ((size_t)snprintf(name, sizeof(name), "%s" DCTX__UP_STATUS_SUFFIX,
+	    basename(b)) >= sizeof(name))
+		goto out;
+	dirfd = open(dirname(a), O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 || fstat(dirfd, &dst) < 0 || (long)dst.st_uid == uid ||
+	    (dst.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		goto out;
+	pf = openat(dirfd, basename(b), O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC);
+	if (pf < 0 || fstat(pf, &pst) < 0 || !S_ISREG(pst.st_mode) ||
+	    flock(pf, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK ||
+	    dctx__pidfile_pid(pf, 0) != pid)
+		goto out;
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
 	if (fd < 0)
-		return;
-	if (fchown(fd, (uid_t)uid, (gid_t)-1) < 0) {
-		close(fd);
-		unlink(path);
-		return;
-	}
+		goto out;
+	if (fchown(fd, (uid_t)uid, (gid_t)-1) < 0)
+		unlinkat(dirfd, name, 0);
 	close(fd);
+out:
+	if (pf >= 0)
+		close(pf);
+	if (dirfd >= 0)
+		close(dirfd);
+	free(a);
+	free(b);
 }
 
 static int
@@ -272,16 +342,17 @@ tick(int pidfd)
 }
 
 static int
-request(const char *status, int signo, pid_t old, int pidfd,
-    pid_t *new_pid, char *msg, size_t len)
+request(const char *pidfile, const char *status, int signo, pid_t old,
+    int pidfd, pid_t *new_pid, char *msg, size_t len)
 {
 	struct dctx__upgrade_status st;
 	unsigned long long start = dctx__upgrade_start_time(old);
 	unsigned long base = 0;
 	long long sent;
+	long uid = uid_of(old);
 	int rc, seen = 0, ended = 0;
 
-	if (read_status(status, old, start, &st) == 0) {
+	if (read_status(status, old, start, uid, &st) == 0) {
 		if (st.state == DCTX__UP_STARTING)
 			return say(msg, len, -EALREADY, "pid %ld is upgrading "
 			    "already (its new process is pid %ld): this "
@@ -293,13 +364,19 @@ request(const char *status, int signo, pid_t old, int pidfd,
 		return say(msg, len, -ENOTSUP, "pid %ld does not catch signal "
 		    "%d (%s): not sent, it would not upgrade and might die of "
 		    "it", (long)old, signo, strsignal(signo));
-	status_make(status, old);
+	if (stopped(old))
+		return say(msg, len, -EAGAIN, "pid %ld is stopped (SIGSTOP, or "
+		    "a debugger): not signalled, since it would upgrade only "
+		    "once continued, unheard; continue it (kill -CONT %ld) "
+		    "and ask again", (long)old, (long)old);
+	status_make(pidfile, old, uid);
 	if ((rc = send_signal(old, pidfd, signo)) < 0)
 		return say(msg, len, rc, "signal %d to pid %ld: %s", signo,
 		    (long)old, strerror(-rc));
 	sent = dctx__now_ms();
 	for (;;) {
-		if (read_status(status, old, start, &st) == 0 && st.seq > base) {
+		if (read_status(status, old, start, uid, &st) == 0 &&
+		    st.seq > base) {
 			seen = 1;
 			if (st.state == DCTX__UP_READY) {
 				if (new_pid != NULL)
@@ -337,7 +414,7 @@ dctx_upgrade_request(const char *pidfile, int signo, pid_t *new_pid,
     char *msg, size_t len)
 {
 	char status[PATH_MAX + sizeof(DCTX__UP_STATUS_SUFFIX)], none[1];
-	pid_t old, again;
+	pid_t old;
 	int rc, pidfd;
 
 	if (msg == NULL || len == 0) {
@@ -356,24 +433,34 @@ dctx_upgrade_request(const char *pidfile, int signo, pid_t *new_pid,
 	    DCTX__UP_STATUS_SUFFIX) >= sizeof(status))
 		return say(msg, len, -ENAMETOOLONG, "pidfile %s: %s", pidfile,
 		    strerror(ENAMETOOLONG));
-	rc = dctx_pidfile_holder(pidfile, &old);
-	if (rc == DCTX_ERUNNING)
-		return say(msg, len, rc, "pidfile %s: locked, but it names "
-		    "no live process", pidfile);
-	if (rc < 0)
-		return say(msg, len, rc, "pidfile %s: %s", pidfile,
-		    dctx_strerror(rc));
-	if (old == 0)
+	/*
+	 * The daemon as dctx_pidfile_kill() finds it: the pid the locked
+	 * file names must hold the lock itself, and is signalled through a
+	 * pidfd opened before that was checked.  A pid that merely lives is
+	 * not enough: the pidfile may lie where others can write (/tmp), and
+	 * anyone may lock a file naming any process that catches signo; or a
+	 * child of a dead daemon keeps the lock under its reused pid.
+	 */
+	rc = dctx__pidfile_find(pidfile, &old, &pidfd);
+	if (rc == DCTX_PIDFILE_DEAD || rc == DCTX_PIDFILE_NOT_RUNNING ||
+	    rc == -ENOENT)
 		return say(msg, len, -ESRCH, "pidfile %s: no daemon holds it",
 		    pidfile);
-	/* The pidfd names the process itself; the lock says it is ours. */
-	pidfd = dctx__pidfd_open(old);
-	if (dctx_pidfile_holder(pidfile, &again) != 0 || again != old)
-		rc = say(msg, len, -EAGAIN, "pidfile %s changed hands while "
-		    "it was read (pid %ld, then %ld): ask again", pidfile,
-		    (long)old, (long)again);
-	else
-		rc = request(status, signo, old, pidfd, new_pid, msg, len);
+	if (rc == -ESRCH)
+		return say(msg, len, DCTX_ERUNNING, "pidfile %s: locked, but it "
+		    "names no live process that holds the lock: nothing is "
+		    "signalled", pidfile);
+	if (rc == -EPERM)
+		return say(msg, len, rc, "pidfile %s: the process it names "
+		    "hides its descriptors from us, so that it cannot be told "
+		    "to hold the lock: nothing is signalled", pidfile);
+	if (rc == -EAGAIN)
+		return say(msg, len, rc, "pidfile %s changed hands while it "
+		    "was read: ask again", pidfile);
+	if (rc != 0)
+		return say(msg, len, rc < 0 ? rc : -EIO, "pidfile %s: %s",
+		    pidfile, rc < 0 ? dctx_strerror(rc) : "unreadable");
+	rc = request(pidfile, status, signo, old, pidfd, new_pid, msg, len);
 	if (pidfd >= 0)
 		close(pidfd);
 	return rc;

@@ -70,7 +70,7 @@ dctx__upgrade_get(struct dctx *ctx)
 		return NULL;
 	u->timeout_ms = DCTX_UPGRADE_TIMEOUT_DEFAULT;
 	u->pidfd = u->report_rd = u->capture_rd = -1;
-	u->stderr_fd = u->pidfile_fd = -1;
+	u->stderr_fd = u->pidfile_fd = u->answer_fd = u->old_pidfd = -1;
 	ctx->upgrade = u;
 	return u;
 }
@@ -103,20 +103,26 @@ dctx_upgrade_fd(struct dctx *ctx, int fd, const char *name)
 	if (name != NULL && !name_valid(name))
 		return dctx__fail(ctx, -EINVAL, "upgrade fd %d: name '%.64s': "
 		    "not 1 to 255 printable characters without ':'", fd, name);
+	/*
+	 * Unmarked: the number may be reused for anything.  A descriptor
+	 * closed already is unmarked too: a mark left on it would fail
+	 * every upgrade, whose message says to do just this.
+	 */
+	if (name == NULL) {
+		for (i = 0; (u = ctx->upgrade) != NULL && i < u->nmarks; i++)
+			if (u->marks[i].fd == fd) {
+				free(u->marks[i].name);
+				u->marks[i] = u->marks[--u->nmarks];
+				break;
+			}
+		return 0;
+	}
 	if (fd <= 2 || fcntl(fd, F_GETFD) < 0)
 		return dctx__fail(ctx, -EBADF, "upgrade fd %d", fd);
 	if ((u = dctx__upgrade_get(ctx)) == NULL)
 		return dctx__fail(ctx, -ENOMEM, "upgrade fd %d", fd);
 	for (i = 0; i < u->nmarks && u->marks[i].fd != fd; i++)
 		;
-	if (name == NULL) {
-		/* Unmarked: the number may be reused for anything. */
-		if (i < u->nmarks) {
-			free(u->marks[i].name);
-			u->marks[i] = u->marks[--u->nmarks];
-		}
-		return 0;
-	}
 	/* Before dctx_open() it must survive the close step too. */
 	if (!ctx->is_open && (rc = dctx_preserve_fd(ctx, fd)) < 0)
 		return rc;
@@ -476,10 +482,13 @@ collect_fds(struct dctx *ctx, struct spawn *sp, char **names)
 	sp->high = malloc(((size_t)n + u->nmarks + 3) * sizeof(int));
 	if (sp->src == NULL || sp->high == NULL)
 		return dctx__fail(ctx, -ENOMEM, "upgrade");
-	/* The program may have closed activated sockets it does not use. */
+	/*
+	 * The program may have closed activated sockets it does not use,
+	 * and the number may name something else since.
+	 */
 	for (i = 0; i < n; i++) {
 		fd = dctx_listen_fd(ctx, i);
-		if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		if (fd < 0 || !dctx__listen_still(ctx, i))
 			continue;
 		if ((rc = add_listen(sp, names, &nlen, fd,
 		    dctx_listen_fd_name(ctx, i))) < 0)
@@ -711,6 +720,14 @@ child_exec(const struct spawn *sp)
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/*
+	 * A process group of its own: what it starts before it is ready
+	 * (a script's commands, a program's workers) inherits our sockets
+	 * and the pidfile's lock, and must go with it if it fails
+	 * (group_gone()); and a signal the old daemon sends its own group
+	 * (kill(0, ...) to its workers) does not reach it.
+	 */
+	setpgid(0, 0);
 	if (sp->slot_listen != NULL)
 		put_pid(sp->slot_listen, getpid());
 	put_pid(sp->slot_upgrade, getpid());
@@ -845,7 +862,7 @@ status_in_place(int dirfd, const char *name, const char *rec, int n)
 	int fd, ok;
 
 	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
+	    O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -1065,6 +1082,22 @@ signal_child(struct dctx__upgrade *u, int signo)
 }
 
 /*
+ * The new process of a failed attempt ended: what it started in its
+ * process group (child_exec()) and left behind holds our listening
+ * sockets, which a later start could not bind, and the pidfile's lock.
+ * Killed, before its leader is reaped where we can: a zombie keeps the
+ * group's id from being reused.  Not once handed over: the group is the
+ * new daemon's then.
+ */
+static void
+group_gone(struct dctx__upgrade *u)
+{
+	if (u->child > 1 && u->state != DCTX__UP_HANDED &&
+	    u->state != DCTX__UP_IDLE)
+		kill(-u->child, SIGKILL);
+}
+
+/*
  * Whether the new process ended: reaped, with *known set when its status
  * is in *status.  Our child is reaped here; one the service manager
  * adopted (dctx_upgrade()) is reaped there, its status unknown to us.
@@ -1073,16 +1106,30 @@ static int
 child_ended(struct dctx__upgrade *u, int *status, int *known)
 {
 	struct pollfd p = { u->pidfd, POLLIN, 0 };
+	siginfo_t si;
 	pid_t r;
+	int ended;
 
 	*known = 0;
-	if (!u->own_child)
-		return u->pidfd >= 0 ? poll(&p, 1, 0) == 1 :
+	if (!u->own_child) {
+		ended = u->pidfd >= 0 ? poll(&p, 1, 0) == 1 :
 		    !dctx__pid_is_live(u->child);
+		if (ended)
+			group_gone(u);
+		return ended;
+	}
+	memset(&si, 0, sizeof(si));
+	while ((r = waitid(P_PID, (id_t)u->child, &si, WEXITED | WNOHANG |
+	    WNOWAIT)) < 0 && errno == EINTR)
+		;
+	if (r == 0 && si.si_pid == u->child)
+		group_gone(u);
 	while ((r = waitpid(u->child, status, WNOHANG)) < 0 && errno == EINTR)
 		;
 	*known = r == u->child;
 	/* ECHILD: a waitpid(-1) of the program's took it. */
+	if (r < 0)
+		group_gone(u);
 	return r == u->child || r < 0;
 }
 
@@ -1132,7 +1179,7 @@ static void
 hand_over(struct dctx *ctx, int adopted)
 {
 	struct dctx__upgrade *u = ctx->upgrade;
-	char msg[64];
+	char msg[64], answer;
 	int rc;
 
 	if (adopted && ctx->pidfile != NULL &&
@@ -1160,9 +1207,14 @@ hand_over(struct dctx *ctx, int adopted)
 	/*
 	 * Tell it that systemd knows it now, and that the pidfile is its
 	 * own: it waits for this before it says anything more to systemd,
-	 * which would refuse a message from it before MAINPID=.
+	 * which would refuse a message from it before MAINPID=.  A reload
+	 * of ours under way (a step still working, or one more asked for)
+	 * ends with our shutdown chain: systemd, told RELOADING=1, would
+	 * wait for its READY=1 for ever, and whoever asked for it would
+	 * not get it.  The new process runs it instead.
 	 */
-	if (dctx__write_nosigpipe(u->report_rd, "A", 1) < 0) {
+	answer = ctx->reloading ? DCTX__UP_ANSWER_RELOAD : DCTX__UP_ANSWER;
+	if (dctx__write_nosigpipe(u->report_rd, &answer, 1) < 0) {
 		/* Gone already: child_gone() says so. */
 	}
 	/* It reports nothing more; it is watched only to be reaped. */
@@ -1177,15 +1229,29 @@ hand_over(struct dctx *ctx, int adopted)
 	dctx_terminate(ctx, 0);
 }
 
+static void child_gone(struct dctx *ctx, int status, int known);
+
 /* A word came while the new process was starting. */
 static void
 heard(struct dctx *ctx, int word)
 {
 	struct dctx__upgrade *u = ctx->upgrade;
+	int status = 0, known;
 
 	if (u->state != DCTX__UP_STARTING || word == 0)
 		return;
 	if (word == DCTX__UP_READY_ADOPTED || word == DCTX__UP_READY_OWN) {
+		/*
+		 * Gone already (it exited, or crashed, after its word and
+		 * before we read it): no hand-over to a dead process, which
+		 * would leave the service to nobody and tell the requester
+		 * it was upgraded.
+		 */
+		if (child_ended(u, &status, &known)) {
+			u->said_ready = 1;
+			child_gone(ctx, status, known);
+			return;
+		}
 		if (ctx->chain == DCTX__CHAIN_IDLE) {
 			hand_over(ctx, word == DCTX__UP_READY_ADOPTED);
 			return;
@@ -1245,10 +1311,12 @@ describe_end(struct dctx__upgrade *u, int status, int known)
 	captured_text(u, said, sizeof(said));
 	if (said[0] != '\0')
 		dctx__errfmt(u->msg, sizeof(u->msg), said, "the new process "
-		    "(pid %ld) %s before it was ready", (long)u->child, how);
+		    "(pid %ld) %s %s", (long)u->child, how, u->said_ready ?
+		    "right after it said it was ready" : "before it was ready");
 	else
 		snprintf(u->msg, sizeof(u->msg), "the new process (pid %ld) %s "
-		    "before it was ready", (long)u->child, how);
+		    "%s", (long)u->child, how, u->said_ready ? "right after it "
+		    "said it was ready" : "before it was ready");
 }
 
 /* The child is gone and reaped (known: with its status). */
@@ -1477,7 +1545,7 @@ upgrade_start(struct dctx *ctx)
 	u->capture_rd = pipes[2];
 	u->rgot = u->capgot = 0;
 	u->msg[0] = '\0';
-	u->term_sent = u->kill_sent = u->got_word = 0;
+	u->term_sent = u->kill_sent = u->got_word = u->said_ready = 0;
 	u->report_eof = u->capture_eof = 0;
 	if (!u->own_child && (rc = orphan_pid(ctx)) < 0) {
 		attempt_end(u);
@@ -1560,6 +1628,7 @@ dctx__upgrade_close(struct dctx *ctx)
 
 	if (u == NULL || ctx->pid != getpid())
 		return;
+	dctx__upgrade_answer_close(ctx);
 	if (u->state == DCTX__UP_STARTING || u->state == DCTX__UP_STOPPING) {
 		if (u->state == DCTX__UP_STARTING)
 			snprintf(u->msg, sizeof(u->msg), "the daemon stopped "
@@ -1586,6 +1655,7 @@ dctx__upgrade_free(struct dctx *ctx)
 		return;
 	if (u->state != DCTX__UP_IDLE)
 		attempt_end(u);
+	dctx__upgrade_answer_close(ctx);
 	for (i = 0; i < u->nmarks; i++)
 		free(u->marks[i].name);
 	free(u->marks);

@@ -171,6 +171,73 @@ START_TEST(usr2_upgrade_keeps_the_unit_active_and_its_fd_store)
 }
 END_TEST
 
+/*
+ * `systemctl reload` (ExecReload=, the daemon's RELOADING=1) under way
+ * when an upgrade hands over: the old daemon's reload step is still
+ * working (the helper's takes 2 s), and its shutdown chain ends it.
+ * systemd, told RELOADING=1 by the main process, waits for READY=1: the
+ * unit stayed "reloading" for good (minutes, seen here) since the old
+ * one stopped and the new one had nothing to finish.  The new main
+ * process runs the reload in its place, and the unit is active again.
+ */
+START_TEST(a_reload_under_way_at_the_hand_over_is_finished_by_the_new_one)
+{
+	char out[4096], want[64];
+	const char *u = "t-up-reload.service", *state = "", *log, *p;
+	long first, second = 0;
+	int i;
+
+	tu_sdbox_unit(u, "[Unit]\nStartLimitIntervalSec=0\n"
+	    "[Service]\nType=notify\n"
+	    "ExecStart=%s --reload-step-ms 2000 --upgrade-on %d "
+	    "--stdout /run/%s.out\n"
+	    "ExecReload=/bin/kill -HUP $MAINPID\n", HELPER_PATH, SIGUSR2, u);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl start %s", u), 0);
+	first = main_pid(u);
+	ck_assert_int_gt(first, 1);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl reload --no-block %s", u), 0);
+	for (i = 0; i < 100 && strcmp(state, "reloading") != 0; i++) {
+		usleep(50000);
+		state = tu_sdbox_show(u, "ActiveState");
+	}
+	ck_assert_str_eq(state, "reloading");
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl kill --kill-whom=main -s USR2 %s", u), 0);
+	for (i = 0; i < 200 && (second = main_pid(u)) == first; i++)
+		usleep(50000);
+	ck_assert_int_ne(second, first);
+	/* The reload ends (2 s of the new one's step), and the unit is
+	 * active again. */
+	for (i = 0; i < 300 && strcmp(state, "active") != 0; i++) {
+		usleep(50000);
+		state = tu_sdbox_show(u, "ActiveState");
+	}
+	log = tu_slurp(tu_sdbox_path("/run/t-up-reload.service.out"));
+	ck_assert_msg(strcmp(state, "active") == 0, "%s 15 s after the "
+	    "hand-over; the helpers said:\n%s", state, log);
+	ck_assert_int_eq(main_pid(u), second);
+	/* The new process ran the reload. */
+	snprintf(want, sizeof(want), "open pid %ld\n", second);
+	ck_assert_ptr_nonnull(p = strstr(log, want));
+	ck_assert_msg(strstr(p, "reload step done 1") != NULL, "%s", log);
+	/* And reloads and stops as the unit's own. */
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl reload %s", u), 0);
+	for (i = 0, state = ""; i < 300 && strcmp(state, "active") != 0; i++) {
+		usleep(50000);
+		state = tu_sdbox_show(u, "ActiveState");
+	}
+	ck_assert_str_eq(state, "active");
+	ck_assert(strstr(tu_slurp(tu_sdbox_path(
+	    "/run/t-up-reload.service.out")), "reload step done 2") != NULL);
+	ck_assert_int_eq(tu_sdbox_run(out, sizeof(out),
+	    "systemctl stop %s", u), 0);
+	ck_assert_str_eq(tu_sdbox_show(u, "Result"), "success");
+}
+END_TEST
+
 /* The load generator's summary: the value of key, or -1. */
 static long
 summary(const char *text, const char *key)
@@ -481,6 +548,8 @@ upgrade_systemd_suite(void)
 	tcase_add_test(tc, the_new_process_status_and_fd_store_reach_systemd);
 	tcase_add_test(tc, the_example_unit_upgrades_and_keeps_its_socket);
 	tcase_add_test(tc, the_forking_example_unit_follows_an_upgrade);
+	tcase_add_test(tc,
+	    a_reload_under_way_at_the_hand_over_is_finished_by_the_new_one);
 	suite_add_tcase(s, tc);
 	return s;
 }

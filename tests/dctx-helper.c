@@ -860,6 +860,11 @@ main(int argc, char **argv)
 		{ "reload-on", required_argument, NULL, 1008 },
 		{ "reload-by-call", required_argument, NULL, 1009 },
 		{ "serve-after-failure", no_argument, NULL, 1010 },
+		/* dctx_upgrade_on_signal(): the signal starts an upgrade. */
+		{ "upgrade-on", required_argument, NULL, 1011 },
+		/* After the open: close the socket-activated descriptor of
+		 * that index, and open /dev/null, which takes its number. */
+		{ "replace-listen-fd", required_argument, NULL, 1012 },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *manual = NULL;
@@ -873,6 +878,7 @@ main(int argc, char **argv)
 	const char *retry_pidfile = NULL;
 	long retry_gid = -1;
 	int holder_ms = 0, prepare = 0, close_all_ms = -1, listen_report = 0;
+	int replace_listen = -1;
 	int slow_ms = 0;
 	static int stop_extend_ms;
 	pthread_t plain;
@@ -1015,6 +1021,14 @@ main(int argc, char **argv)
 			break;
 		case 'X': exit_after_open = 1; break;
 		case 1010: serve_after_failure = 1; break;
+		case 1011:
+			rc = dctx_upgrade_on_signal(ctx, (int)number("upgrade-on",
+			    optarg, 10, INT_MIN, INT_MAX));
+			break;
+		case 1012:
+			replace_listen = (int)number("replace-listen-fd", optarg,
+			    10, 0, INT_MAX);
+			break;
 		case 'S':
 			if (add_step(optarg) < 0) {
 				fprintf(stderr, "dctx-helper: --step %s\n", optarg);
@@ -1120,6 +1134,12 @@ main(int argc, char **argv)
 	    getenv("NOTIFY_SOCKET") : "unset");
 	if (listen_report)
 		report_listen();
+	if (replace_listen >= 0 &&
+	    (n = dctx_listen_fd(ctx, replace_listen)) >= 0) {
+		close(n);
+		say("replaced listen fd %d: %d\n", n, open("/dev/null",
+		    O_RDONLY));
+	}
 	say("watchdog %llu WATCHDOG_USEC=%s WATCHDOG_PID=%s\n",
 	    (unsigned long long)dctx_watchdog_usec(ctx),
 	    getenv("WATCHDOG_USEC") ? getenv("WATCHDOG_USEC") : "unset",
