@@ -35,6 +35,7 @@
 
 #include "dctx.h"
 #include "testutil.h"
+#include "tu-upgrade.h"
 
 static in_port_t port;
 static char listen_on[32];
@@ -46,14 +47,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* A port of 7600-7679 free now (echod may still lose it: callers retry). */
@@ -80,156 +73,6 @@ pick_port(void)
 		}
 	}
 	ck_abort_msg("no free port in 7600-7679");
-}
-
-/*
- * The echod binary itself, not libtool's wrapper script: the path an
- * upgrade re-reads is the one the kernel ran, which the wrapper's exec
- * would make the build tree's.  Its library is found through
- * LD_LIBRARY_PATH, as the wrapper would set it.
- */
-static void
-echod_binary(char *out, size_t len)
-{
-	char head[4] = "", dir[1024], top[512];
-	int fd = open(ECHOD_PATH, O_RDONLY | O_CLOEXEC);
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(read(fd, head, 4), 4);
-	close(fd);
-	snprintf(dir, sizeof(dir), "%s", ECHOD_PATH);
-	snprintf(top, sizeof(top), "%s", dirname(dir));
-	if (memcmp(head, "\177ELF", 4) == 0)
-		snprintf(out, len, "%s", ECHOD_PATH);
-	else
-		snprintf(out, len, "%.480s/.libs/echod", top);
-	snprintf(dir, sizeof(dir), "%s/../.libs", top);
-	setenv("LD_LIBRARY_PATH", dir, 1);
-}
-
-/* Copy a file, then rename it over to: replaced whole, as install(1) does. */
-static void
-install_file(const char *from, const char *to)
-{
-	char tmp[600], buf[65536];
-	ssize_t n;
-	int in, out;
-
-	snprintf(tmp, sizeof(tmp), "%s.new", to);
-	in = open(from, O_RDONLY | O_CLOEXEC);
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
-	ck_assert(in >= 0 && out >= 0);
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		ck_assert_int_eq(write(out, buf, (size_t)n), n);
-	close(in);
-	ck_assert_int_eq(close(out), 0);
-	ck_assert_int_eq(rename(tmp, to), 0);
-}
-
-/* Put a shell script at path, replacing what is there. */
-static void
-install_script(const char *path, const char *fmt, ...)
-{
-	char tmp[600];
-	va_list ap;
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	ck_assert_ptr_nonnull(f = fopen(tmp, "we"));
-	fprintf(f, "#!/bin/sh\n");
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(chmod(tmp, 0755), 0);
-	ck_assert_int_eq(rename(tmp, path), 0);
-}
-
-/*
- * Run a program (argv NULL-terminated) with stdout and stderr into the
- * file out; its pid.  Not tracked: it ends by itself.
- */
-static pid_t
-spawn_to(const char *out, const char *prog, va_list ap)
-{
-	char *argv[16], path[512];
-	int n = 0, fd;
-	pid_t pid;
-
-	snprintf(path, sizeof(path), "%s", prog);
-	argv[n++] = path;
-	while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
-		n++;
-	argv[n] = NULL;
-	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ck_assert_int_ge(fd, 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(open("/dev/null", O_RDONLY), 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(path, argv);
-		_exit(127);
-	}
-	close(fd);
-	return pid;
-}
-
-static pid_t
-start_to(const char *out, const char *prog, ...)
-{
-	va_list ap;
-	pid_t pid;
-
-	va_start(ap, prog);
-	pid = spawn_to(out, prog, ap);
-	va_end(ap);
-	return pid;
-}
-
-/* Its exit status (or 128 + signal), within 60 s. */
-static int
-finish(pid_t pid)
-{
-	int st = tu_wait_gone(pid, 60000);
-
-	ck_assert_msg(st >= 0, "pid %ld still runs after 60 s", (long)pid);
-	return st;
-}
-
-/* Run to the end; its output in a static buffer; its status. */
-static int
-run(const char **output, const char *prog, ...)
-{
-	va_list ap;
-	pid_t pid;
-	int st;
-
-	va_start(ap, prog);
-	pid = spawn_to(tu_path("run.out"), prog, ap);
-	va_end(ap);
-	st = finish(pid);
-	*output = tu_slurp(tu_path("run.out"));
-	return st;
-}
-
-/*
- * `echod --upgrade --pidfile P`: its status, and what it said.  Whoever
- * holds the pidfile then is killed at teardown, should the test fail
- * before it stops that daemon itself.
- */
-static int
-upgrade(const char **output)
-{
-	pid_t now = 0;
-	int st;
-
-	st = run(output, ECHOD_PATH, "--upgrade", "--pidfile",
-	    tu_path("echod.pid"), (char *)NULL);
-	if (dctx_pidfile_holder(tu_path("echod.pid"), &now) == 0 && now > 0)
-		tu_track(now);
-	return st;
 }
 
 static char binary[512];
@@ -431,15 +274,6 @@ assert_serves(void)
 	    strerror(err));
 }
 
-/* Wait until path's content contains needle, or fail. */
-static void
-await_file(const char *path, const char *needle, int ms)
-{
-	ck_assert_msg(tu_wait_file_contains(path, needle, ms),
-	    "no '%s' in %s within %d ms:\n%s", needle, path, ms,
-	    tu_slurp(path));
-}
-
 /* How many times needle occurs in s. */
 static int
 count(const char *s, const char *needle)
@@ -462,16 +296,6 @@ children_of(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children",
 	    (long)pid, (long)pid);
 	return tu_slurp(path);
-}
-
-/* The end of every test: SIGTERM, exit 0, nothing left behind. */
-static void
-stop_daemon(pid_t pid)
-{
-	tu_stop_cleanly(pid);
-	ck_assert_int_eq(access(tu_path("echod.pid"), F_OK), -1);
-	ck_assert_int_eq(access(tu_path("echod.pid.upgrade"), F_OK), -1);
-	ck_assert(tu_no_children(5000));
 }
 
 START_TEST(twenty_upgrades_under_load_refuse_and_lose_nothing)
